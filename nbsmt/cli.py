@@ -1,0 +1,81 @@
+"""The `nbsmt` command: one subcommand per capability, each in `nbsmt/commands/<name>.py`.
+
+A command module provides `register(subparsers)` which adds its parser and sets
+`func=run`. Heavy imports (amaranth, cocotb, yosys) happen inside `run`, so `--help` and
+the pure-numpy commands stay fast. Any `InputError`
+becomes one line on stderr and exit status 2; other exceptions are bugs and keep their
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import InputError
+
+COMMANDS = ("gemm",)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the problem), not usage plus problem."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The policy flags every model, simulator and generator command shares (SPEC §2-§5)."""
+    from nbsmt.sim.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
+    g = parser.add_argument_group("policy")
+    g.add_argument("--zero-skip", choices=ZERO_SKIP_CHOICES, default="both",
+                   help="lane activity: both operands non-zero, or activation only (default: both)")
+    g.add_argument("--windows", type=int, choices=WINDOW_CHOICES, default=2,
+                   help="activation window positions on a collision (default: 2)")
+    g.add_argument("--rounding", choices=ROUNDING_CHOICES, default="rne",
+                   help="round half to even or truncate when reducing (default: rne)")
+    g.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default: 32)")
+
+
+def policy_from_args(args):
+    """The validated Policy of the parsed flags (a bad combination is an InputError)."""
+    from nbsmt.sim.policy import Policy
+    try:
+        return Policy(zero_skip=args.zero_skip, windows=args.windows, rounding=args.rounding,
+                      acc_bits=args.acc_bits)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def threads_mode_from_args(args):
+    """(threads, mode) of the parsed --threads/--mode flags; mode defaults to threads."""
+    from nbsmt.sim.policy import check_mode, check_threads
+    try:
+        threads = check_threads(args.threads)
+        return threads, check_mode(threads if args.mode is None else args.mode, threads)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = Parser(prog="nbsmt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"nbsmt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"nbsmt.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except InputError as exc:
+        print(f"nbsmt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `nbsmt` CLI, one module each (see nbsmt/cli.py)."""

@@ -1,0 +1,8 @@
+"""Golden model, cycle model and emulator of NB-SMT arithmetic (numpy)."""
+
+from .arith import contribution, reduce_activation, reduce_weight, wrap
+from .gemm import GemmResult, golden_gemm, lane_operands
+from .policy import Policy
+
+__all__ = ["Policy", "contribution", "reduce_activation", "reduce_weight", "wrap",
+           "GemmResult", "golden_gemm", "lane_operands"]

@@ -1,0 +1,1 @@
+"""Yosys synthesis flows reporting area relative to the baseline OS-SA."""

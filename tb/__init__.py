@@ -1,0 +1,1 @@
+"""cocotb testbenches (run by pytest through cocotb_tools.runner)."""
