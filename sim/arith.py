@@ -78,10 +78,10 @@ def reduce_weight(w, policy: Policy):
 
 def lane_active(a, w, policy: Policy):
     """Whether each lane needs the multiplier this cycle (SPEC §3)."""
-    a = np.asarray(a)
+    a, w = np.broadcast_arrays(np.asarray(a), np.asarray(w))
     if policy.zero_skip == "act":
         return a != 0
-    return (a != 0) & (np.asarray(w) != 0)
+    return (a != 0) & (w != 0)
 
 
 @dataclasses.dataclass
