@@ -75,6 +75,10 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"nbsmt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an --out path in a missing or read-only place
+        print(f"nbsmt {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

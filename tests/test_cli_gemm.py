@@ -1,0 +1,124 @@
+"""`nbsmt gemm` end to end: bit-exact output, stats file, and one-line rejection of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from .families import FAMILIES, activations, weights
+from .reference import ref_gemm
+
+NBSMT = [sys.executable, "-m", "nbsmt.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*NBSMT, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.fixture
+def operands(tmp_path):
+    rng = np.random.default_rng(2024)
+    a = activations("sparse", rng, (6, 13))
+    w = weights("uniform", rng, (13, 5))
+    np.save(tmp_path / "A.npy", a)
+    np.save(tmp_path / "W.npy", w)
+    return tmp_path, a, w
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("flags, threads, mode, policy", [
+    ([], 2, 2, {}),
+    (["--mode", "4", "--zero-skip", "act", "--windows", "5"], 4, 4,
+     {"zero_skip": "act", "windows": 5}),
+    (["--mode", "2", "--rounding", "trunc", "--windows", "3", "--acc-bits", "20"], 4, 2,
+     {"rounding": "trunc", "windows": 3, "acc_bits": 20}),
+    (["--mode", "1"], 1, 1, {}),
+])
+def test_gemm_cli_is_bit_exact_with_reference(tmp_path, family, flags, threads, mode, policy):
+    rng = np.random.default_rng(len(family) * 31 + threads)
+    a, w = activations(family, rng, (5, 11)), weights(family, rng, (11, 4))
+    np.save(tmp_path / "A.npy", a.astype(np.uint8))
+    np.save(tmp_path / "W.npy", w.astype(np.int8))  # narrow dtypes are accepted
+    out, stats = tmp_path / "C.npy", tmp_path / "S.json"
+    r = run("gemm", "--a", tmp_path / "A.npy", "--w", tmp_path / "W.npy", "--threads", threads,
+            *flags, "--out", out, "--stats", stats)
+    assert r.returncode == 0, r.stderr
+    c = np.load(out)
+    want, want_stats = ref_gemm(a.tolist(), w.tolist(), threads, mode, **policy)
+    assert c.dtype == np.int64 and c.tolist() == want
+    s = json.loads(stats.read_text())
+    assert s["threads"] == threads and s["mode"] == mode
+    for key, value in want_stats.items():
+        assert s[key] == value
+
+
+def _bad_input_cases(tmp):
+    rng = np.random.default_rng(0)
+    np.save(tmp / "A3.npy", rng.integers(0, 255, (2, 3, 4)))
+    np.save(tmp / "Afloat.npy", rng.random((4, 5)))
+    np.save(tmp / "Abig.npy", np.full((4, 5), 256))
+    np.save(tmp / "Aneg.npy", np.full((4, 5), -1))
+    np.save(tmp / "Wbig.npy", np.full((5, 3), 128))
+    np.save(tmp / "Wk.npy", rng.integers(-128, 128, (6, 3)))
+    np.save(tmp / "Aempty.npy", np.zeros((0, 5), dtype=np.int64))
+    (tmp / "junk.npy").write_text("not numpy")
+    good = ["--a", tmp / "A.npy", "--w", tmp / "W.npy"]
+    return {
+        "missing file": (["--a", tmp / "nope.npy", "--w", tmp / "W.npy", "--threads", 2],
+                         "nope.npy: no such file"),
+        "not npy": (["--a", tmp / "junk.npy", "--w", tmp / "W.npy", "--threads", 2],
+                    "not a readable .npy array"),
+        "wrong rank": (["--a", tmp / "A3.npy", "--w", tmp / "W.npy", "--threads", 2],
+                       "expected a 2-D array, got shape (2, 3, 4)"),
+        "empty": (["--a", tmp / "Aempty.npy", "--w", tmp / "W.npy", "--threads", 2],
+                  "empty array"),
+        "non-integer": (["--a", tmp / "Afloat.npy", "--w", tmp / "W.npy", "--threads", 2],
+                        "dtype float64 is not an integer type"),
+        "activation range": (["--a", tmp / "Abig.npy", "--w", tmp / "W.npy", "--threads", 2],
+                             "value 256 at (0, 0) is outside [0, 255]"),
+        "negative activation": (["--a", tmp / "Aneg.npy", "--w", tmp / "W.npy", "--threads", 1],
+                                "is outside [0, 255]"),
+        "weight range": (["--a", tmp / "A.npy", "--w", tmp / "Wbig.npy", "--threads", 2],
+                         "value 128 at (0, 0) is outside [-128, 127]"),
+        "K mismatch": (["--a", tmp / "A.npy", "--w", tmp / "Wk.npy", "--threads", 2],
+                       "K mismatch"),
+        "mode > threads": ([*good, "--threads", 2, "--mode", 4], "mode must not exceed threads"),
+        "bad threads": ([*good, "--threads", 3], "invalid choice: 3"),
+        "bad windows": ([*good, "--threads", 2, "--windows", 4], "invalid choice: 4"),
+        "bad zero-skip": ([*good, "--threads", 2, "--zero-skip", "weights"], "invalid choice"),
+        "bad rounding": ([*good, "--threads", 2, "--rounding", "up"], "invalid choice"),
+        "bad acc-bits": ([*good, "--threads", 2, "--acc-bits", "8"],
+                         "acc_bits must be between 16 and 62"),
+    }
+
+
+BAD = ["missing file", "not npy", "wrong rank", "empty", "non-integer", "activation range",
+       "negative activation", "weight range", "K mismatch", "mode > threads", "bad threads",
+       "bad windows", "bad zero-skip", "bad rounding", "bad acc-bits"]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_one_line_exit_2_and_no_output(operands, case):
+    tmp, _, _ = operands
+    args, message = _bad_input_cases(tmp)[case]
+    out, stats = tmp / "C.npy", tmp / "S.json"
+    r = run("gemm", *args, "--out", out, "--stats", stats)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not out.exists() and not stats.exists()
+    assert not [p for p in os.listdir(tmp) if p.endswith(".tmp")]
+
+
+def test_every_subcommand_has_help():
+    from nbsmt.cli import COMMANDS
+    assert run("--help").returncode == 0
+    for name in COMMANDS:
+        r = run(name, "--help")
+        assert r.returncode == 0 and "usage: nbsmt " + name in r.stdout, name
