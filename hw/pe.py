@@ -1,0 +1,351 @@
+"""The NB-SMT processing element (SPEC §6): T operand lanes sharing one split multiplier.
+
+Blocks, named for the area report's per-block breakdown:
+
+- ``reduce``: lane activity, collision count, Ra/Rw operand reduction and the routing of
+  operands to the multiplier units (for 1T only lane activity, which feeds the counters).
+- ``mult``: the partial-product multiplier units and the adder that combines them into
+  the cycle's contribution.
+- ``accum``: the accumulator adder and register.
+
+The operand/control pass-through registers live in the PE itself.
+
+A 1T PE is the conventional output-stationary MAC. A 2T PE has two r x W units (r = A/2)
+that are the halves of one A x W multiplier when at most one lane is active and serve
+one reduced lane each when two are. A 4T PE has four r x (W/2) units: the quarters of
+A x W (n <= 1), two r x W pairs (n = 2) or one Ra(a) x Rw(w) each (n >= 3).
+
+Every inactive lane has a zero product (a = 0, or w = 0 under zero_skip="both"), so the
+routing never gates operands: it only has to give each active lane its units. Units
+always take the first active lane p and the last active lane q (p = q when n = 1): that
+single selection serves both the exact and the 2-lane case.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from nbsmt.sim.policy import THREAD_CHOICES, Policy
+
+
+def _check_params(threads, policy) -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an integer, not {threads!r}")
+    if threads not in THREAD_CHOICES:
+        allowed = ", ".join(map(str, THREAD_CHOICES))
+        raise ValueError(f"threads must be one of {allowed}, not {threads!r}")
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a nbsmt.sim.policy.Policy, not {policy!r}")
+
+
+def _popcount(bits):
+    """Sum of single-bit values as an unsigned value wide enough for the count."""
+    total = Const(0, 1)
+    for b in bits:
+        total = total + b
+    return total
+
+
+def _shifted(m: Module, value, amount: Signal, choices, width: int) -> Signal:
+    """`value << amount` for the few amounts `amount` can take: a small mux, no barrel."""
+    out = Signal(signed(width))
+    with m.Switch(amount):
+        for c in sorted(choices):
+            with m.Case(c):
+                m.d.comb += out.eq(value << c)
+    return out
+
+
+class _Lane:
+    """Reduction facts of one lane (signals owned by the `reduce` block)."""
+
+    def __init__(self, policy: Policy, t: int, with_weight: bool):
+        r, rw = policy.act_reduced_bits, policy.weight_reduced_bits
+        self.act = Signal(name=f"act{t}")
+        self.win = Signal(r, name=f"win{t}")            # Ra(a) >> lsb
+        self.lsb = Signal(range(policy.act_bits), name=f"lsb{t}")
+        self.a_lossy = Signal(name=f"a_lossy{t}")       # Ra(a) != a
+        if with_weight:
+            self.rw = Signal(signed(rw), name=f"rw{t}")  # Rw(w) >> w_shift
+            self.w_shift = Signal(name=f"w_shift{t}")    # 1: Rw(w) = rw << (W/2)
+            self.w_lossy = Signal(name=f"w_lossy{t}")   # Rw(w) != w
+
+
+class Reduce(Elaboratable):
+    """Lane activity, collision count, Ra/Rw and operand routing to the multiplier units.
+
+    Outputs per unit u: `unit_a[u]` (unsigned), `unit_w[u]` (signed), `unit_shift[u]`
+    (the product's left shift), plus `n` and `lossy` (ungated by enable).
+    """
+
+    def __init__(self, threads: int, policy: Policy):
+        self.threads, self.policy = threads, policy
+        A, W = policy.act_bits, policy.weight_bits
+        r, rw = policy.act_reduced_bits, policy.weight_reduced_bits
+        self.a = Signal(threads * A)
+        self.w = Signal(threads * W)
+        self.n = Signal(range(threads + 1))
+        self.lossy = Signal(range(threads + 1))
+        if threads == 1:
+            units, ua, uw = 1, A, signed(W)
+        elif threads == 2:
+            units, ua, uw = 2, r, signed(W)
+        else:
+            units, ua, uw = 4, r, signed(rw + 1)  # +1: the low weight half is unsigned
+        self.unit_a = [Signal(ua, name=f"unit_a{u}") for u in range(units)]
+        self.unit_w = [Signal(uw, name=f"unit_w{u}") for u in range(units)]
+        self.unit_shift = [Signal(range(A + W), name=f"unit_shift{u}") for u in range(units)]
+        self.shift_choices = [set() for _ in range(units)]
+
+    def _lane_a(self, t):
+        A = self.policy.act_bits
+        return self.a[t * A:(t + 1) * A]
+
+    def _lane_w(self, t):
+        W = self.policy.weight_bits
+        return self.w[t * W:(t + 1) * W].as_signed()
+
+    def _activity(self, a, w):
+        if self.policy.zero_skip == "act":
+            return a.any()
+        return a.any() & w.any()
+
+    def _reduce_activation(self, m: Module, a, lane: _Lane) -> None:
+        """Window choice, then one shared r-bit saturating round-up (SPEC §4)."""
+        p = self.policy
+        r, offsets = p.act_reduced_bits, p.window_offsets
+        raw = Signal(r, name=f"{lane.win.name}_raw")
+        round_up = Signal(name=f"{lane.win.name}_up")
+        # The lowest window that holds the leading one: test from the top window down.
+        for k in reversed(range(len(offsets))):
+            o = offsets[k]
+            cond = a[offsets[k - 1] + r:].any() if k else None   # a >= 2**(lower top)
+            body = m.If(cond) if k == len(offsets) - 1 else (m.Elif(cond) if cond is not None else m.Else())
+            with body:
+                m.d.comb += [raw.eq(a[o:o + r]), lane.lsb.eq(o)]
+                if o:
+                    m.d.comb += lane.a_lossy.eq(a[:o].any())
+                    if p.rounding == "rne":
+                        sticky = a[:o - 1].any() if o > 1 else 0
+                        m.d.comb += round_up.eq(a[o - 1] & (a[o] | sticky))
+        inc = Signal(r + 1, name=f"{lane.win.name}_inc")
+        m.d.comb += [inc.eq(raw + round_up),
+                     lane.win.eq(inc[:r] | inc[r].replicate(r))]  # carry only from all-ones
+
+    def _reduce_weight(self, m: Module, w, lane: _Lane) -> None:
+        """Rw(w) as an r-bit signed value and whether it sits W/2 bits up (SPEC §5)."""
+        p = self.policy
+        W, rw = p.weight_bits, p.weight_reduced_bits
+        hi = w[rw:].as_signed()
+        small = ~(w[rw - 1:].all() ^ w[rw - 1:].any())   # upper bits all equal: fits exactly
+        m.d.comb += [lane.w_shift.eq(~small), lane.w_lossy.eq(~small & w[:rw].any())]
+        if p.rounding == "rne":
+            sticky = w[:rw - 1].any() if rw > 1 else 0
+            up = w[rw - 1] & (w[rw] | sticky)
+            top = (1 << (rw - 1)) - 1
+            q = Mux(up & (hi != top), hi + 1, hi)   # clamp: the top value stays
+        else:
+            q = hi
+        m.d.comb += lane.rw.eq(Mux(small, w[:rw].as_signed(), q))
+
+    def elaborate(self, platform):
+        m = Module()
+        T, p = self.threads, self.policy
+        A, W = p.act_bits, p.weight_bits
+        r, rw = p.act_reduced_bits, p.weight_reduced_bits
+        a = [self._lane_a(t) for t in range(T)]
+        w = [self._lane_w(t) for t in range(T)]
+        act = [Signal(name=f"act{t}") for t in range(T)]
+        m.d.comb += [act[t].eq(self._activity(a[t], w[t])) for t in range(T)]
+        m.d.comb += self.n.eq(_popcount(act))
+
+        if T == 1:
+            m.d.comb += [self.unit_a[0].eq(a[0]), self.unit_w[0].eq(w[0]),
+                         self.unit_shift[0].eq(0), self.lossy.eq(0)]
+            self.shift_choices[0].add(0)
+            return m
+
+        lanes = [_Lane(p, t, with_weight=T == 4) for t in range(T)]
+        for t, lane in enumerate(lanes):
+            m.d.comb += lane.act.eq(act[t])
+            self._reduce_activation(m, a[t], lane)
+            if T == 4:
+                self._reduce_weight(m, w[t], lane)
+        multi = Signal()   # n >= 2: activations reduced
+        many = Signal()    # n >= 3: weights reduced too (4T)
+        m.d.comb += multi.eq(self.n >= 2)
+        if T == 4:
+            m.d.comb += many.eq(self.n >= 3)
+        lossy_lane = [l.act & multi & (l.a_lossy | (many & l.w_lossy if T == 4 else 0))
+                      for l in lanes]
+        m.d.comb += self.lossy.eq(_popcount(lossy_lane))
+
+        # Per lane, what a unit takes from it when n <= 2: the high/low activation half
+        # (exact, n <= 1) or the reduced window (n = 2), and that part's shift.
+        hi_part = [Mux(multi, l.win, a[t][r:]) for t, l in enumerate(lanes)]
+        lo_part = [Mux(multi, l.win, a[t][:r]) for t, l in enumerate(lanes)]
+        hi_shift = [Mux(multi, l.lsb, r) for l in lanes]
+        lo_shift = [Mux(multi, l.lsb, 0) for l in lanes]
+        offsets = set(p.window_offsets)
+
+        def first(values):  # value of the first active lane (the last lane if none is)
+            out = values[-1]
+            for t in reversed(range(T - 1)):
+                out = Mux(act[t], values[t], out)
+            return out
+
+        def last(values):  # value of the last active lane (the first lane if none is)
+            out = values[0]
+            for t in range(1, T):
+                out = Mux(act[t], values[t], out)
+            return out
+
+        if T == 2:
+            # unit 0: high half / window of lane p; unit 1: low half / window of lane q.
+            m.d.comb += [
+                self.unit_a[0].eq(first(hi_part)), self.unit_w[0].eq(first(w)),
+                self.unit_shift[0].eq(first(hi_shift)),
+                self.unit_a[1].eq(last(lo_part)), self.unit_w[1].eq(last(w)),
+                self.unit_shift[1].eq(last(lo_shift)),
+            ]
+            self.shift_choices[0] |= offsets | {r}
+            self.shift_choices[1] |= offsets | {0}
+            return m
+
+        # 4T, n <= 2: units 0,1 = lane p's part x (w_hi, w_lo); units 2,3 = lane q's.
+        # n >= 3: unit t = Ra(a_t) x Rw(w_t).
+        w_hi = [x[rw:].as_signed() for x in w]
+        w_lo = [Cat(x[:rw], 0).as_signed() for x in w]
+        parts = [(first, hi_part, w_hi, hi_shift, rw), (first, hi_part, w_lo, hi_shift, 0),
+                 (last, lo_part, w_hi, lo_shift, rw), (last, lo_part, w_lo, lo_shift, 0)]
+        for u, (pick, part, wv, shift, w_up) in enumerate(parts):
+            lane = lanes[u]
+            m.d.comb += [
+                self.unit_a[u].eq(Mux(many, lane.win, pick(part))),
+                self.unit_w[u].eq(Mux(many, lane.rw, pick(wv))),
+                self.unit_shift[u].eq(Mux(many, lane.lsb + Mux(lane.w_shift, rw, 0),
+                                          pick(shift) + w_up)),
+            ]
+            near = offsets | ({r} if u < 2 else {0})
+            self.shift_choices[u] |= {o + w_up for o in near}
+            self.shift_choices[u] |= {o + s for o in offsets for s in (0, rw)}
+        return m
+
+
+class Mult(Elaboratable):
+    """The partial-product units and the adder that sums them into the contribution."""
+
+    def __init__(self, reduce: Reduce, width: int):
+        self.units = len(reduce.unit_a)
+        self.unit_a = [Signal.like(s) for s in reduce.unit_a]
+        self.unit_w = [Signal.like(s) for s in reduce.unit_w]
+        self.unit_shift = [Signal.like(s) for s in reduce.unit_shift]
+        self.shift_choices = reduce.shift_choices
+        self.width = width
+        self.contribution = Signal(signed(width))
+
+    def elaborate(self, platform):
+        m = Module()
+        terms = []
+        for u in range(self.units):
+            product = Signal(signed(len(self.unit_a[u]) + len(self.unit_w[u]) + 1),
+                             name=f"product{u}")
+            m.d.comb += product.eq(self.unit_a[u] * self.unit_w[u])
+            terms.append(_shifted(m, product, self.unit_shift[u], self.shift_choices[u],
+                                  self.width))
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        m.d.comb += self.contribution.eq(total)
+        return m
+
+
+class Accum(Elaboratable):
+    """The accumulator adder and register: accumulate, hand off the sum and clear, or hold."""
+
+    def __init__(self, acc_bits: int, width: int):
+        self.contribution = Signal(signed(width))
+        self.en = Signal()
+        self.last = Signal()
+        self.acc = Signal(signed(acc_bits))
+        self.sum = Signal(signed(acc_bits))   # wraps: the register never saturates
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.sum.eq(self.acc + self.contribution)
+        with m.If(self.en):
+            m.d.sync += self.acc.eq(Mux(self.last, 0, self.sum))
+        return m
+
+
+class NBSMTPE(wiring.Component):
+    """One output-stationary NB-SMT PE with `threads` lanes; one K-step per clock.
+
+    Parameters
+    ----------
+    threads : int
+        Lanes per PE, 1, 2 or 4.
+    policy : nbsmt.sim.policy.Policy
+        Operand widths, accumulator width, zero skipping, windows and rounding.
+
+    Raises
+    ------
+    TypeError
+        If `threads` is not an integer or `policy` is not a Policy.
+    ValueError
+        If `threads` is not 1, 2 or 4 (the Policy validates its own fields).
+    """
+
+    def __init__(self, *, threads: int, policy: Policy):
+        try:
+            _check_params(threads, policy)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # a rejected PE is not an unused design
+            raise
+        self._threads, self._policy = threads, policy
+        T, A, W = threads, policy.act_bits, policy.weight_bits
+        acc = signed(policy.acc_bits)
+        super().__init__({
+            "a_in": In(unsigned(T * A)), "w_in": In(unsigned(T * W)),
+            "en_in": In(1), "last_in": In(1),
+            "a_out": Out(unsigned(T * A)), "w_out": Out(unsigned(T * W)),
+            "en_out": Out(1), "last_out": Out(1),
+            "acc": Out(acc), "result": Out(acc), "result_valid": Out(1),
+            "n_active": Out(range(T + 1)), "lossy": Out(range(T + 1)),
+        })
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def contribution_bits(self) -> int:
+        """Signed width that holds any per-cycle contribution (A + W + log2 T)."""
+        return self._policy.act_bits + self._policy.weight_bits + (self._threads - 1).bit_length()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reduce = reduce = Reduce(self._threads, self._policy)
+        m.submodules.mult = mult = Mult(reduce, self.contribution_bits)
+        m.submodules.accum = accum = Accum(self._policy.acc_bits, self.contribution_bits)
+        m.d.comb += [reduce.a.eq(self.a_in), reduce.w.eq(self.w_in)]
+        for u in range(mult.units):
+            m.d.comb += [mult.unit_a[u].eq(reduce.unit_a[u]), mult.unit_w[u].eq(reduce.unit_w[u]),
+                         mult.unit_shift[u].eq(reduce.unit_shift[u])]
+        m.d.comb += [
+            accum.contribution.eq(mult.contribution),
+            accum.en.eq(self.en_in), accum.last.eq(self.last_in),
+            self.acc.eq(accum.acc), self.result.eq(accum.sum),
+            self.result_valid.eq(self.en_in & self.last_in),
+            self.n_active.eq(Mux(self.en_in, reduce.n, 0)),
+            self.lossy.eq(Mux(self.en_in, reduce.lossy, 0)),
+        ]
+        m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
+                     self.en_out.eq(self.en_in), self.last_out.eq(self.last_in)]
+        return m
