@@ -51,10 +51,13 @@ def _popcount(bits):
 def _shifted(m: Module, value, amount: Signal, choices, width: int) -> Signal:
     """`value << amount` for the few amounts `amount` can take: a small mux, no barrel."""
     out = Signal(signed(width))
+    *cases, top = sorted(choices)
     with m.Switch(amount):
-        for c in sorted(choices):
+        for c in cases:
             with m.Case(c):
                 m.d.comb += out.eq(value << c)
+        with m.Default():   # the largest choice; other values never occur
+            m.d.comb += out.eq(value << top)
     return out
 
 

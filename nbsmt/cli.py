@@ -15,7 +15,7 @@ import sys
 
 from .errors import InputError
 
-COMMANDS = ("gemm",)
+COMMANDS = ("gemm", "verilog")
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,28 @@
+"""The default PEs pass `verilator --lint-only -Wall` with only the documented waivers."""
+
+import pytest
+
+from nbsmt.hw.configs import DEFAULT_THREADS, pe_design
+from nbsmt.hw.generate import to_verilog
+from nbsmt.hw.lint import lint_file, main
+from nbsmt.toolchain import missing_simulator
+
+pytestmark = pytest.mark.skipif(missing_simulator("verilator") is not None,
+                                reason=str(missing_simulator("verilator")))
+
+
+@pytest.mark.parametrize("threads", DEFAULT_THREADS)
+def test_default_pe_is_lint_clean(tmp_path, threads):
+    component, name = pe_design(threads)
+    path = tmp_path / f"{name}.v"
+    path.write_text(to_verilog(component, name))
+    assert lint_file(path) == ""
+
+
+def test_lint_reports_a_real_warning(tmp_path, capsys):
+    (tmp_path / "bad.v").write_text(
+        "module bad(input clk, input [3:0] d, output reg [3:0] q);\n"
+        "  always @(*) if (d[0]) q = d;\n"   # a latch: never waived
+        "endmodule\n")
+    assert main([str(tmp_path)]) == 1
+    assert "LATCH" in capsys.readouterr().out

@@ -1,0 +1,27 @@
+"""`nbsmt verilog` writes one named file per PE configuration and rejects bad ones."""
+
+from nbsmt.cli import main
+
+
+def test_defaults_write_three_pes(tmp_path, capsys):
+    assert main(["verilog", "--defaults", "-o", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"nbsmt_pe_t{t}_w2_rne_both.v" for t in (1, 2, 4)]
+    text = (tmp_path / "nbsmt_pe_t2_w2_rne_both.v").read_text()
+    assert "module nbsmt_pe_t2_w2_rne_both(" in text
+    assert "nbsmt_pe_t2_w2_rne_both.reduce" in text   # the blocks the area report names
+    assert "/work/" not in text and "src =" not in text   # reproducible text
+
+
+def test_one_config_name_encodes_policy(tmp_path):
+    argv = ["verilog", "--threads", "4", "--windows", "5", "--rounding", "trunc",
+            "--zero-skip", "act", "--acc-bits", "24", "-o", str(tmp_path)]
+    assert main(argv) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["nbsmt_pe_t4_w5_trunc_act_acc24.v"]
+
+
+def test_bad_policy_is_one_line_error(tmp_path, capsys):
+    assert main(["verilog", "--threads", "2", "--acc-bits", "8", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nbsmt verilog: error: acc_bits must be between 16 and 62")
+    assert not list(tmp_path.iterdir())
