@@ -1,0 +1,242 @@
+"""SySMT: an R x C output-stationary grid of T-thread NB-SMT PEs with streaming I/O.
+
+One generator for every thread count: T = 1 is the conventional OS-SA baseline, built
+from the same skew, drain and counters, so area and cycle comparisons differ only in
+the PEs. Submodules are named for the area breakdown: `pe_{i}_{j}`, `skew_a`, `skew_w`,
+`drain`, `counters`.
+
+Protocol (payload bit layouts in `hw/array_io.py`):
+
+- `i` (valid/ready stream, `amaranth.lib.stream`): one K-step per beat, aligned: the T
+  activation lanes of every row, the T weight lanes of every column, `last` on the
+  tile's last K-step, and the tile's real `rows`/`cols` (for the counters only).
+- `o` (valid/ready stream): finished tiles, one row of C results per beat, rows 0..R-1
+  in order, `last` on row R-1. Tiles leave in the order their K-steps came in.
+
+Timing: K-step b of a tile accepted in cycle b reaches PE (i, j) in cycle b + i + j
+(`skew_a` delays row i by i cycles, `skew_w` column j by j; the PEs' pass-through
+registers move activations and the en/last control east, weights south; the control
+enters at PE (0, 0) and goes down column 0 through the PEs' own registers). Row i of a
+tile whose last K-step was accepted in cycle L leaves in cycle L + C + i (`drain`). The
+array accepts a tile's last K-step no sooner than R cycles after the previous tile's,
+so tiles of S >= R K-steps stream back to back and shorter ones wait; the cycle model
+in `nbsmt.sim.cycles` is this timing.
+
+Back-pressure: while the output holds a beat the consumer does not take, every register
+of the grid, skews, drain and statistics holds (`EnableInserter`) and `i.ready` is low;
+nothing is dropped or duplicated, the timeline just pauses.
+
+Runtime mode: the hardware takes no mode. In mode m < T the host puts zeros on lanes
+>= m (`nbsmt.sim.gemm.lane_operands`); zero activations are never active under either
+zero_skip policy, so every PE behaves exactly as an m-thread PE and no lane gating or
+mode register is needed in the T > 1 arrays.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nbsmt.sim.policy import THREAD_CHOICES, Policy
+
+from .array_io import ArrayFormat
+from .counters import Counters
+from .drain import Drain
+from .pe import NBSMTPE
+from .skew import Skew
+
+#: Default width of the statistics counters (2**48 cycles is days at GHz rates).
+COUNTER_BITS = 48
+
+#: Largest rows/cols accepted (a 64 x 64 grid is already 4096 PEs).
+MAX_DIM = 64
+
+
+def _check_dim(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive integer, not {value!r}")
+    if not 1 <= value <= MAX_DIM:
+        raise ValueError(f"{name} must be between 1 and {MAX_DIM}, not {value!r}")
+    return value
+
+
+class SySMTArray(wiring.Component):
+    """R x C SySMT array of T-thread PEs (see the module doc for protocol and timing).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Grid size R x C, 1..64 each, not necessarily square.
+    threads : int
+        Lanes per PE, 1, 2 or 4 (1: the OS-SA baseline).
+    policy : nbsmt.sim.policy.Policy
+        Operand/accumulator widths and the NB-SMT arithmetic knobs.
+    counter_bits : int
+        Width of the statistics counters (default 48).
+
+    Raises
+    ------
+    TypeError
+        If a size is not an integer or `policy` is not a Policy.
+    ValueError
+        If a size is out of range or `threads` is not 1, 2 or 4.
+    """
+
+    def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy | None = None,
+                 counter_bits: int = COUNTER_BITS):
+        policy = Policy() if policy is None else policy
+        _check_dim("rows", rows)
+        _check_dim("cols", cols)
+        if isinstance(threads, bool) or threads not in THREAD_CHOICES:
+            raise ValueError(f"threads must be one of 1, 2, 4, not {threads!r}")
+        if not isinstance(policy, Policy):
+            raise TypeError(f"policy must be a nbsmt.sim.policy.Policy, not {policy!r}")
+        if isinstance(counter_bits, bool) or not isinstance(counter_bits, int):
+            raise TypeError(f"counter_bits must be a positive integer, not {counter_bits!r}")
+        if not 8 <= counter_bits <= 64:
+            raise ValueError(f"counter_bits must be between 8 and 64, not {counter_bits!r}")
+        self._format = ArrayFormat(rows, cols, threads, policy)
+        self._counter_bits = counter_bits
+        in_layout = data.StructLayout(dict(self._format.input_fields()))
+        out_layout = data.StructLayout(dict(self._format.output_fields()))
+        super().__init__({
+            "i": In(stream.Signature(in_layout)),
+            "o": Out(stream.Signature(out_layout)),
+            "busy_cycles": Out(unsigned(counter_bits)),
+            "pe_cycles_by_active": Out(unsigned(counter_bits)).array(threads + 1),
+            "lossy_reductions": Out(unsigned(counter_bits)),
+        })
+
+    @property
+    def format(self) -> ArrayFormat:
+        return self._format
+
+    @property
+    def rows(self) -> int:
+        return self._format.rows
+
+    @property
+    def cols(self) -> int:
+        return self._format.cols
+
+    @property
+    def threads(self) -> int:
+        return self._format.threads
+
+    @property
+    def policy(self) -> Policy:
+        return self._format.policy
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C, T, p = self.rows, self.cols, self.threads, self.policy
+        A, W = p.act_bits, p.weight_bits
+        gate_columns = p.zero_skip == "act"
+
+        # Global stall: an output beat waiting for its consumer freezes everything.
+        advance = Signal()
+        m.d.comb += advance.eq(~(self.o.valid & ~self.o.ready))
+
+        # Admission: a tile's last K-step needs R cycles since the previous one (drain).
+        last_ok = Signal()
+        if R > 1:
+            gap = Signal(range(R))
+            m.d.comb += last_ok.eq(gap == 0)
+        else:
+            m.d.comb += last_ok.eq(1)
+        beat = self.i.payload
+        m.d.comb += self.i.ready.eq(advance & (~beat.last | last_ok))
+        fire = Signal()
+        m.d.comb += fire.eq(self.i.valid & self.i.ready)
+        if R > 1:
+            with m.If(advance):
+                with m.If(fire & beat.last):
+                    m.d.sync += gap.eq(R - 1)
+                with m.Elif(gap != 0):
+                    m.d.sync += gap.eq(gap - 1)
+
+        stalled = EnableInserter(advance)
+        skew_a = Skew(width=T * A, delays=range(R))
+        # Under zero_skip="act" each column's weights carry the column's "real" flag.
+        skew_w = Skew(width=T * W + gate_columns, delays=range(C))
+        m.submodules.skew_a = stalled(skew_a)
+        m.submodules.skew_w = stalled(skew_w)
+        m.d.comb += skew_a.i.eq(beat.a)
+        if gate_columns:
+            lane_w = [beat.w[j * T * W:(j + 1) * T * W] for j in range(C)]
+            m.d.comb += skew_w.i.eq(Cat(*[Cat(lane_w[j], beat.cols > j) for j in range(C)]))
+        else:
+            m.d.comb += skew_w.i.eq(beat.w)
+        wgroup = T * W + gate_columns
+
+        pes = [[NBSMTPE(threads=T, policy=p) for _ in range(C)] for _ in range(R)]
+        for i in range(R):
+            for j in range(C):
+                pe = pes[i][j]
+                if j == 0:
+                    m.d.comb += pe.a_in.eq(skew_a.o[i * T * A:(i + 1) * T * A])
+                    if i == 0:
+                        m.d.comb += [pe.en_in.eq(fire), pe.last_in.eq(beat.last)]
+                    else:
+                        up = pes[i - 1][0]
+                        m.d.comb += [pe.en_in.eq(up.en_out), pe.last_in.eq(up.last_out)]
+                else:
+                    west = pes[i][j - 1]
+                    m.d.comb += [pe.a_in.eq(west.a_out), pe.en_in.eq(west.en_out),
+                                 pe.last_in.eq(west.last_out)]
+                if i == 0:
+                    m.d.comb += pe.w_in.eq(skew_w.o[j * wgroup:j * wgroup + T * W])
+                else:
+                    m.d.comb += pe.w_in.eq(pes[i - 1][j].w_out)
+                m.submodules[f"pe_{i}_{j}"] = stalled(pe)
+
+        drain = Drain(rows=R, cols=C, acc_bits=p.acc_bits)
+        m.submodules.drain = stalled(drain)
+        for i in range(R):
+            for j in range(C):
+                m.d.comb += [drain.result[i][j].eq(pes[i][j].result),
+                             drain.result_valid[i][j].eq(pes[i][j].result_valid)]
+        m.d.comb += [self.o.valid.eq(drain.valid), self.o.payload.data.eq(drain.data),
+                     self.o.payload.last.eq(drain.last)]
+
+        # Work in flight, for busy_cycles: a tile open or output rows still owed.
+        tile_open = Signal()
+        pending = Signal(range(C + 2 * R + 1))
+        out_fire = self.o.valid & self.o.ready
+        with m.If(fire):
+            m.d.sync += tile_open.eq(~beat.last)
+        m.d.sync += pending.eq(pending + Mux(fire & beat.last, R, 0) - out_fire)
+
+        m.submodules.counters = counters = Counters(
+            rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns)
+        m.d.comb += [
+            counters.advance.eq(advance),
+            counters.busy.eq(fire | tile_open | (pending != 0)),
+            counters.real_pes.eq(Mux(fire, beat.rows * beat.cols, 0)),
+            self.busy_cycles.eq(counters.busy_cycles),
+            self.lossy_reductions.eq(counters.lossy_reductions),
+        ]
+        if gate_columns:
+            m.d.comb += counters.col_real.eq(
+                Cat(*[skew_w.o[j * wgroup + T * W] for j in range(C)]))
+        for i in range(R):
+            for j in range(C):
+                m.d.comb += [counters.n_active[i][j].eq(pes[i][j].n_active),
+                             counters.lossy[i][j].eq(pes[i][j].lossy)]
+        for b in range(T + 1):
+            m.d.comb += self.pe_cycles_by_active[b].eq(counters.pe_cycles_by_active[b])
+        return m
+
+
+def array_top_name(*, rows: int, cols: int, threads: int) -> str:
+    """Verilog top module name of an array configuration."""
+    return f"nbsmt_array_{rows}x{cols}_t{threads}"
+
+
+def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
+                 counter_bits: int = COUNTER_BITS) -> tuple[SySMTArray, str]:
+    """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
+    component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
+                           counter_bits=counter_bits)
+    return component, array_top_name(rows=rows, cols=cols, threads=threads)

@@ -1,0 +1,109 @@
+"""Hardware statistics of the SySMT array, equal to the golden model's for the same GEMM.
+
+- `busy_cycles`: every cycle with work in flight (a K-step accepted, a tile open or
+  output rows owed), stalled or not. With an always-ready output and a host that keeps
+  up, it equals `nbsmt.sim.cycles.gemm_cycles`.
+- `pe_cycles_by_active[b]`: PE-cycles of real output elements whose PE had b active
+  lanes (`golden_gemm(...).stats["pe_cycles_by_active"]`).
+- `lossy_reductions`: sum of the PEs' lossy lane reductions (`macs_reduced_lossy`).
+
+Padding of partial tiles is not counted (docs/spec-decisions.md: statistics describe the
+GEMM). Padded rows carry zero activations and padded columns zero weights, so they are
+never active except that a padded column is active under zero_skip="act"; such arrays
+carry a per-PE "real column" flag south with the weights and gate bins 1..T and the lossy
+sum with it. Bin 0 is not counted PE by PE: each accepted K-step adds its tile's real
+PE count (rows x cols from the beat) and each cycle subtracts the real PEs that were
+active, so bin 0 needs neither flags nor a popcount of its own. It is exact whenever the
+array is idle; while a K-step crosses the grid it runs ahead by that step's
+not-yet-visited PEs.
+
+Counts wrap at `counter_bits` bits.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+def tree_sum(values):
+    """Sum of unsigned values as a balanced adder tree (a chain would widen by one bit per
+    term and be R*C adders deep)."""
+    values = list(values)
+    if not values:
+        return Const(0, 1)
+    while len(values) > 1:
+        paired = [values[k] + values[k + 1] for k in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            paired.append(values[-1])
+        values = paired
+    return values[0]
+
+
+class Counters(wiring.Component):
+    """Busy, per-bin PE-cycle and lossy-reduction counters of an R x C, T-lane array.
+
+    `advance` is the array's clock enable: PE statistics count only cycles in which the
+    grid moved (a stalled PE would otherwise be counted again). `col_real` (present when
+    `gate_columns`) is the per-column real flag of the K-step entering row 0, already
+    skewed like the weights.
+    """
+
+    def __init__(self, *, rows: int, cols: int, threads: int, counter_bits: int,
+                 gate_columns: bool):
+        self._rows, self._cols, self._threads = rows, cols, threads
+        self._bits, self._gate = counter_bits, gate_columns
+        T, n = threads, rows * cols
+        members = {
+            "advance": In(1),
+            "busy": In(1),
+            "real_pes": In(range(n + 1)),
+            "n_active": In(range(T + 1)).array(rows, cols),
+            "lossy": In(range(T + 1)).array(rows, cols),
+            "busy_cycles": Out(unsigned(counter_bits)),
+            "pe_cycles_by_active": Out(unsigned(counter_bits)).array(T + 1),
+            "lossy_reductions": Out(unsigned(counter_bits)),
+        }
+        if gate_columns:
+            members["col_real"] = In(cols)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C, T = self._rows, self._cols, self._threads
+        real = [[Const(1, 1)] * C for _ in range(R)]
+        if self._gate:
+            # Row i sees the flag i cycles after row 0, like the weights it belongs to.
+            for j in range(C):
+                flag = self.col_real[j]
+                for i in range(R):
+                    real[i][j] = flag
+                    if i < R - 1:
+                        nxt = Signal(name=f"real_{i + 1}_{j}")
+                        with m.If(self.advance):
+                            m.d.sync += nxt.eq(flag)
+                        flag = nxt
+        pes = [(i, j) for i in range(R) for j in range(C)]
+        bins = []
+        for b in range(1, T + 1):
+            hit = Signal(range(R * C + 1), name=f"bin{b}_pes")
+            m.d.comb += hit.eq(tree_sum([(self.n_active[i][j] == b) & real[i][j] for i, j in pes]))
+            bins.append(hit)
+        active = Signal(range(R * C + 1))
+        m.d.comb += active.eq(tree_sum(bins))
+        lossy = Signal(range(R * C * T + 1))
+        if T > 1:
+            m.d.comb += lossy.eq(tree_sum([Mux(real[i][j], self.lossy[i][j], 0) for i, j in pes]))
+
+        with m.If(self.busy):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        with m.If(self.advance):
+            m.d.sync += [
+                self.pe_cycles_by_active[0].eq(
+                    self.pe_cycles_by_active[0] + self.real_pes - active),
+                self.lossy_reductions.eq(self.lossy_reductions + lossy),
+            ]
+            m.d.sync += [self.pe_cycles_by_active[b].eq(self.pe_cycles_by_active[b] + bins[b - 1])
+                         for b in range(1, T + 1)]
+        return m
