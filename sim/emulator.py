@@ -1,0 +1,451 @@
+"""Fast exact NB-SMT GEMM: the golden model's output and statistics at matrix-multiply speed.
+
+`emulate_gemm` returns, bit for bit, what `golden_gemm` returns (output, and the SPEC §8
+record assembled by the same `gemm_stats`) for every policy, thread count and mode, but
+it never materializes the [M, S, N, T] tensor of PE-cycles. Why that is possible:
+
+1. Activity is separable. Lane t of PE-cycle (i, j, s) is active iff x_t = alpha_t(i,s) *
+   beta_t(s,j), with alpha = [a != 0] and beta = [w != 0] (beta = 1 for zero_skip="act").
+
+2. The contribution is the exact product minus corrections that depend only on how many
+   *other* lanes are active (SPEC §6). For an active lane t, with d = a - Ra(a) and
+   dw = w - Rw(w):  used_a * used_w = a*w - [n>=2] d*w - [n>=3] Ra(a)*dw.  An inactive
+   lane has a = 0 (so d = Ra = 0) or w = 0 (so w = dw = 0): every term vanishes without
+   the factor x_t, hence
+
+       C = A @ W - sum_t sum_s ( d_t w_t * O1_t + Ra_t dw_t * O2_t )
+
+   with O1_t = [at least one other lane active], O2_t = [at least two]. By
+   inclusion-exclusion over subsets U of the other lanes, with X_U = prod_{u in U} x_u:
+     mode 2: O1 = X_{u};  O2 = 0
+     mode 4: O1 = sum_{|U|=1} X_U - sum_{|U|=2} X_U + X_{all 3}
+             O2 = sum_{|U|=2} X_U - 2 X_{all 3}
+   Each X_U = (prod alpha_U)(i,s) * (prod beta_U)(s,j) is an A-side mask times a W-side
+   mask, so every term is an ordinary product of a masked lane of A ([M, S]) by a
+   masked lane of W ([S, N]), signs and the 2 folded into the W side. The terms are
+   stacked along the inner dimension behind the m lanes of the exact product itself
+   (which the error statistics need anyway), so the whole GEMM is one matrix product
+   [M, L*S] @ [L*S, N] (K = m*S), split only where exactness demands (below):
+     mode 1: L*S = K (the exact product alone)
+     mode 2: 2 K (exact + one term per lane)
+     mode 4, zero_skip="both": 12 K (exact + 7 O1 + 4 O2 terms per lane; these are all
+       the nonempty subsets, and O1's 8x8 pattern matrix over the other lanes' (alpha,
+       beta) has rank 7, so no separable grouping needs fewer)
+     zero_skip="act": beta = 1, so all subsets of a lane merge into the A-only masks
+       [>=1 other active] and [>=2 others]: 2 K (mode 2) or 3 K (mode 4).
+
+3. Statistics need no matrix product over K. Every per-cycle fact (n, full MAC, exact or
+   lossy reduction) is a function of an A-side code per (i, s) (alpha bit t and
+   [Ra(a) != a] bit 4+t of each lane t) and a W-side code per (s, j) (beta and
+   [Rw(w) != w] bits). With per-step histograms hA[s, code] and hW[s, code], the number
+   of PE-cycles with codes (p, q) is P = hA.T @ hW, and each statistic is
+   sum(P * table[p, q]).
+
+Exactness. The products run in BLAS floating point on integer operands, which is exact
+as long as every partial sum is an integer of magnitude <= 2^24 (float32) or 2^53
+(float64). For an inner index k, b_k = max_i |F[i,k]| * max_j |G[k,j]| caps every
+|F[i,k] G[k,j]|, so sum b_k over a chunk caps every partial sum, in whatever order BLAS
+adds. The inner dimension is cut into consecutive chunks with sum b_k <= 2^24 (float32,
+the fast path: ~500 K-columns of an 8-bit exact product per chunk, thousands of
+correction columns since |d| <= 15 and |dw| <= 8) or, when float32 would need many short
+chunks (wide operands), <= 2^53 (float64). Chunk results are added in int64 and wrapped
+to the accumulator width at the end, as the golden model does (wrapping is modular, so
+sum-then-wrap equals the per-cycle wrap).
+
+Speed. A is processed in blocks of rows in a lane-major layout ([t, s, row]: strided
+lane views are several times slower) and every per-block array lives in buffers reused
+across blocks (first-touch page faults of fresh large arrays cost more than the
+arithmetic on this kind of machine).
+
+Operands must be in range (0 <= a < 2^A, -2^(W-1) <= w < 2^(W-1)): Ra, Rw and the
+per-value facts come from lookup tables over every representable value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+
+import numpy as np
+
+from .arith import reduce_activation, reduce_weight, wrap
+from .gemm import GemmResult, gemm_stats, k_steps
+from .policy import Policy, check_mode, check_threads
+
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+# A float32 plan is used unless its chunks would average fewer inner elements than this.
+_MIN_F32_CHUNK = 256
+# Rows of A per block and the longest inner chunk: per-block buffers stay a few MB.
+_ROWS = 256
+_MAX_INNER = 4096
+_LOSSY_BIT = 4  # codes: activity in bit t, lossy reduction in bit 4 + t (m <= 4 lanes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tables:
+    """Per-value facts of every representable activation and weight (index w + 2^(W-1))."""
+
+    a_f: np.ndarray       # float32, a itself
+    a_d: np.ndarray       # float32, a - Ra(a)
+    a_ra: np.ndarray      # float32, Ra(a)
+    a_code: np.ndarray    # uint8, [a != 0] | [Ra(a) != a] << 4
+    w_dw: np.ndarray      # float32, w - Rw(w)
+    w_code: np.ndarray    # uint8, [w != 0] | [Rw(w) != w] << 4
+    w_offset: int
+
+
+@functools.lru_cache(maxsize=32)
+def _tables(policy: Policy) -> _Tables:
+    a = np.arange(1 << policy.act_bits, dtype=np.int64)
+    ra = reduce_activation(a, policy)
+    half = 1 << (policy.weight_bits - 1)
+    w = np.arange(-half, half, dtype=np.int64)
+    rw = reduce_weight(w, policy)
+    return _Tables(
+        a_f=a.astype(np.float32),
+        a_d=(a - ra).astype(np.float32),
+        a_ra=ra.astype(np.float32),
+        a_code=((a != 0) | ((ra != a) << _LOSSY_BIT)).astype(np.uint8),
+        w_dw=(w - rw).astype(np.float32),
+        w_code=((w != 0) | ((rw != w) << _LOSSY_BIT)).astype(np.uint8),
+        w_offset=half,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Exact integer matrix products in floating point
+
+
+def _chunks(bound: np.ndarray, limit: int):
+    """Consecutive [lo, hi) ranges with sum(bound[lo:hi]) <= limit, or None if impossible.
+
+    Greedy for the number of chunks, then evened out when equal lengths also fit (a
+    tail of a few columns makes a slow matrix product).
+    """
+    if bound.size and int(bound.max()) > limit:
+        return None
+    cum = np.concatenate([[0], np.cumsum(bound, dtype=np.int64)])
+    greedy, lo = [], 0
+    while lo < bound.size:
+        hi = int(np.searchsorted(cum, cum[lo] + limit, side="right")) - 1
+        greedy.append((lo, hi))
+        lo = hi
+    edges = np.linspace(0, bound.size, len(greedy) + 1).round().astype(int)
+    even = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    if all(cum[hi] - cum[lo] <= limit for lo, hi in even):
+        return even
+    return greedy
+
+
+def matmul_plan(bound, max_len: int | None = None):
+    """Inner-dimension chunks [lo, hi) and the float dtype under which F @ G is exact.
+
+    bound[k] must cap |F[i,k] * G[k,j]| for all i, j (a non-negative integer). Chunks are
+    at most max_len long when given (to bound the memory of one chunk's operand).
+    """
+    bound = np.asarray(bound, dtype=np.int64)
+    plan, dtype = _chunks(bound, F32_EXACT), np.float32
+    if plan is None or len(plan) > max(1, -(-bound.size // _MIN_F32_CHUNK)):
+        plan, dtype = _chunks(bound, F64_EXACT), np.float64
+    if max_len:
+        plan = [(x, min(x + max_len, hi)) for lo, hi in plan for x in range(lo, hi, max_len)]
+    return plan, dtype
+
+
+def _abs_max(x, axis: int) -> np.ndarray:
+    """max |x| along an axis as int64, without an abs() copy (and safe for int8's -128)."""
+    if x.shape[axis] == 0:
+        return np.zeros(x.shape[1 - axis], dtype=np.int64)
+    return np.maximum(x.max(axis=axis).astype(np.int64), -x.min(axis=axis).astype(np.int64))
+
+
+def exact_matmul(f, g) -> np.ndarray:
+    """F @ G of integer arrays, exact, as int64, at BLAS speed (see the module docstring)."""
+    f, g = np.asarray(f), np.asarray(g)
+    plan, dtype = matmul_plan(_abs_max(f, axis=0) * _abs_max(g, axis=1), max_len=_MAX_INNER)
+    out = np.zeros((f.shape[0], g.shape[1]), dtype=np.int64)
+    for lo, hi in plan:
+        out += (f[:, lo:hi].astype(dtype) @ g[lo:hi].astype(dtype)).astype(np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Operands
+
+
+def _as_operands(a, w, policy: Policy):
+    """Validate shapes and ranges; return the operands in the narrowest integer dtype."""
+    a = np.asarray(a)
+    w = np.asarray(w)
+    if a.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"expected A[M,K] and W[K,N], got shapes {a.shape} and {w.shape}")
+    if a.shape[1] != w.shape[0]:
+        raise ValueError(f"K mismatch: A is {list(a.shape)} but W is {list(w.shape)}")
+    if 0 in a.shape or 0 in w.shape:
+        raise ValueError(f"empty operand: A is {list(a.shape)}, W is {list(w.shape)}")
+    for name, x in (("A", a), ("W", w)):
+        if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
+            raise TypeError(f"{name} must be an integer array, not {x.dtype}")
+    half = 1 << (policy.weight_bits - 1)
+    if int(a.min()) < 0 or int(a.max()) >= 1 << policy.act_bits:
+        raise ValueError(f"A must lie in [0, {(1 << policy.act_bits) - 1}]")
+    if int(w.min()) < -half or int(w.max()) >= half:
+        raise ValueError(f"W must lie in [{-half}, {half - 1}]")
+    a = a.astype(np.uint8 if policy.act_bits <= 8 else np.uint16, copy=False)
+    w = w.astype(np.int8 if policy.weight_bits <= 8 else np.int16, copy=False)
+    return a, w
+
+
+def _lanes(x, mode: int, axis: int) -> np.ndarray:
+    """Lane-major copy [t, s, i] of A[i, s*m + t] (axis=1) or of W[s*m + t, i] (axis=0).
+
+    K is zero-padded to a multiple of m (padded lanes are never active).
+    """
+    if axis == 0:
+        x = x.T
+    rows, k = x.shape
+    steps = k_steps(k, mode)
+    if steps * mode != k:
+        x = np.concatenate([x, np.zeros((rows, steps * mode - k), dtype=x.dtype)], axis=1)
+    return np.ascontiguousarray(x.reshape(rows, steps, mode).transpose(2, 1, 0))
+
+
+# ----------------------------------------------------------------------------------------
+# The stacked product (point 2 of the module docstring)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Term:
+    """One [S]-long block of the inner dimension: (value_t * A mask) against a W block."""
+
+    lane: int
+    kind: str          # A-side value: "a" (exact product), "d" (O1 terms), "ra" (O2 terms)
+    subset: tuple = ()  # zero_skip="both": other lanes U whose masks multiply both sides
+    at_least: int = 0   # zero_skip="act": A mask [>= at_least other lanes active]
+    coef: int = 1       # folded into the W side
+
+
+def _terms(mode: int, zero_skip: str) -> tuple[list[_Term], list[_Term]]:
+    """(exact terms, correction terms) of a mode; corrections carry the minus sign."""
+    exact = [_Term(t, "a") for t in range(mode)]
+    corr = []
+    for t in range(mode if mode > 1 else 0):
+        others = [u for u in range(mode) if u != t]
+        if zero_skip == "act":
+            corr.append(_Term(t, "d", at_least=1, coef=-1))
+            if mode == 4:
+                corr.append(_Term(t, "ra", at_least=2, coef=-1))
+            continue
+        for size in range(1, len(others) + 1):
+            for subset in itertools.combinations(others, size):
+                corr.append(_Term(t, "d", subset, coef=-1 if size % 2 else 1))
+        if mode == 4:
+            for subset in itertools.combinations(others, 2):
+                corr.append(_Term(t, "ra", subset, coef=-1))
+            corr.append(_Term(t, "ra", tuple(others), coef=2))
+    return exact, corr
+
+
+class _StackedProduct:
+    """All terms of one GEMM: W side built once, A side built per block of rows.
+
+    Calling it on a lane-major block a_l[m, S, rows] returns (exact, value) for those rows
+    as int64 (value unwrapped).
+    """
+
+    def __init__(self, w_l, policy: Policy, tab: _Tables):
+        mode, self.steps = w_l.shape[:2]
+        self.zero_skip, self.tab = policy.zero_skip, tab
+        exact_terms, corr_terms = _terms(mode, policy.zero_skip)
+        self.terms = exact_terms + corr_terms
+        kinds = {t.kind for t in self.terms}
+        w_side = {"a": w_l.astype(np.float32)}
+        if "ra" in kinds:
+            w_side["ra"] = tab.w_dw[w_l.astype(np.intp) + tab.w_offset]
+        w_side["d"] = w_side["a"]
+        beta = (w_l != 0) if policy.zero_skip == "both" else None
+        a_max = {"a": (1 << policy.act_bits) - 1, "d": int(np.abs(tab.a_d).max()),
+                 "ra": int(tab.a_ra.max())}
+        blocks, bounds = [], []
+        for term in self.terms:
+            g = w_side[term.kind][term.lane]
+            for u in term.subset:
+                g = g * beta[u]
+            blocks.append(g * term.coef if term.coef != 1 else g)
+            bounds.append(_abs_max(blocks[-1], axis=1) * a_max[term.kind])
+        # Separate plans for the exact region and the corrections, so exact is a sum of
+        # whole chunks; each chunk has its own dtype.
+        split = len(exact_terms) * self.steps
+        bound = np.concatenate(bounds)
+        self.plan = []
+        for lo, hi in ((0, split), (split, bound.size)):
+            if hi > lo:
+                chunks, dtype = matmul_plan(bound[lo:hi], max_len=_MAX_INNER)
+                self.plan += [(lo + c0, lo + c1, dtype) for c0, c1 in chunks]
+        self.split = split
+        self.g = np.concatenate(blocks, axis=0)
+        self.g_by_dtype = {dt: self.g.astype(dt) for dt in {p[2] for p in self.plan}}
+        self.kinds = kinds
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype=np.float32):
+        """A reusable work array (grown when needed, never shrunk)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < np.prod(shape):
+            buf = self._buffers[name] = np.empty(int(np.prod(shape)), dtype=dtype)
+        return buf[:int(np.prod(shape))].reshape(shape)
+
+    def _masks(self, a_l):
+        """Per term, the [S, rows] A-side array its value is multiplied by (None: 1)."""
+        mode, steps, rows = a_l.shape
+        alpha = self._buffer("alpha", a_l.shape)
+        np.not_equal(a_l, 0, out=alpha, casting="unsafe")
+        out, cache = [], {}
+        if self.zero_skip == "act":
+            count = alpha.sum(axis=0)
+        for term in self.terms:
+            if term.kind == "a":
+                out.append(None)
+                continue
+            if self.zero_skip == "act":
+                key = (term.lane, term.at_least)
+                if key not in cache:
+                    mask = self._buffer(f"m{len(cache)}", (steps, rows))
+                    np.subtract(count, alpha[term.lane], out=mask)
+                    np.greater_equal(mask, term.at_least, out=mask, casting="unsafe")
+                    cache[key] = mask
+                out.append(cache[key])
+                continue
+            mask = cache.get(term.subset)
+            if mask is None:
+                if len(term.subset) == 1:
+                    mask = alpha[term.subset[0]]
+                else:
+                    mask = self._buffer(f"m{len(cache)}", (steps, rows))
+                    np.multiply(cache[term.subset[:-1]], alpha[term.subset[-1]], out=mask)
+                cache[term.subset] = mask
+            out.append(mask)
+        return out
+
+    def __call__(self, a_l):
+        mode, steps, rows = a_l.shape
+        values = {"a": a_l}
+        for kind in self.kinds - {"a"}:
+            table = self.tab.a_d if kind == "d" else self.tab.a_ra
+            values[kind] = np.take(table, a_l, out=self._buffer(kind, a_l.shape), mode="clip")
+        masks = self._masks(a_l)
+        n_cols = self.g.shape[1]
+        exact = np.zeros((rows, n_cols), dtype=np.int64)
+        value = np.zeros((rows, n_cols), dtype=np.int64)
+        longest = max(hi - lo for lo, hi, _ in self.plan)
+        for lo, hi, dtype in self.plan:
+            f_t = self._buffer("f", (longest, rows))[:hi - lo]  # F transposed
+            for i in range(lo // steps, -(-hi // steps)):
+                s0, s1 = max(lo - i * steps, 0), min(hi - i * steps, steps)
+                term, dest = self.terms[i], f_t[i * steps + s0 - lo:i * steps + s1 - lo]
+                src = values[term.kind][term.lane, s0:s1]
+                if masks[i] is None:
+                    np.copyto(dest, src, casting="unsafe")
+                else:
+                    np.multiply(src, masks[i][s0:s1], out=dest)
+            part = (f_t.T.astype(dtype, copy=False) @ self.g_by_dtype[dtype][lo:hi])
+            part = part.astype(np.int64)
+            value += part
+            if hi <= self.split:
+                exact += part
+        return exact, value
+
+
+# ----------------------------------------------------------------------------------------
+# Statistics (point 3 of the module docstring)
+
+
+@functools.lru_cache(maxsize=None)
+def _code_tables(mode: int):
+    """n, reduced-MAC and lossy-MAC counts for every pair of (A code, W code)."""
+    size = 1 << (_LOSSY_BIT + mode)
+    p = np.arange(size)[:, None]
+    q = np.arange(size)[None, :]
+    on = [(p >> t) & (q >> t) & 1 for t in range(mode)]
+    n = sum(on)
+    lossy = sum(on[t] * ((n >= 2) & ((p >> (_LOSSY_BIT + t)) & 1 == 1)
+                         | (n >= 3) & ((q >> (_LOSSY_BIT + t)) & 1 == 1))
+                for t in range(mode))
+    reduced = np.where(n >= 2, n, 0)
+    return n, reduced, lossy
+
+
+def _codes(base: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Combine per-value codes base[t, s, x] (bits 0 and 4) of the lanes: lane t -> bits t, 4+t."""
+    np.copyto(out, base[0])
+    for t in range(1, base.shape[0]):
+        out += base[t] << t
+    return out
+
+
+def _histogram(code: np.ndarray, mode: int) -> np.ndarray:
+    """hist[s, c]: how many of code[s, :] equal c."""
+    steps = code.shape[0]
+    size = 1 << (_LOSSY_BIT + mode)
+    flat = np.add(code, (np.arange(steps, dtype=np.intp) * size)[:, None], dtype=np.intp)
+    return np.bincount(flat.ravel(), minlength=steps * size).reshape(steps, size)
+
+
+def _counts(h_a, h_w, mode: int):
+    """PE-cycles by n, full, reduced-exact and reduced-lossy MACs from the code histograms."""
+    # Entries are at most M * N * S < 2^53, so this float64 product is exact.
+    pairs = np.rint(h_a.astype(np.float64).T @ h_w.astype(np.float64)).astype(np.int64)
+    n, reduced, lossy = _code_tables(mode)
+    by_active = [int(pairs[n == i].sum()) for i in range(mode + 1)]
+    lossy_total = int((pairs * lossy).sum())
+    reduced_total = int((pairs * reduced).sum())
+    return by_active, by_active[1], reduced_total - lossy_total, lossy_total
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
+                 policy: Policy | None = None) -> GemmResult:
+    """NB-SMT GEMM of unsigned A[M,K] by signed W[K,N]: golden_gemm's result, fast.
+
+    Raises ValueError for mismatched or empty shapes and operands outside the policy's
+    widths, TypeError for non-integer operands.
+    """
+    policy = policy or Policy()
+    check_threads(threads)
+    mode = check_mode(threads if mode is None else mode, threads)
+    a, w = _as_operands(a, w, policy)
+    m_rows, k = a.shape
+    n_cols = w.shape[1]
+    tab = _tables(policy)
+
+    w_l = _lanes(w, mode, axis=0)
+    product = _StackedProduct(w_l, policy, tab)
+    w_base = tab.w_code[w_l.astype(np.intp) + tab.w_offset]
+    if policy.zero_skip == "act":
+        w_base |= 1  # every weight lane counts as non-zero: activity is A's alone
+    steps = w_l.shape[1]
+    h_w = _histogram(_codes(w_base, np.empty(w_base.shape[1:], np.uint8)), mode)
+
+    exact = np.empty((m_rows, n_cols), dtype=np.int64)
+    value = np.empty((m_rows, n_cols), dtype=np.int64)
+    code_a = np.empty((steps, m_rows), dtype=np.uint8)
+    base = None
+    for r0 in range(0, m_rows, _ROWS):
+        r1 = min(m_rows, r0 + _ROWS)
+        a_l = _lanes(a[r0:r1], mode, axis=1)
+        exact[r0:r1], value[r0:r1] = product(a_l)
+        if base is None or base.shape != a_l.shape:
+            base = np.empty(a_l.shape, dtype=np.uint8)
+        _codes(np.take(tab.a_code, a_l, out=base, mode="clip"), code_a[:, r0:r1])
+    out = wrap(value, policy.acc_bits)
+
+    by_active, full, reduced_exact, reduced_lossy = _counts(_histogram(code_a, mode), h_w, mode)
+    stats = gemm_stats(shape=(m_rows, k, n_cols), threads=threads, mode=mode, policy=policy,
+                       pe_cycles_by_active=by_active + [0] * (threads - mode),
+                       full_macs=full, reduced_exact=reduced_exact,
+                       reduced_lossy=reduced_lossy, output=out, exact=exact)
+    return GemmResult(out, stats)
