@@ -20,6 +20,12 @@ _MODULE_RE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
 _INSTANCE_RE = re.compile(r"^(\s+)(\\\S+|[A-Za-z_][\w$]*)(\s+)(\\\S+|[A-Za-z_][\w$]*)\s*\($", re.M)
 # Global counters in backend-made names differ between otherwise identical modules.
 _COUNTER_RE = re.compile(r"(dump_module)\$\d+")
+# Amaranth names ports of plain-signal submodule boundaries `port$<id>$<k>`, ids global.
+_PORT_RE = re.compile(r"port\$(\d+)\$(\d+)")
+# A named connection to a `port$N$K` port: `.\port$N$K (`.
+_CONNECTION_RE = re.compile(r"\.\\(port\$\d+\$\d+) ")
+# One instance: its type line through the closing `);`.
+_BLOCK_END = "\n  );"
 
 
 def clean_name(name: str) -> str:
@@ -59,6 +65,18 @@ def find_top(modules: dict[str, Module]) -> str:
     return tops[0]
 
 
+def _port_ids(text: str) -> list[str]:
+    """The distinct `port$N$K` names of a module text, in numeric order."""
+    found = {m.group(0): (int(m.group(1)), int(m.group(2))) for m in _PORT_RE.finditer(text)}
+    return sorted(found, key=found.get)
+
+
+def _header_ports(text: str) -> list[str]:
+    """The `port$N$K` names in a module's port list, in numeric order."""
+    header = text[_MODULE_RE.search(text).end():text.index(");")]
+    return _port_ids(header)
+
+
 def _content_hashes(modules: dict[str, Module], top: str) -> dict[str, str]:
     hashes: dict[str, str] = {}
 
@@ -78,6 +96,8 @@ def _content_hashes(modules: dict[str, Module], top: str) -> dict[str, str]:
         text = _INSTANCE_RE.sub(rename, text)
         text = _MODULE_RE.sub("module <self>(", text, count=1)
         text = _COUNTER_RE.sub(r"\1$", text)
+        rank = {name: f"port#{k}" for k, name in enumerate(_port_ids(text))}
+        text = _PORT_RE.sub(lambda m: rank[m.group(0)], text)
         text = re.sub(r"\(\* top = +1 +\*\)\n", "", text)
         hashes[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
         return hashes[name]
@@ -111,18 +131,13 @@ def deduplicate(verilog: str) -> Hierarchy:
         if name in hashes:
             representative[name] = first_of_hash.setdefault(hashes[name], name)
 
+    header = {name: _header_ports(m.text) for name, m in modules.items()}
     kept: dict[str, Module] = {}
     for name, module in modules.items():
         if representative.get(name) != name:
             continue
-
-        def point(match: re.Match) -> str:
-            kind = match.group(2)
-            if kind in representative:
-                kind = representative[kind]
-            return f"{match.group(1)}{kind}{match.group(3)}{match.group(4)} ("
-        text = _INSTANCE_RE.sub(point, module.text)
-        kept[name] = Module(name, text, [(representative[t], i) for t, i in module.instances])
+        kept[name] = Module(name, _point_instances(module.text, modules, representative, header),
+                            [(representative[t], i) for t, i in module.instances])
 
     # Instances of each module in the whole tree, accumulated parents-first.
     per_parent: dict[str, dict[str, int]] = {}
@@ -139,6 +154,33 @@ def deduplicate(verilog: str) -> Hierarchy:
             counts[child] += counts[name] * k
     text = "".join(kept[n].text + "\n" for n in kept)
     return Hierarchy(top, text, kept, counts, representative)
+
+
+def _point_instances(text: str, modules: dict[str, Module], representative: dict[str, str],
+                     header: dict[str, list[str]]) -> str:
+    """`text` with each instance of a merged module pointed at its representative.
+
+    The representative's `port$N$K` port names differ from the copy's; connections are
+    renamed by rank (copies number their ports in the same order).
+    """
+    out, pos = [], 0
+    for match in _INSTANCE_RE.finditer(text):
+        kind = match.group(2)
+        if kind not in modules or representative.get(kind, kind) == kind:
+            continue
+        rep = representative[kind]
+        end = text.index(_BLOCK_END, match.end())
+        rename = dict(zip(header[kind], header[rep]))
+        if len(header[kind]) != len(header[rep]):
+            raise ValueError(f"merged modules {kind} and {rep} differ in their ports")
+        block = _CONNECTION_RE.sub(lambda m: f".\\{rename.get(m.group(1), m.group(1))} ",
+                                   text[match.end():end])
+        out.append(text[pos:match.start()])
+        out.append(f"{match.group(1)}{rep}{match.group(3)}{match.group(4)} (")
+        out.append(block)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _topological(modules: dict[str, Module], top: str) -> list[str]:
