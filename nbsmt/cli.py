@@ -15,7 +15,7 @@ import sys
 
 from .errors import InputError
 
-COMMANDS = ("gemm", "verilog", "synth")
+COMMANDS = ("gemm", "verilog", "synth", "sim")
 
 
 class Parser(argparse.ArgumentParser):
