@@ -15,7 +15,7 @@ import sys
 
 from .errors import InputError
 
-COMMANDS = ("gemm", "verilog", "synth", "sim")
+COMMANDS = ("gemm", "verilog", "synth", "sim", "eval")
 
 
 class Parser(argparse.ArgumentParser):
