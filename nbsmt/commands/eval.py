@@ -130,7 +130,7 @@ def plot_collisions(report: dict, path) -> None:
         ax.set_title(title)
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(f"per-layer NB-SMT statistics, test split ({report['command']})", fontsize=9)
     _save(fig, path)
     plt.close(fig)

@@ -1,0 +1,97 @@
+"""`nbsmt eval --quick` end to end: every report field, sane accuracies, a valid mode search."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NBSMT = [sys.executable, "-m", "nbsmt.cli"]
+
+
+def run(*args):
+    return subprocess.run([*NBSMT, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    proc = run("eval", "--quick", "--out", out / "report", "--json", out / "copy.json")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc, json.loads((out / "report" / "eval.json").read_text())
+
+
+def test_quick_eval_writes_every_file(quick):
+    out, proc, report = quick
+    folder = out / "report"
+    for name in ("accuracy_vs_speedup.png", "collisions.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "copy.json").read_text()) == report
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "temporary files left"
+    assert "report written to" in proc.stdout and "2T (default policy) loses" in proc.stdout
+    md = (folder / "eval.md").read_text()
+    for section in ("## Accuracy (test split)", "## Per-layer statistics (SPEC §8)",
+                    "## Array cycles and utilization", "## Per-layer modes within",
+                    "## K reordering", "## Emulator vs golden model", "`nbsmt eval --quick`"):
+        assert section in md, section
+
+
+def test_report_has_every_field(quick):
+    _, _, report = quick
+    assert set(report) >= {"config", "accuracy", "cycles", "mode_search", "reorder",
+                           "emulator_check", "done", "timing_s", "command"}
+    runs = report["accuracy"]["runs"]
+    assert [(r["policy"], r["mode"]) for r in runs] == [
+        (None, None), *((p, m) for p in ("default", "authors") for m in (1, 2, 4))]
+    spec8 = {"pe_cycles_by_active", "collision_rate", "macs", "macs_full", "macs_reduced_exact",
+             "macs_reduced_lossy", "error", "k_steps", "speedup_vs_mode1"}
+    for r in runs[1:]:
+        assert set(r["layers"]) == {"conv1", "conv2", "fc"}
+        for stats in r["layers"].values():
+            assert spec8 <= set(stats)
+            assert len(stats["pe_cycles_by_active"]) == r["threads"] + 1
+        assert set(r["speedup"]) == {"8x8", "16x16"}
+    for arr in ("8x8", "16x16"):
+        assert set(report["cycles"][arr]) == {"1", "2", "4"}
+        assert report["cycles"][arr]["1"]["speedup"] == 1.0
+        for mode in ("2", "4"):
+            assert 1.0 < report["cycles"][arr][mode]["speedup"] <= int(mode)
+    assert set(report["reorder"]) == {"default-2", "default-4", "authors-2", "authors-4"}
+    assert all(e["exact_product_unchanged"] for e in report["reorder"].values())
+    assert report["emulator_check"] and all(c["equal"] for c in report["emulator_check"].values())
+    assert isinstance(report["done"]["2T_default_loss_below_1pp"], bool)
+
+
+def test_exact_8bit_accuracy_is_close_to_float(quick):
+    _, _, report = quick
+    runs = report["accuracy"]["runs"]
+    float_acc = runs[0]["test_accuracy"]
+    assert float_acc > 0.85  # the quick network still learned the digits
+    for r in runs[1:]:
+        if r["mode"] == 1:
+            assert r["test_accuracy"] == report["accuracy"]["exact_test"]
+            assert abs(r["test_accuracy"] - float_acc) <= 0.02
+            assert all(s["error"]["max_abs"] == 0 for s in r["layers"].values())
+
+
+def test_mode_search_respects_the_budget_and_maximizes_speedup(quick):
+    _, _, report = quick
+    search = report["mode_search"]
+    assert search["split"] == "calib" and search["threads"] == 4
+    for found in search["policies"].values():
+        assert len(found["candidates"]) == 27
+        for arr, per_budget in found["best"].items():
+            for budget, pick in per_budget.items():
+                assert pick["calib_loss_pp"] <= float(budget) + 1e-9
+                allowed = [c for c in found["candidates"] if c["calib_loss_pp"] <= float(budget) + 1e-9]
+                assert round(pick["speedup"], 3) == max(round(c["speedup"][arr], 3) for c in allowed)
+    assert set(report["done"]["mode_search_speedup_at_budget"]) == {"8x8", "16x16"}
+
+
+def test_bad_budget_is_one_line_and_exit_2(tmp_path):
+    proc = run("eval", "--quick", "--budget", "-1", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--budget" in proc.stderr
+    assert not list(tmp_path.iterdir())
