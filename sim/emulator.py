@@ -66,6 +66,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import threading
 
 import numpy as np
 
@@ -77,9 +78,13 @@ F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
 # A float32 plan is used unless its chunks would average fewer inner elements than this.
 _MIN_F32_CHUNK = 256
-# Rows of A per block and the longest inner chunk: per-block buffers stay a few MB.
-_ROWS = 256
-_MAX_INNER = 4096
+# Rows of A per block: as many as keep one chunk of the stacked A side within
+# _BLOCK_ELEMENTS (fewer, larger BLAS calls are much faster on a busy machine, where
+# every multi-threaded BLAS call pays for waking its threads), and at least _MIN_ROWS.
+_BLOCK_ELEMENTS = 1 << 21
+_MIN_ROWS = 256
+_ROWS = None  # fixed rows per block (tests force small blocks); None: the rule above
+_MAX_INNER = 4096  # longest inner chunk of one BLAS call
 _LOSSY_BIT = 4  # codes: activity in bit t, lossy reduction in bit 4 + t (m <= 4 lanes)
 
 
@@ -150,8 +155,15 @@ def matmul_plan(bound, max_len: int | None = None):
     if plan is None or len(plan) > max(1, -(-bound.size // _MIN_F32_CHUNK)):
         plan, dtype = _chunks(bound, F64_EXACT), np.float64
     if max_len:
-        plan = [(x, min(x + max_len, hi)) for lo, hi in plan for x in range(lo, hi, max_len)]
+        plan = [piece for lo, hi in plan for piece in _even_split(lo, hi, max_len)]
     return plan, dtype
+
+
+def _even_split(lo: int, hi: int, max_len: int):
+    """[lo, hi) cut into the fewest near-equal pieces of at most max_len."""
+    pieces = -(-(hi - lo) // max_len)
+    edges = np.linspace(lo, hi, pieces + 1).round().astype(int).tolist()
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def _abs_max(x, axis: int) -> np.ndarray:
@@ -210,6 +222,28 @@ def _lanes(x, mode: int, axis: int) -> np.ndarray:
     if steps * mode != k:
         x = np.concatenate([x, np.zeros((rows, steps * mode - k), dtype=x.dtype)], axis=1)
     return np.ascontiguousarray(x.reshape(rows, steps, mode).transpose(2, 1, 0))
+
+
+# ----------------------------------------------------------------------------------------
+# Work arrays reused across row blocks and calls
+
+
+_WORKSPACE = threading.local()
+
+
+def _workspace(name: str, shape, dtype=np.float32) -> np.ndarray:
+    """A per-thread work array of this shape, reusing memory (grown when needed).
+
+    Reuse matters: a fresh multi-MB array costs first-touch page faults on every call,
+    more than the arithmetic done in it. The arrays are per thread, so concurrent
+    emulate_gemm calls never share one.
+    """
+    store = _WORKSPACE.__dict__.setdefault("arrays", {})
+    size = int(np.prod(shape))
+    buf = store.get((name, np.dtype(dtype).str))
+    if buf is None or buf.size < size:
+        buf = store[(name, np.dtype(dtype).str)] = np.empty(max(size, 1), dtype=dtype)
+    return buf[:size].reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------
@@ -288,14 +322,7 @@ class _StackedProduct:
         self.g = np.concatenate(blocks, axis=0)
         self.g_by_dtype = {dt: self.g.astype(dt) for dt in {p[2] for p in self.plan}}
         self.kinds = kinds
-        self._buffers = {}
-
-    def _buffer(self, name, shape, dtype=np.float32):
-        """A reusable work array (grown when needed, never shrunk)."""
-        buf = self._buffers.get(name)
-        if buf is None or buf.size < np.prod(shape):
-            buf = self._buffers[name] = np.empty(int(np.prod(shape)), dtype=dtype)
-        return buf[:int(np.prod(shape))].reshape(shape)
+        self._buffer = _workspace
 
     def _masks(self, a_l):
         """Per term, the [S, rows] A-side array its value is multiplied by (None: 1)."""
@@ -432,18 +459,18 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
 
     exact = np.empty((m_rows, n_cols), dtype=np.int64)
     value = np.empty((m_rows, n_cols), dtype=np.int64)
-    code_a = np.empty((steps, m_rows), dtype=np.uint8)
-    base = None
-    for r0 in range(0, m_rows, _ROWS):
-        r1 = min(m_rows, r0 + _ROWS)
+    h_a = np.zeros_like(h_w)
+    longest = max(hi - lo for lo, hi, _ in product.plan)
+    block = _ROWS or max(_MIN_ROWS, _BLOCK_ELEMENTS // longest)
+    for r0 in range(0, m_rows, block):
+        r1 = min(m_rows, r0 + block)
         a_l = _lanes(a[r0:r1], mode, axis=1)
         exact[r0:r1], value[r0:r1] = product(a_l)
-        if base is None or base.shape != a_l.shape:
-            base = np.empty(a_l.shape, dtype=np.uint8)
-        _codes(np.take(tab.a_code, a_l, out=base, mode="clip"), code_a[:, r0:r1])
+        base = np.take(tab.a_code, a_l, out=_workspace("base", a_l.shape, np.uint8), mode="clip")
+        h_a += _histogram(_codes(base, _workspace("code", a_l.shape[1:], np.uint8)), mode)
     out = wrap(value, policy.acc_bits)
 
-    by_active, full, reduced_exact, reduced_lossy = _counts(_histogram(code_a, mode), h_w, mode)
+    by_active, full, reduced_exact, reduced_lossy = _counts(h_a, h_w, mode)
     stats = gemm_stats(shape=(m_rows, k, n_cols), threads=threads, mode=mode, policy=policy,
                        pe_cycles_by_active=by_active + [0] * (threads - mode),
                        full_macs=full, reduced_exact=reduced_exact,
