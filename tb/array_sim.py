@@ -8,8 +8,10 @@ with `nbsmt.tb.driver.check`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 import re
 import tempfile
 from pathlib import Path
@@ -38,6 +40,32 @@ def _verilator_pch_workaround() -> None:
         os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
 
 
+@contextlib.contextmanager
+def _output_to(path: Path | None):
+    """Send this process's and its children's stdout/stderr to `path` (None: leave them)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "w") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
+
+
 @dataclasses.dataclass
 class JobOptions:
     """How the host and the consumer behave around one job (1.0: never pause)."""
@@ -54,8 +82,12 @@ def build_name(*, rows: int, cols: int, threads: int, policy: Policy, counter_bi
 
 
 def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] | None = None,
-             waves: bool = False, counter_bits: int | None = None) -> tuple[list[dict], Path]:
+             waves: bool = False, counter_bits: int | None = None,
+             quiet: bool = False) -> tuple[list[dict], Path]:
     """Simulate `jobs` (all planned for the same array and policy) in one simulator run.
+
+    quiet: send the simulator's build and run output to `<build folder>/array_sim.log`
+    instead of the terminal (a failure's message still names the folder).
 
     Returns (one `check` record per job, the build folder). Raises
     `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
@@ -63,7 +95,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     from nbsmt.hw.array import COUNTER_BITS, array_design
     from nbsmt.hw.generate import to_verilog
 
-    from .runner import CONFIG_ENV, run_cocotb
+    from .runner import CONFIG_ENV, build_root, run_cocotb
 
     if not jobs:
         raise ValueError("run_jobs needs at least one job")
@@ -90,9 +122,11 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
                         * 4) + 1000
             entries.append({"beats": str(beats), "result": str(result), "cycle_limit": limit,
                             **dataclasses.asdict(opt)})
-        xml = run_cocotb(verilog=verilog, toplevel=top, test_module="array_test",
-                         simulator=simulator, build_name=name, waves=waves,
-                         env={CONFIG_ENV: {"threads": fmt.threads, "jobs": entries}})
+        log = build_root() / "sim" / simulator / name / "array_sim.log" if quiet else None
+        with _output_to(log):
+            xml = run_cocotb(verilog=verilog, toplevel=top, test_module="array_test",
+                             simulator=simulator, build_name=name, waves=waves,
+                             env={CONFIG_ENV: {"threads": fmt.threads, "jobs": entries}})
         records = []
         for job, entry in zip(jobs, entries):
             with np.load(entry["result"]) as r:

@@ -62,7 +62,8 @@ def run(args) -> int:
     if reason:
         raise InputError(reason)
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy)
-    (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves)
+    (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
+                                         quiet=True)
     output = record.pop("output")
     write_npy(args.out, output)
     record["simulator"] = args.simulator

@@ -1,0 +1,79 @@
+"""Simulation speed of the SySMT array RTL, and the wall time of the array regression.
+
+Measures simulated cycles per wall-clock second for a 2T array (8x8 and 16x16) running a
+64x256x64 GEMM in mode 2 on Icarus and Verilator, through the same cocotb bench as the
+regression (so Python's per-cycle work is included). The build is made first with a
+tiny job and not timed; the timed run includes the simulator's start-up. Optionally
+times `pytest tb/test_array.py` (the whole array regression, both simulators).
+
+    .venv/bin/python bench/array_bench.py [--skip-regression] [--out build/bench/array.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nbsmt.fileio import write_json
+from nbsmt.sim.policy import Policy
+from nbsmt.tb.array_sim import run_jobs
+from nbsmt.tb.driver import plan
+
+SHAPE = (64, 256, 64)
+
+
+def speed(simulator: str, size: int) -> dict:
+    rng = np.random.default_rng(1)
+    m_rows, k, n_cols = SHAPE
+    a = np.where(rng.random((m_rows, k)) < 0.5, 0, rng.integers(0, 256, (m_rows, k)))
+    w = np.where(rng.random((k, n_cols)) < 0.4, 0, rng.integers(-128, 128, (k, n_cols)))
+    kw = dict(rows=size, cols=size, threads=2, mode=2, policy=Policy())
+    t0 = time.time()
+    run_jobs([plan(a[:1, :1], w[:1, :1], **kw)], simulator=simulator)   # build (cached)
+    build = time.time() - t0
+    t0 = time.time()
+    (rec,), _ = run_jobs([plan(a, w, **kw)], simulator=simulator)
+    wall = time.time() - t0
+    if not rec["ok"]:
+        raise SystemExit(f"{simulator} {size}x{size}: RTL disagrees: {rec['checks']}")
+    return {"simulator": simulator, "array": f"{size}x{size}", "threads": 2, "mode": 2,
+            "gemm": "x".join(map(str, SHAPE)), "cycles": rec["cycles"],
+            "wall_seconds": round(wall, 2), "cycles_per_second": round(rec["cycles"] / wall),
+            "build_and_tiny_run_seconds": round(build, 2)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-regression", action="store_true")
+    ap.add_argument("--out", default="build/bench/array.json")
+    args = ap.parse_args(argv)
+    rows = []
+    for simulator in ("verilator", "icarus"):
+        for size in (8, 16):
+            r = speed(simulator, size)
+            rows.append(r)
+            print(f"{simulator:9s} {r['array']:5s} 2T: {r['cycles']} cycles in "
+                  f"{r['wall_seconds']} s = {r['cycles_per_second']} cycles/s")
+    report = {"speed": rows}
+    if not args.skip_regression:
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tb/test_array.py"],
+                              capture_output=True, text=True)
+        wall = time.time() - t0
+        tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        report["regression"] = {"command": "pytest -q tb/test_array.py",
+                                "wall_seconds": round(wall, 1), "result": tail,
+                                "returncode": proc.returncode}
+        print(f"array regression: {tail} in {wall:.0f} s")
+    write_json(Path(args.out), report)
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
