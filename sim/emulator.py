@@ -290,38 +290,52 @@ class _StackedProduct:
     """
 
     def __init__(self, w_l, policy: Policy, tab: _Tables):
-        mode, self.steps = w_l.shape[:2]
+        mode, steps, n_cols = w_l.shape
+        self.steps = steps
         self.zero_skip, self.tab = policy.zero_skip, tab
         exact_terms, corr_terms = _terms(mode, policy.zero_skip)
         self.terms = exact_terms + corr_terms
-        kinds = {t.kind for t in self.terms}
-        w_side = {"a": w_l.astype(np.float32)}
-        if "ra" in kinds:
-            w_side["ra"] = tab.w_dw[w_l.astype(np.intp) + tab.w_offset]
-        w_side["d"] = w_side["a"]
-        beta = (w_l != 0) if policy.zero_skip == "both" else None
+        self.kinds = {t.kind for t in self.terms}
+        # Exactness bounds from cheap data-independent caps where masks only shrink
+        # values: max |w| per row of a lane (int8 data), the tables' max |dw|, |d|, Ra.
+        w_rowmax = _abs_max(w_l.reshape(mode * steps, n_cols), axis=1).reshape(mode, steps)
+        w_max = {"a": w_rowmax, "d": w_rowmax,
+                 "ra": np.full((mode, steps), int(np.abs(tab.w_dw).max()), dtype=np.int64)}
         a_max = {"a": (1 << policy.act_bits) - 1, "d": int(np.abs(tab.a_d).max()),
                  "ra": int(tab.a_ra.max())}
-        blocks, bounds = [], []
-        for term in self.terms:
-            g = w_side[term.kind][term.lane]
-            for u in term.subset:
-                g = g * beta[u]
-            blocks.append(g * term.coef if term.coef != 1 else g)
-            bounds.append(_abs_max(blocks[-1], axis=1) * a_max[term.kind])
-        # Separate plans for the exact region and the corrections, so exact is a sum of
-        # whole chunks; each chunk has its own dtype.
-        split = len(exact_terms) * self.steps
-        bound = np.concatenate(bounds)
-        self.plan = []
+        bound = np.concatenate([w_max[t.kind][t.lane] * a_max[t.kind] * abs(t.coef)
+                                for t in self.terms])
+        split = len(exact_terms) * steps
+        self.plan = []  # separate plans keep the exact product a sum of whole chunks
         for lo, hi in ((0, split), (split, bound.size)):
             if hi > lo:
                 chunks, dtype = matmul_plan(bound[lo:hi], max_len=_MAX_INNER)
                 self.plan += [(lo + c0, lo + c1, dtype) for c0, c1 in chunks]
         self.split = split
-        self.g = np.concatenate(blocks, axis=0)
-        self.g_by_dtype = {dt: self.g.astype(dt) for dt in {p[2] for p in self.plan}}
-        self.kinds = kinds
+        # The stacked W side, written block by block into one array.
+        self.g = np.empty((len(self.terms) * steps, n_cols), dtype=np.float32)
+        values = {"a": w_l}
+        if "ra" in self.kinds:
+            values["ra"] = np.take(tab.w_dw, w_l.astype(np.intp) + tab.w_offset)
+        beta = (w_l != 0).astype(np.float32) if policy.zero_skip == "both" else None
+        masks = {}
+        for i, term in enumerate(self.terms):
+            dest = self.g[i * steps:(i + 1) * steps]
+            src = values["ra" if term.kind == "ra" else "a"][term.lane]
+            if not term.subset:
+                np.copyto(dest, src, casting="unsafe")
+            else:
+                mask = masks.get(term.subset)
+                if mask is None:
+                    mask = beta[term.subset[0]]
+                    if len(term.subset) > 1:
+                        mask = masks[term.subset[:-1]] * beta[term.subset[-1]]
+                    masks[term.subset] = mask
+                np.multiply(src, mask, out=dest, casting="unsafe")
+            if term.coef != 1:
+                dest *= term.coef
+        self.g_by_dtype = {dt: self.g if dt == np.float32 else self.g.astype(dt)
+                           for dt in {p[2] for p in self.plan}}
         self._buffer = _workspace
 
     def _masks(self, a_l):
