@@ -16,7 +16,6 @@ only and extrapolated linearly in M (it is a loop over row chunks, linear in M).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

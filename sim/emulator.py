@@ -92,7 +92,6 @@ _LOSSY_BIT = 4  # codes: activity in bit t, lossy reduction in bit 4 + t (m <= 4
 class _Tables:
     """Per-value facts of every representable activation and weight (index w + 2^(W-1))."""
 
-    a_f: np.ndarray       # float32, a itself
     a_d: np.ndarray       # float32, a - Ra(a)
     a_ra: np.ndarray      # float32, Ra(a)
     a_code: np.ndarray    # uint8, [a != 0] | [Ra(a) != a] << 4
@@ -109,7 +108,6 @@ def _tables(policy: Policy) -> _Tables:
     w = np.arange(-half, half, dtype=np.int64)
     rw = reduce_weight(w, policy)
     return _Tables(
-        a_f=a.astype(np.float32),
         a_d=(a - ra).astype(np.float32),
         a_ra=ra.astype(np.float32),
         a_code=((a != 0) | ((ra != a) << _LOSSY_BIT)).astype(np.uint8),
@@ -468,7 +466,6 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
     w_base = tab.w_code[w_l.astype(np.intp) + tab.w_offset]
     if policy.zero_skip == "act":
         w_base |= 1  # every weight lane counts as non-zero: activity is A's alone
-    steps = w_l.shape[1]
     h_w = _histogram(_codes(w_base, np.empty(w_base.shape[1:], np.uint8)), mode)
 
     exact = np.empty((m_rows, n_cols), dtype=np.int64)
