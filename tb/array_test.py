@@ -13,6 +13,8 @@ random (seeded).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 import cocotb
@@ -46,6 +48,7 @@ async def _run_job(dut, job: dict, threads: int) -> None:
     outs, idx, cycle = [], 0, 0
     first = last = None
     stalls = gaps = 0
+    started = time.perf_counter()
     while len(outs) < n_out:
         await FallingEdge(dut.clk)
         present = idx < len(beats) and (valid_p >= 1.0 or rng.random() < valid_p)
@@ -69,6 +72,7 @@ async def _run_job(dut, job: dict, threads: int) -> None:
                 stalls += 1
         cycle += 1
         assert cycle <= limit, f"no progress: {len(outs)}/{n_out} output beats after {cycle} cycles"
+    loop_seconds = time.perf_counter() - started
     assert idx == len(beats), f"{len(beats) - idx} input beats were never accepted"
     await FallingEdge(dut.clk)   # counters register the last cycle at its clock edge
     await ReadOnly()
@@ -77,7 +81,7 @@ async def _run_job(dut, job: dict, threads: int) -> None:
              out=np.array([np.frombuffer(o.to_bytes(out_bytes, "little"), dtype=np.uint8)
                            for o in outs]).reshape(len(outs), out_bytes),
              cycles=last - first + 1, stall_cycles=stalls, host_gaps=gaps,
-             extra_output=extra,
+             extra_output=extra, loop_cycles=cycle, loop_seconds=loop_seconds,
              busy_cycles=dut.busy_cycles.value.to_unsigned(),
              pe_cycles_by_active=np.array(
                  [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()

@@ -170,5 +170,8 @@ def check(job: ArrayJob, rtl: dict) -> dict:
         "cycles_mode1_model": model["cycles_mode1"],
         "counters": counters,
         "golden": golden.stats,
+        # the bench's clock cycles and wall time of this job's streaming loop (speed)
+        "bench": {"cycles": int(rtl.get("loop_cycles", 0)),
+                  "seconds": float(rtl.get("loop_seconds", 0.0))},
         "output": c,
     }
