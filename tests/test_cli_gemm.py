@@ -122,3 +122,15 @@ def test_every_subcommand_has_help():
     for name in COMMANDS:
         r = run(name, "--help")
         assert r.returncode == 0 and "usage: nbsmt " + name in r.stdout, name
+
+
+def test_outputs_get_ordinary_permissions(operands):
+    tmp, _, _ = operands
+    umask = os.umask(0o022)
+    try:
+        r = run("gemm", "--a", tmp / "A.npy", "--w", tmp / "W.npy", "--threads", 2,
+                "--out", tmp / "C.npy")
+    finally:
+        os.umask(umask)
+    assert r.returncode == 0, r.stderr
+    assert (tmp / "C.npy").stat().st_mode & 0o777 == 0o644
