@@ -135,10 +135,10 @@ def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int 
             for flat in (False, True) if config in flat_configs else (False,):
                 future = pool.submit(synthesize, config, verilog, library, cache, flat=flat,
                                      generate_seconds=seconds)
+                if progress:   # report each design when it finishes, even while generating
+                    future.add_done_callback(
+                        lambda f: f.exception() is None and progress(f.result()))
                 futures[future] = (config, flat)
         for future in concurrent.futures.as_completed(futures):
-            config, flat = futures[future]
-            results[(config, flat)] = future.result()
-            if progress:
-                progress(results[(config, flat)])
+            results[futures[future]] = future.result()
     return results
