@@ -8,6 +8,7 @@ and needs VERILATOR_ROOT. Icarus Verilog comes from the system package manager.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def simulator_environment() -> None:
         os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
     if shutil.which("ccache"):
         _add_make_variable("OBJCACHE", "ccache")
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough
+    # to split into several C++ files (the arrays) fails under `make -j`: the precompiled
+    # header lands on g++'s command line as an input. GCC needs "-include" there.
+    mk = root / "include" / "verilated.mk"
+    if mk.exists() and re.search(r"^CFG_CXXFLAGS_PCH_I *= *$", mk.read_text(), re.M):
+        _add_make_variable("CFG_CXXFLAGS_PCH_I", "-include")
 
 
 def missing_simulator(name: str) -> str | None:

