@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from nbsmt.fileio import write_text
-from nbsmt.toolchain import SIMULATORS, simulator_environment
+from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
 #: Environment variable holding the JSON test configuration (see `tb_config`).
 CONFIG_ENV = "NBSMT_TB_CONFIG"
@@ -132,3 +132,20 @@ def check_results(xml_path) -> int:
 def tb_config() -> dict:
     """Inside a cocotb test module: the JSON configuration run_cocotb passed in CONFIG_ENV."""
     return json.loads(os.environ[CONFIG_ENV])
+
+
+def require_simulator(name: str) -> None:
+    """Inside a pytest: fail when simulator `name` cannot run here.
+
+    A missing simulator is a broken setup (`make setup` installs both), so it fails
+    rather than skips; set NBSMT_ALLOW_MISSING_SIMULATORS=1 to skip instead on a machine
+    that deliberately lacks one.
+    """
+    import pytest
+
+    reason = missing_simulator(name)
+    if reason is None:
+        return
+    if os.environ.get("NBSMT_ALLOW_MISSING_SIMULATORS") == "1":
+        pytest.skip(reason)
+    pytest.fail(f"{reason} (set NBSMT_ALLOW_MISSING_SIMULATORS=1 to skip)", pytrace=False)

@@ -23,7 +23,7 @@ import pytest
 from nbsmt.sim.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
 from nbsmt.tb.driver import plan
-from nbsmt.toolchain import missing_simulator
+from nbsmt.tb.runner import require_simulator
 
 
 def operands(mix: str, rng: np.random.Generator, m_rows: int, k: int, n_cols: int):
@@ -84,9 +84,7 @@ def _case_id(case) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_array_matches_golden_counters_and_cycle_model(case):
     simulator, rows, cols, threads, policy, specs = case
-    reason = missing_simulator(simulator)
-    if reason:
-        pytest.skip(reason)
+    require_simulator(simulator)
     rng = np.random.default_rng(rows * 1000 + cols * 10 + threads)
     jobs, options = [], []
     for m_rows, k, n_cols, mode, mix, opt in specs:

@@ -15,8 +15,8 @@ import pytest
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
 from nbsmt.sim.policy import Policy
-from nbsmt.tb.runner import CONFIG_ENV, run_cocotb
-from nbsmt.toolchain import SIMULATORS, missing_simulator
+from nbsmt.tb.runner import CONFIG_ENV, require_simulator, run_cocotb
+from nbsmt.toolchain import SIMULATORS
 
 POLICIES = {
     "default": Policy(),
@@ -34,9 +34,7 @@ def _seed(case: str) -> int:
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_pe_against_golden_model(simulator, threads, policy_name):
-    reason = missing_simulator(simulator)
-    if reason:
-        pytest.skip(reason)
+    require_simulator(simulator)
     policy = POLICIES[policy_name]
     component, name = pe_design(threads, policy)
     config = {"threads": threads, "policy": policy.as_dict(),

@@ -14,7 +14,7 @@ import pytest
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm
 from nbsmt.sim.policy import Policy
-from nbsmt.toolchain import missing_simulator
+from nbsmt.tb.runner import require_simulator
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]
 
@@ -36,8 +36,7 @@ def operands(tmp_path):
 
 
 def test_sim_cli_writes_the_rtl_result_and_stats_with_waves(operands):
-    if missing_simulator("icarus"):
-        pytest.skip(missing_simulator("icarus"))
+    require_simulator("icarus")
     d, a, w = operands
     out, stats = d / "C.npy", d / "S.json"
     r = run("sim", "--a", d / "A.npy", "--w", d / "W.npy", "--threads", "2", "--mode", "2",

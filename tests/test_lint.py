@@ -5,10 +5,12 @@ import pytest
 from nbsmt.hw.configs import DEFAULT_THREADS, pe_design
 from nbsmt.hw.generate import to_verilog
 from nbsmt.hw.lint import lint_file, main
-from nbsmt.toolchain import missing_simulator
+from nbsmt.tb.runner import require_simulator
 
-pytestmark = pytest.mark.skipif(missing_simulator("verilator") is not None,
-                                reason=str(missing_simulator("verilator")))
+
+@pytest.fixture(autouse=True)
+def _verilator():
+    require_simulator("verilator")
 
 
 @pytest.mark.parametrize("threads", DEFAULT_THREADS)
