@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test verilog lint clean
+.PHONY: setup demo test verilog lint sim synth eval bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-demo: setup
-	$(NBSMT) demo --out $(BUILD)/demo
+# The main job: Verilog of the default PEs, then the SySMT demo in RTL (a 64x256x64 GEMM
+# on 8x8 OS-SA, SySMT-2T and SySMT-4T arrays, checked against the golden model).
+demo: verilog sim
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -30,6 +31,21 @@ verilog: setup
 
 lint: verilog
 	$(PY) -m nbsmt.hw.lint $(BUILD)/verilog
+
+sim: setup
+	$(PY) bench/sim_demo.py --out $(BUILD)/sim-demo
+
+synth: setup
+	$(NBSMT) synth --out $(BUILD)/synth
+
+eval: setup
+	$(NBSMT) eval --out $(BUILD)/eval
+
+# Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
+# (see docs/eval.md for both settings).
+bench: setup
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/emulator_bench.py
+	$(PY) bench/array_bench.py --out $(BUILD)/bench/array.json
 
 clean:
 	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis

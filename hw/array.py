@@ -41,6 +41,7 @@ from amaranth.lib.wiring import In, Out
 from nbsmt.sim.policy import THREAD_CHOICES, Policy
 
 from .array_io import ArrayFormat
+from .configs import array_name
 from .counters import Counters
 from .drain import Drain
 from .pe import NBSMTPE
@@ -229,14 +230,10 @@ class SySMTArray(wiring.Component):
         return m
 
 
-def array_top_name(*, rows: int, cols: int, threads: int) -> str:
-    """Verilog top module name of an array configuration."""
-    return f"nbsmt_array_{rows}x{cols}_t{threads}"
-
-
 def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
                  counter_bits: int = COUNTER_BITS) -> tuple[SySMTArray, str]:
     """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
     component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
                            counter_bits=counter_bits)
-    return component, array_top_name(rows=rows, cols=cols, threads=threads)
+    return component, array_name(rows=rows, cols=cols, threads=threads,
+                                 policy=component.policy)

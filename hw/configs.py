@@ -14,14 +14,25 @@ from .pe import NBSMTPE
 DEFAULT_THREADS = (1, 2, 4)
 
 
-def pe_name(threads: int, policy: Policy) -> str:
-    """Module/file name of a PE, e.g. nbsmt_pe_t2_w2_rne_both (widths only when not 8/8/32)."""
-    name = f"nbsmt_pe_t{threads}_w{policy.windows}_{policy.rounding}_{policy.zero_skip}"
+def policy_suffix(policy: Policy) -> str:
+    """Name part for a policy, e.g. _w2_rne_both (widths only when not 8/8/32)."""
+    suffix = f"_w{policy.windows}_{policy.rounding}_{policy.zero_skip}"
     if (policy.act_bits, policy.weight_bits) != (8, 8):
-        name += f"_a{policy.act_bits}x{policy.weight_bits}"
+        suffix += f"_a{policy.act_bits}x{policy.weight_bits}"
     if policy.acc_bits != 32:
-        name += f"_acc{policy.acc_bits}"
-    return name
+        suffix += f"_acc{policy.acc_bits}"
+    return suffix
+
+
+def pe_name(threads: int, policy: Policy) -> str:
+    """Module/file name of a PE, e.g. nbsmt_pe_t2_w2_rne_both."""
+    return f"nbsmt_pe_t{threads}{policy_suffix(policy)}"
+
+
+def array_name(*, rows: int, cols: int, threads: int, policy: Policy) -> str:
+    """Module/file name of an array: nbsmt_array_8x8_t2, plus the policy when not default."""
+    name = f"nbsmt_array_{rows}x{cols}_t{threads}"
+    return name if policy == Policy() else name + policy_suffix(policy)
 
 
 def pe_design(threads: int, policy: Policy | None = None) -> tuple[NBSMTPE, str]:

@@ -25,3 +25,25 @@ def test_bad_policy_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("nbsmt verilog: error: acc_bits must be between 16 and 62")
     assert not list(tmp_path.iterdir())
+
+
+def test_arrays_with_rows_and_cols_lint_clean(tmp_path):
+    from nbsmt.hw.lint import lint_file
+    from nbsmt.tb.runner import require_simulator
+
+    assert main(["verilog", "--defaults", "--rows", "2", "--cols", "3", "-o", str(tmp_path)]) == 0
+    assert main(["verilog", "--threads", "2", "--rows", "2", "--windows", "3",
+                 "-o", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["nbsmt_array_2x2_t2_w3_rne_both.v"] + [
+        f"nbsmt_array_2x3_t{t}.v" for t in (1, 2, 4)]
+    assert "module nbsmt_array_2x3_t4(" in (tmp_path / "nbsmt_array_2x3_t4.v").read_text()
+    require_simulator("verilator")
+    for path in sorted(tmp_path.iterdir()):
+        assert lint_file(path) == "", path.name
+
+
+def test_bad_array_size_is_one_line_error(tmp_path, capsys):
+    assert main(["verilog", "--threads", "2", "--rows", "0", "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "nbsmt verilog: error: --rows must be between 1 and 64, not 0\n"
+    assert not list(tmp_path.iterdir())

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 from ..cli import add_policy_arguments, policy_from_args
+from ..errors import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs",
+    p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
-                                   "encodes it, e.g. nbsmt_pe_t2_w2_rne_both.v).")
+                                   "encodes it, e.g. nbsmt_pe_t2_w2_rne_both.v), or for an "
+                                   "R x C array with --rows/--cols (nbsmt_array_8x8_t2.v).")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--threads", type=int, choices=(1, 2, 4), help="lanes per PE (T)")
     what.add_argument("--defaults", action="store_true",
                       help="the 1T (OS-SA baseline), 2T and 4T PEs, under the policy flags")
+    p.add_argument("--rows", type=int, help="generate an R x C array of such PEs (with --cols)")
+    p.add_argument("--cols", type=int, help="array columns (default: --rows)")
     add_policy_arguments(p)
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
 
 
 def designs(args) -> list:
-    """(component, name) pairs the parsed arguments ask for; extend here for arrays."""
-    from nbsmt.hw.configs import default_pe_designs, pe_design
+    """(component, name) pairs the parsed arguments ask for."""
+    from nbsmt.hw.array import array_design
+    from nbsmt.hw.configs import DEFAULT_THREADS, default_pe_designs, pe_design
 
     policy = policy_from_args(args)
-    if args.defaults:
-        return default_pe_designs(policy)
-    return [pe_design(args.threads, policy)]
+    if args.rows is None and args.cols is None:
+        return default_pe_designs(policy) if args.defaults else [pe_design(args.threads, policy)]
+    rows = args.rows if args.rows is not None else args.cols
+    cols = args.cols if args.cols is not None else rows
+    for name, value in (("--rows", rows), ("--cols", cols)):
+        if not 1 <= value <= 64:
+            raise InputError(f"{name} must be between 1 and 64, not {value}")
+    threads = DEFAULT_THREADS if args.defaults else (args.threads,)
+    return [array_design(rows=rows, cols=cols, threads=t, policy=policy) for t in threads]
 
 
 def run(args) -> int:
