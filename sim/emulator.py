@@ -72,7 +72,7 @@ import numpy as np
 
 from .arith import reduce_activation, reduce_weight, wrap
 from .gemm import GemmResult, gemm_stats, k_steps
-from .policy import Policy, check_mode, check_threads
+from .policy import Policy, resolve_run
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -453,9 +453,7 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
     Raises ValueError for mismatched or empty shapes and operands outside the policy's
     widths, TypeError for non-integer operands.
     """
-    policy = policy or Policy()
-    check_threads(threads)
-    mode = check_mode(threads if mode is None else mode, threads)
+    threads, mode, policy = resolve_run(threads, mode, policy)
     a, w = _as_operands(a, w, policy)
     m_rows, k = a.shape
     n_cols = w.shape[1]

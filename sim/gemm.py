@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .arith import contribution, wrap
-from .policy import Policy, check_mode, check_threads
+from .policy import Policy, resolve_run
 
 # Upper bound on elements of one [rows, S, N, T] operand block held in memory at once.
 _CHUNK_ELEMENTS = 1 << 22
@@ -90,9 +90,7 @@ def gemm_stats(*, shape, threads, mode, policy, pe_cycles_by_active, full_macs,
 def golden_gemm(a, w, *, threads: int, mode: int | None = None,
                 policy: Policy | None = None) -> GemmResult:
     """Bit-exact NB-SMT GEMM of unsigned A[M,K] by signed W[K,N] with its statistics."""
-    policy = policy or Policy()
-    check_threads(threads)
-    mode = check_mode(threads if mode is None else mode, threads)
+    threads, mode, policy = resolve_run(threads, mode, policy)
     a = np.asarray(a, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     m_rows, k = a.shape

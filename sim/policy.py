@@ -42,6 +42,14 @@ def check_mode(mode, threads: int) -> int:
     return mode
 
 
+def resolve_run(threads, mode, policy: "Policy | None") -> tuple[int, int, "Policy"]:
+    """Validated (threads, mode, policy) of a GEMM run: mode defaults to threads and the
+    policy to the default one, as every model and the host driver take them."""
+    check_threads(threads)
+    mode = check_mode(threads if mode is None else mode, threads)
+    return threads, mode, Policy() if policy is None else policy
+
+
 @dataclasses.dataclass(frozen=True)
 class Policy:
     """Arithmetic knobs shared by the golden model, the emulator and the RTL.

@@ -19,7 +19,7 @@ import numpy as np
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.sim.policy import Policy, check_mode, check_threads
+from nbsmt.sim.policy import Policy, resolve_run
 
 
 def _to_bits(values: np.ndarray, width: int) -> np.ndarray:
@@ -86,9 +86,7 @@ class ArrayJob:
 def plan(a, w, *, rows: int, cols: int, threads: int, mode: int | None = None,
          policy: Policy | None = None) -> ArrayJob:
     """Tile A[M,K] @ W[K,N] onto the array and pack every input beat (see module doc)."""
-    policy = policy or Policy()
-    check_threads(threads)
-    mode = check_mode(threads if mode is None else mode, threads)
+    threads, mode, policy = resolve_run(threads, mode, policy)
     a = np.asarray(a, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     m_rows, n_cols = a.shape[0], w.shape[1]
