@@ -58,55 +58,50 @@ def test_gemm_cli_is_bit_exact_with_reference(tmp_path, family, flags, threads, 
         assert s[key] == value
 
 
-def _bad_input_cases(tmp):
-    rng = np.random.default_rng(0)
-    np.save(tmp / "A3.npy", rng.integers(0, 255, (2, 3, 4)))
-    np.save(tmp / "Afloat.npy", rng.random((4, 5)))
-    np.save(tmp / "Abig.npy", np.full((4, 5), 256))
-    np.save(tmp / "Aneg.npy", np.full((4, 5), -1))
-    np.save(tmp / "Wbig.npy", np.full((5, 3), 128))
-    np.save(tmp / "Wk.npy", rng.integers(-128, 128, (6, 3)))
-    np.save(tmp / "Aempty.npy", np.zeros((0, 5), dtype=np.int64))
-    (tmp / "junk.npy").write_text("not numpy")
-    good = ["--a", tmp / "A.npy", "--w", tmp / "W.npy"]
-    return {
-        "missing file": (["--a", tmp / "nope.npy", "--w", tmp / "W.npy", "--threads", 2],
-                         "nope.npy: no such file"),
-        "not npy": (["--a", tmp / "junk.npy", "--w", tmp / "W.npy", "--threads", 2],
-                    "not a readable .npy array"),
-        "wrong rank": (["--a", tmp / "A3.npy", "--w", tmp / "W.npy", "--threads", 2],
-                       "expected a 2-D array, got shape (2, 3, 4)"),
-        "empty": (["--a", tmp / "Aempty.npy", "--w", tmp / "W.npy", "--threads", 2],
-                  "empty array"),
-        "non-integer": (["--a", tmp / "Afloat.npy", "--w", tmp / "W.npy", "--threads", 2],
-                        "dtype float64 is not an integer type"),
-        "activation range": (["--a", tmp / "Abig.npy", "--w", tmp / "W.npy", "--threads", 2],
-                             "value 256 at (0, 0) is outside [0, 255]"),
-        "negative activation": (["--a", tmp / "Aneg.npy", "--w", tmp / "W.npy", "--threads", 1],
-                                "is outside [0, 255]"),
-        "weight range": (["--a", tmp / "A.npy", "--w", tmp / "Wbig.npy", "--threads", 2],
-                         "value 128 at (0, 0) is outside [-128, 127]"),
-        "K mismatch": (["--a", tmp / "A.npy", "--w", tmp / "Wk.npy", "--threads", 2],
-                       "K mismatch"),
-        "mode > threads": ([*good, "--threads", 2, "--mode", 4], "mode must not exceed threads"),
-        "bad threads": ([*good, "--threads", 3], "invalid choice: 3"),
-        "bad windows": ([*good, "--threads", 2, "--windows", 4], "invalid choice: 4"),
-        "bad zero-skip": ([*good, "--threads", 2, "--zero-skip", "weights"], "invalid choice"),
-        "bad rounding": ([*good, "--threads", 2, "--rounding", "up"], "invalid choice"),
-        "bad acc-bits": ([*good, "--threads", 2, "--acc-bits", "8"],
-                         "acc_bits must be between 16 and 62"),
-    }
+# Files written into the test folder, by name: each is wrong in one way.
+BAD_FILES = {
+    "A3.npy": np.zeros((2, 3, 4), dtype=np.int64),
+    "Afloat.npy": np.full((4, 5), 0.5),
+    "Abig.npy": np.full((4, 5), 256),
+    "Aneg.npy": np.full((4, 5), -1),
+    "Wbig.npy": np.full((5, 3), 128),
+    "Wk.npy": np.ones((6, 3), dtype=np.int64),
+    "Aempty.npy": np.zeros((0, 5), dtype=np.int64),
+}
 
-
-BAD = ["missing file", "not npy", "wrong rank", "empty", "non-integer", "activation range",
-       "negative activation", "weight range", "K mismatch", "mode > threads", "bad threads",
-       "bad windows", "bad zero-skip", "bad rounding", "bad acc-bits"]
+# case: (A file, W file, further flags, the message the one stderr line must contain)
+BAD = {
+    "missing file": ("nope.npy", "W.npy", ["--threads", 2], "nope.npy: no such file"),
+    "not npy": ("junk.npy", "W.npy", ["--threads", 2], "not a readable .npy array"),
+    "wrong rank": ("A3.npy", "W.npy", ["--threads", 2], "expected a 2-D array, got shape (2, 3, 4)"),
+    "empty": ("Aempty.npy", "W.npy", ["--threads", 2], "empty array"),
+    "non-integer": ("Afloat.npy", "W.npy", ["--threads", 2], "dtype float64 is not an integer type"),
+    "activation range": ("Abig.npy", "W.npy", ["--threads", 2],
+                         "value 256 at (0, 0) is outside [0, 255]"),
+    "negative activation": ("Aneg.npy", "W.npy", ["--threads", 1], "is outside [0, 255]"),
+    "weight range": ("A.npy", "Wbig.npy", ["--threads", 2],
+                     "value 128 at (0, 0) is outside [-128, 127]"),
+    "K mismatch": ("A.npy", "Wk.npy", ["--threads", 2], "K mismatch"),
+    "mode > threads": ("A.npy", "W.npy", ["--threads", 2, "--mode", 4],
+                       "mode must not exceed threads"),
+    "bad threads": ("A.npy", "W.npy", ["--threads", 3], "invalid choice: 3"),
+    "bad windows": ("A.npy", "W.npy", ["--threads", 2, "--windows", 4], "invalid choice: 4"),
+    "bad zero-skip": ("A.npy", "W.npy", ["--threads", 2, "--zero-skip", "weights"],
+                      "invalid choice"),
+    "bad rounding": ("A.npy", "W.npy", ["--threads", 2, "--rounding", "up"], "invalid choice"),
+    "bad acc-bits": ("A.npy", "W.npy", ["--threads", 2, "--acc-bits", "8"],
+                     "acc_bits must be between 16 and 62"),
+}
 
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_is_one_line_exit_2_and_no_output(operands, case):
     tmp, _, _ = operands
-    args, message = _bad_input_cases(tmp)[case]
+    for name, array in BAD_FILES.items():
+        np.save(tmp / name, array)
+    (tmp / "junk.npy").write_text("not numpy")
+    a_file, w_file, flags, message = BAD[case]
+    args = ["--a", tmp / a_file, "--w", tmp / w_file, *flags]
     out, stats = tmp / "C.npy", tmp / "S.json"
     r = run("gemm", *args, "--out", out, "--stats", stats)
     assert r.returncode == 2
