@@ -16,7 +16,7 @@ setup: $(STAMP)
 # Re-install only when the dependency list changes; `pip install -e` picks up new modules.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -qq --disable-pip-version-check -e '.[test]'
 	@touch $@
 
 # The main job: Verilog of the default PEs, then the SySMT demo in RTL (a 64x256x64 GEMM
