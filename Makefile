@@ -44,7 +44,7 @@ eval: setup
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).
 bench: setup
-	OPENBLAS_NUM_THREADS=1 $(PY) bench/emulator_bench.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/emulator_bench.py --json $(BUILD)/bench/emulator.json
 	$(PY) bench/array_bench.py --out $(BUILD)/bench/array.json
 
 clean:
