@@ -38,13 +38,13 @@ from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.sim.policy import THREAD_CHOICES, Policy
+from nbsmt.sim.policy import Policy
 
 from .array_io import ArrayFormat
 from .configs import array_name
 from .counters import Counters
 from .drain import Drain
-from .pe import NBSMTPE
+from .pe import NBSMTPE, check_pe_params
 from .skew import Skew
 
 #: Default width of the statistics counters (2**48 cycles is days at GHz rates).
@@ -87,16 +87,17 @@ class SySMTArray(wiring.Component):
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy | None = None,
                  counter_bits: int = COUNTER_BITS):
         policy = Policy() if policy is None else policy
-        _check_dim("rows", rows)
-        _check_dim("cols", cols)
-        if isinstance(threads, bool) or threads not in THREAD_CHOICES:
-            raise ValueError(f"threads must be one of 1, 2, 4, not {threads!r}")
-        if not isinstance(policy, Policy):
-            raise TypeError(f"policy must be a nbsmt.sim.policy.Policy, not {policy!r}")
-        if isinstance(counter_bits, bool) or not isinstance(counter_bits, int):
-            raise TypeError(f"counter_bits must be a positive integer, not {counter_bits!r}")
-        if not 8 <= counter_bits <= 64:
-            raise ValueError(f"counter_bits must be between 8 and 64, not {counter_bits!r}")
+        try:
+            _check_dim("rows", rows)
+            _check_dim("cols", cols)
+            check_pe_params(threads, policy)
+            if isinstance(counter_bits, bool) or not isinstance(counter_bits, int):
+                raise TypeError(f"counter_bits must be a positive integer, not {counter_bits!r}")
+            if not 8 <= counter_bits <= 64:
+                raise ValueError(f"counter_bits must be between 8 and 64, not {counter_bits!r}")
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # a rejected array is not an unused design
+            raise
         self._format = ArrayFormat(rows, cols, threads, policy)
         self._counter_bits = counter_bits
         in_layout = data.StructLayout(dict(self._format.input_fields()))

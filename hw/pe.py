@@ -30,7 +30,8 @@ from amaranth.lib.wiring import In, Out
 from nbsmt.sim.policy import THREAD_CHOICES, Policy
 
 
-def _check_params(threads, policy) -> None:
+def check_pe_params(threads, policy) -> None:
+    """Raise TypeError/ValueError naming a bad thread count or policy (PE and array)."""
     if isinstance(threads, bool) or not isinstance(threads, int):
         raise TypeError(f"threads must be an integer, not {threads!r}")
     if threads not in THREAD_CHOICES:
@@ -303,7 +304,7 @@ class NBSMTPE(wiring.Component):
 
     def __init__(self, *, threads: int, policy: Policy):
         try:
-            _check_params(threads, policy)
+            check_pe_params(threads, policy)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected PE is not an unused design
             raise
