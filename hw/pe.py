@@ -27,16 +27,12 @@ from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed, 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.sim.policy import THREAD_CHOICES, Policy
+from nbsmt.sim.policy import Policy, check_threads
 
 
 def check_pe_params(threads, policy) -> None:
     """Raise TypeError/ValueError naming a bad thread count or policy (PE and array)."""
-    if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"threads must be an integer, not {threads!r}")
-    if threads not in THREAD_CHOICES:
-        allowed = ", ".join(map(str, THREAD_CHOICES))
-        raise ValueError(f"threads must be one of {allowed}, not {threads!r}")
+    check_threads(threads)
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a nbsmt.sim.policy.Policy, not {policy!r}")
 

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from .fileio import write_json, write_text
 
 DEFAULT_CACHE = Path("build") / "synth-cache"
+
+
+def build_root() -> Path:
+    """Where builds and caches go: $NBSMT_BUILD_DIR, else ./build (the Makefile's BUILD)."""
+    return Path(os.environ.get("NBSMT_BUILD_DIR", "build")).resolve()
+
+
+def verilog_cache() -> "Cache":
+    """The one cache of generated Verilog, shared by simulation and synthesis."""
+    return Cache(build_root() / "verilog-cache")
 
 
 def digest(*parts) -> str:

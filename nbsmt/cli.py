@@ -38,6 +38,28 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default: 32)")
 
 
+def add_gemm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The operand files and thread/mode flags of every command that runs a GEMM."""
+    from nbsmt.sim.policy import THREAD_CHOICES
+    parser.add_argument("--a", required=True, metavar="A.npy",
+                        help="activations, integers [M,K] in [0,255]")
+    parser.add_argument("--w", required=True, metavar="W.npy",
+                        help="weights, integers [K,N] in [-128,127]")
+    parser.add_argument("--threads", type=int, required=True, choices=THREAD_CHOICES,
+                        help="lanes per PE (T)")
+    parser.add_argument("--mode", type=int, choices=THREAD_CHOICES,
+                        help="lanes used, m <= T (default: T)")
+    add_policy_arguments(parser)
+
+
+def array_dim_from_args(flag: str, value: int) -> int:
+    """An array dimension flag checked against the generator's limit (InputError if not)."""
+    from nbsmt.hw.array import MAX_DIM
+    if not 1 <= value <= MAX_DIM:
+        raise InputError(f"{flag} must be between 1 and {MAX_DIM}, not {value}")
+    return value
+
+
 def policy_from_args(args):
     """The validated Policy of the parsed flags (a bad combination is an InputError)."""
     from nbsmt.sim.policy import Policy
@@ -69,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.argv = argv   # what the user typed, for reports that record their command
     try:
         return args.func(args) or 0
     except InputError as exc:

@@ -28,6 +28,7 @@ the order changes which results come out when, never the count.
 
 from __future__ import annotations
 
+from .gemm import k_steps
 from .policy import THREAD_CHOICES
 
 
@@ -65,6 +66,11 @@ def gemm_cycles(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode:
     return cycle_report(m_rows, k, n_cols, rows=rows, cols=cols, mode=mode)["cycles"]
 
 
+def _cycles(tiles: int, steps: int, rows: int, cols: int) -> int:
+    """The module doc's formula: tiles every max(S, R) cycles, then fill and drain."""
+    return (tiles - 1) * max(steps, rows) + steps + rows + cols - 1
+
+
 def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int) -> dict:
     """The cycle count with its parts, the mode-1 count and the PE utilization.
 
@@ -75,12 +81,12 @@ def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode
     for name, value in (("M", m_rows), ("K", k), ("N", n_cols), ("rows", rows), ("cols", cols)):
         _positive(name, value)
     mode = _mode(mode)
-    steps = -(-k // mode)
+    steps = k_steps(k, mode)
     mt, nt = tile_counts(m_rows, n_cols, rows=rows, cols=cols)
     tiles = mt * nt
     period = max(steps, rows)
-    cycles = (tiles - 1) * period + steps + rows + cols - 1
-    cycles_mode1 = (tiles - 1) * max(k, rows) + k + rows + cols - 1
+    cycles = _cycles(tiles, steps, rows, cols)
+    cycles_mode1 = _cycles(tiles, k, rows, cols)
     return {
         "cycles": cycles,
         "cycles_mode1": cycles_mode1,

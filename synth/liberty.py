@@ -9,6 +9,7 @@ the report gives um^2 only. Only cell names, areas, pins and functions are read.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import re
 from pathlib import Path
@@ -30,6 +31,7 @@ class Library:
     areas: dict[str, float]          # cell name -> area (library units, um^2 here)
     nand2: str | None                # reference cell for gate equivalents
     sequential: frozenset[str]       # cells with an ff or latch group
+    digest: str = ""                 # sha256 of the file's bytes (keys the synthesis cache)
 
     @property
     def nand2_area(self) -> float | None:
@@ -162,4 +164,5 @@ def load_library(path) -> Library:
             nand2 = name
     if not areas:
         raise LibertyError(f"{str(path)!r} has no cells with an area")
-    return Library(path.resolve(), areas, nand2, frozenset(sequential))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Library(path.resolve(), areas, nand2, frozenset(sequential), digest)

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from nbsmt.hw.array_io import ArrayFormat
-from nbsmt.sim.cycles import cycle_report, tile_order
+from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
 from nbsmt.sim.policy import Policy, resolve_run
 
@@ -93,7 +93,7 @@ def plan(a, w, *, rows: int, cols: int, threads: int, mode: int | None = None,
     fmt = ArrayFormat(rows, cols, threads, policy)
     a_l, w_l = lane_operands(a, w, threads, mode)          # [M,S,T], [S,N,T]
     steps = a_l.shape[1]
-    mt, nt = -(-m_rows // rows), -(-n_cols // cols)
+    mt, nt = tile_counts(m_rows, n_cols, rows=rows, cols=cols)
     a_pad = np.zeros((mt * rows, steps, threads), dtype=np.int64)
     a_pad[:m_rows] = a_l
     w_pad = np.zeros((steps, nt * cols, threads), dtype=np.int64)
@@ -123,8 +123,8 @@ def assemble(job: ArrayJob, out_beats: np.ndarray) -> tuple[np.ndarray, np.ndarr
     f = unpack(fmt.output_fields(), out_beats, {"data": fmt.cols}, signed={"data"})
     m_rows, n_cols = job.a.shape[0], job.w.shape[1]
     data = f["data"].reshape(len(job.tiles), fmt.rows, fmt.cols)
-    c = np.zeros((-(-m_rows // fmt.rows) * fmt.rows, -(-n_cols // fmt.cols) * fmt.cols),
-                 dtype=np.int64)
+    mt, nt = tile_counts(m_rows, n_cols, rows=fmt.rows, cols=fmt.cols)
+    c = np.zeros((mt * fmt.rows, nt * fmt.cols), dtype=np.int64)
     for t, (r0, c0) in enumerate(job.tiles):
         c[r0:r0 + fmt.rows, c0:c0 + fmt.cols] = data[t]
     return c[:m_rows, :n_cols], f["last"].reshape(-1)
@@ -134,7 +134,8 @@ def check(job: ArrayJob, rtl: dict) -> dict:
     """Compare one RTL run with the models; return the stats record (`ok` says if all agree).
 
     rtl: {"out": bytes [beats, n], "cycles", "stall_cycles", "busy_cycles",
-          "pe_cycles_by_active": [...], "lossy_reductions", "host_gaps"} as the bench
+          "pe_cycles_by_active": [...], "lossy_reductions", "host_gaps", "extra_output"
+          (output beats past the expected ones)} as the bench
     measured them. When the host never paused (host_gaps == 0), busy_cycles must equal
     the measured cycles and those, less the back-pressure stalls, the cycle model.
     """
@@ -153,6 +154,7 @@ def check(job: ArrayJob, rtl: dict) -> dict:
         "last_flags": bool(np.array_equal(last.astype(bool), expected_last)),
         "pe_cycles_by_active": counters["pe_cycles_by_active"] == golden.stats["pe_cycles_by_active"],
         "lossy_reductions": counters["lossy_reductions"] == golden.stats["macs_reduced_lossy"],
+        "no_extra_output": int(rtl.get("extra_output", 0)) == 0,
     }
     if int(rtl.get("host_gaps", 0)) == 0:
         checks["busy_cycles_equal_measured"] = counters["busy_cycles"] == int(rtl["cycles"])

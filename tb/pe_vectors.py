@@ -39,11 +39,13 @@ class PEVectors:
     lossy: list            # [N]
 
 
-def pack(lanes, bits: int) -> np.ndarray:
-    """Pack [N, T] lane values into N ints, lane t at bits [t*bits, (t+1)*bits)."""
+def pack(lanes, bits: int) -> list[int]:
+    """Pack [N, T] lane values into N Python ints, lane t at bits [t*bits, (t+1)*bits).
+
+    Python ints, not int64: four 16-bit lanes fill all 64 bits.
+    """
     lanes = np.asarray(lanes, dtype=np.int64) & ((1 << bits) - 1)
-    shifts = np.arange(lanes.shape[-1], dtype=np.int64) * bits
-    return (lanes << shifts).sum(axis=-1)   # fits int64 for T*bits <= 62
+    return [sum(int(v) << (t * bits) for t, v in enumerate(row)) for row in lanes.tolist()]
 
 
 def _operands(rng, kind: str, n: int, threads: int, policy: Policy):
@@ -112,7 +114,7 @@ def pe_vectors(threads: int, policy: Policy, cycles: int, seed: int) -> PEVector
     acc = expected_accumulator(c.value, en, last, policy.acc_bits)
     return PEVectors(
         a=a, w=w, en=en, last=last, kind=kinds,
-        a_bus=pack(a, policy.act_bits).tolist(), w_bus=pack(w, policy.weight_bits).tolist(),
+        a_bus=pack(a, policy.act_bits), w_bus=pack(w, policy.weight_bits),
         acc=acc.tolist(), result=wrap(acc + c.value, policy.acc_bits).tolist(),
         n_active=np.where(en == 1, c.active, 0).tolist(),
         lossy=np.where(en == 1, c.reduced_lossy, 0).tolist(),

@@ -20,6 +20,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from nbsmt.cache import build_root
 from nbsmt.fileio import write_text
 from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
@@ -43,11 +44,6 @@ TIMESCALE = ("1ns", "1ps")
 
 class CocotbFailure(AssertionError):
     """A cocotb test reported failure (or the simulation produced no results)."""
-
-
-def build_root() -> Path:
-    """Where simulator builds go: $NBSMT_BUILD_DIR, else ./build (the Makefile's BUILD)."""
-    return Path(os.environ.get("NBSMT_BUILD_DIR", "build")).resolve()
 
 
 def _module_name(test_module: str) -> str:

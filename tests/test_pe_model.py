@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 from nbsmt.hw.pe import NBSMTPE
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.sim.policy import Policy
+from nbsmt.tb.pe_vectors import pack
 
 
 def _operands(rng, n, threads, policy):
@@ -28,12 +29,6 @@ def _operands(rng, n, threads, policy):
     return a, w
 
 
-def _pack(values, bits):
-    out = 0
-    for t, v in enumerate(values):
-        out |= (int(v) & ((1 << bits) - 1)) << (t * bits)
-    return out
-
 
 def check_pe(threads, policy, cycles=300, seed=1):
     rng = np.random.default_rng(seed)
@@ -47,8 +42,8 @@ def check_pe(threads, policy, cycles=300, seed=1):
         ctx.set(dut.en_in, 1)
         ctx.set(dut.last_in, 1)   # acc stays 0, so result = wrap(contribution)
         for i in range(cycles):
-            ctx.set(dut.a_in, _pack(a[i], A))
-            ctx.set(dut.w_in, _pack(w[i], W))
+            ctx.set(dut.a_in, pack([a[i]], A)[0])
+            ctx.set(dut.w_in, pack([w[i]], W)[0])
             got = (ctx.get(dut.result), ctx.get(dut.n_active), ctx.get(dut.lossy))
             want = (int(wrap(c.value[i], policy.acc_bits)), int(c.active[i]),
                     int(c.reduced_lossy[i]))

@@ -39,4 +39,5 @@ def test_expected_accumulator_wraps_and_clears():
 
 
 def test_pack_places_lanes_and_masks_negatives():
-    assert pack([[1, -1]], 8).tolist() == [0xFF01]
+    assert pack([[1, -1]], 8) == [0xFF01]
+    assert pack([[0xFFFF] * 4, [-1, 0, 0, 1]], 16) == [2**64 - 1, (1 << 48) | 0xFFFF]

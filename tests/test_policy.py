@@ -45,3 +45,10 @@ def test_threads_and_mode_validation():
         check_threads(3)
     with pytest.raises(ValueError, match=r"mode must not exceed threads \(2\), not 4"):
         check_mode(4, 2)
+
+
+def test_threads_must_be_an_integer():
+    with pytest.raises(TypeError, match="threads must be an integer, not '2'"):
+        check_threads("2")
+    with pytest.raises(TypeError, match="threads must be an integer, not True"):
+        check_threads(True)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from ..cli import add_policy_arguments, policy_from_args, threads_mode_from_args
+from ..cli import add_gemm_arguments, policy_from_args, threads_mode_from_args
 
 
 def register(sub) -> None:
     p = sub.add_parser("gemm", help="bit-exact NB-SMT GEMM with the numpy golden model",
                        description="C = A @ W on T-thread NB-SMT PEs (SPEC §6-§8), bit-exact.")
-    p.add_argument("--a", required=True, metavar="A.npy", help="activations, integers [M,K] in [0,255]")
-    p.add_argument("--w", required=True, metavar="W.npy", help="weights, integers [K,N] in [-128,127]")
-    p.add_argument("--threads", type=int, required=True, choices=(1, 2, 4), help="lanes per PE (T)")
-    p.add_argument("--mode", type=int, choices=(1, 2, 4), help="lanes used, m <= T (default: T)")
-    add_policy_arguments(p)
+    add_gemm_arguments(p)
     p.add_argument("--out", required=True, metavar="C.npy", help="output, int64 [M,N]")
     p.add_argument("--stats", metavar="S.json", help="write the SPEC §8 statistics here")
     p.set_defaults(func=run)

@@ -8,7 +8,7 @@ be inspected); the exit status is then 1.
 
 from __future__ import annotations
 
-from ..cli import add_policy_arguments, policy_from_args, threads_mode_from_args
+from ..cli import add_gemm_arguments, array_dim_from_args, policy_from_args, threads_mode_from_args
 from ..errors import InputError
 
 
@@ -16,11 +16,7 @@ def register(sub) -> None:
     p = sub.add_parser("sim", help="run a GEMM on the SySMT array RTL and check it",
                        description="C = A @ W on the R x C SySMT array RTL, checked against "
                                    "the golden model, its statistics and the cycle model.")
-    p.add_argument("--a", required=True, metavar="A.npy", help="activations, integers [M,K] in [0,255]")
-    p.add_argument("--w", required=True, metavar="W.npy", help="weights, integers [K,N] in [-128,127]")
-    p.add_argument("--threads", type=int, required=True, choices=(1, 2, 4), help="lanes per PE (T)")
-    p.add_argument("--mode", type=int, choices=(1, 2, 4), help="lanes used, m <= T (default: T)")
-    add_policy_arguments(p)
+    add_gemm_arguments(p)
     p.add_argument("--rows", type=int, default=8, help="array rows R (default: 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns C (default: 8)")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
@@ -32,14 +28,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_dim(name: str, value: int) -> int:
-    from nbsmt.hw.array import MAX_DIM
-    if not 1 <= value <= MAX_DIM:
-        raise InputError(f"--{name} must be between 1 and {MAX_DIM}, not {value}")
-    return value
-
-
-def waves_file(build_dir, simulator: str):
+def waves_file(build_dir):
     """The waveform the simulator left in `build_dir`, newest first, or None."""
     from pathlib import Path
     found = [p for ext in ("fst", "vcd") for p in Path(build_dir).glob(f"*.{ext}")]
@@ -56,7 +45,7 @@ def run(args) -> int:
 
     policy = policy_from_args(args)
     threads, mode = threads_mode_from_args(args)
-    rows, cols = _check_dim("rows", args.rows), _check_dim("cols", args.cols)
+    rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
     a, w = load_operands(args.a, args.w, policy)
     reason = missing_simulator(args.simulator)
     if reason:
@@ -76,7 +65,7 @@ def run(args) -> int:
           f"(model {model['cycles']}, mode 1 {model['cycles_mode1']}), collisions "
           f"{g['collision_rate']:.1%}, lossy {record['counters']['lossy_reductions']}")
     if args.waves:
-        path = waves_file(build_dir, args.simulator)
+        path = waves_file(build_dir)
         print(f"waves: {path}" if path else f"waves: none found in {build_dir}")
     bad = [name for name, good in record["checks"].items() if not good]
     if bad:

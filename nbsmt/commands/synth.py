@@ -10,6 +10,7 @@ from ..errors import InputError
 
 
 def register(sub) -> None:
+    from nbsmt.sim.policy import THREAD_CHOICES
     p = sub.add_parser(
         "synth", help="area of SySMT vs the OS-SA by Yosys synthesis (GE, um^2, transistors)",
         description="Synthesize PEs and R x C arrays with Yosys and report area (NAND2 gate "
@@ -19,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--pe", action="store_true", help="synthesize the PE alone")
     p.add_argument("--rows", type=int, metavar="R", help="synthesize an R x C array")
     p.add_argument("--cols", type=int, metavar="C", help="array columns (default: R)")
-    p.add_argument("--threads", type=int, nargs="+", choices=(1, 2, 4), metavar="T",
+    p.add_argument("--threads", type=int, nargs="+", choices=THREAD_CHOICES, metavar="T",
                    help="thread counts, from 1 2 4 (default: all; 1 is always added as baseline)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help="array sizes N (N x N) of the default report (default: 4 8 16)")
@@ -40,10 +41,11 @@ def register(sub) -> None:
 
 
 def _configs(args):
-    from nbsmt.synth.configs import DEFAULT_ARRAY_SIZES, DEFAULT_THREADS, Config, default_set
+    from nbsmt.synth.configs import (DEFAULT_ARRAY_SIZES, DEFAULT_POLICY, DEFAULT_THREADS,
+                                     Config, default_set)
 
     policy = policy_from_args(args)
-    custom_policy = policy.as_dict() != Config("pe", 1).policy.as_dict()
+    custom_policy = policy != DEFAULT_POLICY
     threads = tuple(sorted(set(args.threads or DEFAULT_THREADS) | {1}))
     if args.cols is not None and args.rows is None:
         raise InputError("--cols needs --rows")
@@ -81,11 +83,6 @@ def run(args) -> int:
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     configs = _configs(args)
-    if any(c.design == "array" for c in configs):
-        try:
-            import nbsmt.hw.array  # noqa: F401
-        except ImportError:
-            raise InputError("array synthesis needs nbsmt.hw.array, which is not available") from None
     flat = {c for c in configs if c.rows <= args.flat_check and c.cols <= args.flat_check}
     cache = Cache(None if args.no_cache else args.cache)
 
@@ -103,8 +100,7 @@ def run(args) -> int:
             raise InputError(f"synthesis with {args.liberty} failed: {exc}") from None
         raise
     records = build_records(results, library)
-    command = "nbsmt synth" + "".join(f" {shlex.quote(a)}" for a in sys.argv[2:]) \
-        if sys.argv[1:2] == ["synth"] else "nbsmt synth"
+    command = "nbsmt " + shlex.join(args.argv)
     paths = write_report(args.out, records, library, command=command, yosys=yosys_version(),
                          json_path=args.json)
     from pathlib import Path

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from ..cli import add_policy_arguments, policy_from_args
-from ..errors import InputError
+from ..cli import add_policy_arguments, array_dim_from_args, policy_from_args
 
 
 def register(sub) -> None:
+    from nbsmt.sim.policy import THREAD_CHOICES
     p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
                                    "encodes it, e.g. nbsmt_pe_t2_w2_rne_both.v), or for an "
                                    "R x C array with --rows/--cols (nbsmt_array_8x8_t2.v).")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--threads", type=int, choices=(1, 2, 4), help="lanes per PE (T)")
+    what.add_argument("--threads", type=int, choices=THREAD_CHOICES, help="lanes per PE (T)")
     what.add_argument("--defaults", action="store_true",
                       help="the 1T (OS-SA baseline), 2T and 4T PEs, under the policy flags")
     p.add_argument("--rows", type=int, help="generate an R x C array of such PEs (with --cols)")
@@ -30,11 +30,9 @@ def designs(args) -> list:
     policy = policy_from_args(args)
     if args.rows is None and args.cols is None:
         return default_pe_designs(policy) if args.defaults else [pe_design(args.threads, policy)]
-    rows = args.rows if args.rows is not None else args.cols
-    cols = args.cols if args.cols is not None else rows
-    for name, value in (("--rows", rows), ("--cols", cols)):
-        if not 1 <= value <= 64:
-            raise InputError(f"{name} must be between 1 and 64, not {value}")
+    rows = array_dim_from_args("--rows" if args.rows is not None else "--cols",
+                               args.rows if args.rows is not None else args.cols)
+    cols = array_dim_from_args("--cols", args.cols) if args.cols is not None else rows
     threads = DEFAULT_THREADS if args.defaults else (args.threads,)
     return [array_design(rows=rows, cols=cols, threads=t, policy=policy) for t in threads]
 
