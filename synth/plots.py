@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbsmt.fileio import atomic_path
+from nbsmt.plotting import pyplot, save_png
 
 from .blocks import CATEGORIES, LABELS
 from .report import PAPER_RATIO
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _default(records):
@@ -26,7 +19,7 @@ def ratio_plot(records: list[dict], path: Path) -> Path | None:
     rows = [r for r in _default(records) if r["threads"] > 1 and r["ratio_vs_ossa"]]
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = {2: "tab:blue", 4: "tab:red"}
     for t in sorted({r["threads"] for r in rows}):
@@ -48,9 +41,7 @@ def ratio_plot(records: list[dict], path: Path) -> Path | None:
     ax.legend(fontsize=8)
     ax.set_title("SySMT area relative to the OS-SA (Yosys, nbsmt45 cells)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path)
     return path
 
 
@@ -59,7 +50,7 @@ def breakdown_plot(records: list[dict], path: Path, unit_key: str = "blocks_ge")
     rows = [r for r in _default(records) if r[unit_key] and any(r[unit_key].values())]
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 4.5))
     labels = [("PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}") + f"\n{r['threads']}T"
               for r in rows]
@@ -77,7 +68,5 @@ def breakdown_plot(records: list[dict], path: Path, unit_key: str = "blocks_ge")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path)
     return path

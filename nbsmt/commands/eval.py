@@ -67,17 +67,10 @@ def run(args) -> int:
 # Plots (written through a temporary file and os.replace)
 
 
-def _save(fig, path) -> None:
-    from ..fileio import atomic_path
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-
-
 def plot_accuracy(report: dict, path) -> None:
     """Test top-1 vs network speedup: uniform modes per policy and the mode-search picks."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import pyplot, save_png
+    plt = pyplot()
 
     arrays = report["config"]["arrays"]
     fig, axes = plt.subplots(1, len(arrays), figsize=(5.5 * len(arrays), 4), sharey=True)
@@ -101,15 +94,13 @@ def plot_accuracy(report: dict, path) -> None:
     axes[0].set_ylabel("test top-1 accuracy (%)")
     axes[-1].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"digits CNN on SySMT ({report['command']})", fontsize=9)
-    _save(fig, path)
-    plt.close(fig)
+    save_png(fig, path, bbox_inches="tight")
 
 
 def plot_collisions(report: dict, path) -> None:
     """Per-layer collision rate and lossy-MAC rate, per mode and policy, with/without reordering."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import pyplot, save_png
+    plt = pyplot()
     import numpy as np
 
     layers = [layer["name"] for layer in report["config"]["layers"]]
@@ -132,8 +123,7 @@ def plot_collisions(report: dict, path) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(f"per-layer NB-SMT statistics, test split ({report['command']})", fontsize=9)
-    _save(fig, path)
-    plt.close(fig)
+    save_png(fig, path, bbox_inches="tight")
 
 
 # ----------------------------------------------------------------------------------------
