@@ -29,7 +29,7 @@ the order changes which results come out when, never the count.
 from __future__ import annotations
 
 from .gemm import k_steps
-from .policy import THREAD_CHOICES
+from .policy import THREAD_CHOICES, check_mode
 
 
 def _positive(name: str, value) -> int:
@@ -38,12 +38,6 @@ def _positive(name: str, value) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return value
-
-
-def _mode(mode) -> int:
-    if isinstance(mode, bool) or mode not in THREAD_CHOICES:
-        raise ValueError(f"mode must be one of 1, 2, 4, not {mode!r}")
-    return mode
 
 
 def tile_counts(m_rows: int, n_cols: int, *, rows: int, cols: int) -> tuple[int, int]:
@@ -80,7 +74,7 @@ def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode
     """
     for name, value in (("M", m_rows), ("K", k), ("N", n_cols), ("rows", rows), ("cols", cols)):
         _positive(name, value)
-    mode = _mode(mode)
+    mode = check_mode(mode, max(THREAD_CHOICES))   # any array: the mode alone is checked
     steps = k_steps(k, mode)
     mt, nt = tile_counts(m_rows, n_cols, rows=rows, cols=cols)
     tiles = mt * nt
