@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nbsmt.fileio import write_json
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
 

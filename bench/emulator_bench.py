@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 
-from nbsmt.sim import Policy, golden_gemm
+from nbsmt.policy import Policy
+from nbsmt.sim import golden_gemm
 from nbsmt.sim.emulator import emulate_gemm
 
 SHAPES = [  # (name, M, K, N)

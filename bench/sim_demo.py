@@ -21,7 +21,7 @@ import numpy as np
 
 from nbsmt.fileio import write_json
 from nbsmt.sim.gemm import error_stats
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
 

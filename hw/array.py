@@ -38,7 +38,7 @@ from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy, check_int
 
 from .array_io import ArrayFormat
 from .configs import array_name
@@ -54,14 +54,6 @@ COUNTER_BITS = 48
 MAX_DIM = 64
 
 
-def _check_dim(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, not {value!r}")
-    if not 1 <= value <= MAX_DIM:
-        raise ValueError(f"{name} must be between 1 and {MAX_DIM}, not {value!r}")
-    return value
-
-
 class SySMTArray(wiring.Component):
     """R x C SySMT array of T-thread PEs (see the module doc for protocol and timing).
 
@@ -71,7 +63,7 @@ class SySMTArray(wiring.Component):
         Grid size R x C, 1..64 each, not necessarily square.
     threads : int
         Lanes per PE, 1, 2 or 4 (1: the OS-SA baseline).
-    policy : nbsmt.sim.policy.Policy
+    policy : nbsmt.policy.Policy
         Operand/accumulator widths and the NB-SMT arithmetic knobs.
     counter_bits : int
         Width of the statistics counters (default 48).
@@ -88,13 +80,10 @@ class SySMTArray(wiring.Component):
                  counter_bits: int = COUNTER_BITS):
         policy = Policy() if policy is None else policy
         try:
-            _check_dim("rows", rows)
-            _check_dim("cols", cols)
+            check_int("rows", rows, 1, MAX_DIM)
+            check_int("cols", cols, 1, MAX_DIM)
             check_pe_params(threads, policy)
-            if isinstance(counter_bits, bool) or not isinstance(counter_bits, int):
-                raise TypeError(f"counter_bits must be a positive integer, not {counter_bits!r}")
-            if not 8 <= counter_bits <= 64:
-                raise ValueError(f"counter_bits must be between 8 and 64, not {counter_bits!r}")
+            check_int("counter_bits", counter_bits, 8, 64)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected array is not an unused design
             raise
@@ -134,7 +123,7 @@ class SySMTArray(wiring.Component):
         m = Module()
         R, C, T, p = self.rows, self.cols, self.threads, self.policy
         A, W = p.act_bits, p.weight_bits
-        gate_columns = p.zero_skip == "act"
+        gate_columns = not p.zero_weight_idles
 
         # Global stall: an output beat waiting for its consumer freezes everything.
         advance = Signal()
@@ -160,7 +149,8 @@ class SySMTArray(wiring.Component):
 
         stalled = EnableInserter(advance)
         skew_a = Skew(width=T * A, delays=range(R))
-        # Under zero_skip="act" each column's weights carry the column's "real" flag.
+        # When zero weights do not idle a lane (zero_skip="act"), padded columns would
+        # count as active: each column's weights carry the column's "real" flag.
         skew_w = Skew(width=T * W + gate_columns, delays=range(C))
         m.submodules.skew_a = stalled(skew_a)
         m.submodules.skew_w = stalled(skew_w)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 
 @dataclasses.dataclass(frozen=True)

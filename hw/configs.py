@@ -6,7 +6,7 @@ synthesis flow all name a PE the same way, so a file name says exactly what it c
 
 from __future__ import annotations
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 from .pe import NBSMTPE
 
@@ -14,25 +14,20 @@ from .pe import NBSMTPE
 DEFAULT_THREADS = (1, 2, 4)
 
 
-def policy_suffix(policy: Policy) -> str:
-    """Name part for a policy, e.g. _w2_rne_both (widths only when not 8/8/32)."""
-    suffix = f"_w{policy.windows}_{policy.rounding}_{policy.zero_skip}"
-    if (policy.act_bits, policy.weight_bits) != (8, 8):
-        suffix += f"_a{policy.act_bits}x{policy.weight_bits}"
-    if policy.acc_bits != 32:
-        suffix += f"_acc{policy.acc_bits}"
-    return suffix
+def _with_policy(base: str, policy: Policy) -> str:
+    """`base`, plus "_" and the policy's short name unless it is the default policy."""
+    return base if policy.is_default else f"{base}_{policy.short_name}"
 
 
 def pe_name(threads: int, policy: Policy) -> str:
-    """Module/file name of a PE, e.g. nbsmt_pe_t2_w2_rne_both."""
-    return f"nbsmt_pe_t{threads}{policy_suffix(policy)}"
+    """Module/file name of a PE: nbsmt_pe_t2, plus the policy when not default
+    (nbsmt_pe_t2_w5_trunc)."""
+    return _with_policy(f"nbsmt_pe_t{threads}", policy)
 
 
 def array_name(*, rows: int, cols: int, threads: int, policy: Policy) -> str:
     """Module/file name of an array: nbsmt_array_8x8_t2, plus the policy when not default."""
-    name = f"nbsmt_array_{rows}x{cols}_t{threads}"
-    return name if policy == Policy() else name + policy_suffix(policy)
+    return _with_policy(f"nbsmt_array_{rows}x{cols}_t{threads}", policy)
 
 
 def pe_design(threads: int, policy: Policy | None = None) -> tuple[NBSMTPE, str]:

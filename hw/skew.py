@@ -13,6 +13,8 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from nbsmt.policy import check_int
+
 
 class Skew(wiring.Component):
     """Group g of `i` (each `width` bits, group g at bits [g*width, (g+1)*width)) leaves `o`
@@ -25,14 +27,10 @@ class Skew(wiring.Component):
     """
 
     def __init__(self, *, width: int, delays):
-        if isinstance(width, bool) or not isinstance(width, int):
-            raise TypeError(f"width must be a positive integer, not {width!r}")
-        if width < 1:
-            raise ValueError(f"width must be a positive integer, not {width!r}")
+        check_int("width", width, 1)
         delays = tuple(delays)
         for d in delays:
-            if isinstance(d, bool) or not isinstance(d, int) or d < 0:
-                raise ValueError(f"delays must be non-negative integers, not {d!r}")
+            check_int("delay", d, 0)
         if not delays:
             raise ValueError("delays must name at least one group")
         self._width, self._delays = width, delays

@@ -27,7 +27,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The policy flags every model, simulator and generator command shares (SPEC §2-§5)."""
-    from nbsmt.sim.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
+    from nbsmt.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
     g = parser.add_argument_group("policy")
     g.add_argument("--zero-skip", choices=ZERO_SKIP_CHOICES, default="both",
                    help="lane activity: both operands non-zero, or activation only (default: both)")
@@ -40,7 +40,7 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_gemm_arguments(parser: argparse.ArgumentParser) -> None:
     """The operand files and thread/mode flags of every command that runs a GEMM."""
-    from nbsmt.sim.policy import THREAD_CHOICES
+    from nbsmt.policy import THREAD_CHOICES
     parser.add_argument("--a", required=True, metavar="A.npy",
                         help="activations, integers [M,K] in [0,255]")
     parser.add_argument("--w", required=True, metavar="W.npy",
@@ -52,17 +52,24 @@ def add_gemm_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_arguments(parser)
 
 
+def int_arg(flag: str, value: int, low: int, high: int | None = None) -> int:
+    """An integer flag checked by `nbsmt.policy.check_int` (InputError, same wording)."""
+    from nbsmt.policy import check_int
+    try:
+        return check_int(flag, value, low, high)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
+
 def array_dim_from_args(flag: str, value: int) -> int:
     """An array dimension flag checked against the generator's limit (InputError if not)."""
     from nbsmt.hw.array import MAX_DIM
-    if not 1 <= value <= MAX_DIM:
-        raise InputError(f"{flag} must be between 1 and {MAX_DIM}, not {value}")
-    return value
+    return int_arg(flag, value, 1, MAX_DIM)
 
 
 def policy_from_args(args):
     """The validated Policy of the parsed flags (a bad combination is an InputError)."""
-    from nbsmt.sim.policy import Policy
+    from nbsmt.policy import Policy
     try:
         return Policy(zero_skip=args.zero_skip, windows=args.windows, rounding=args.rounding,
                       acc_bits=args.acc_bits)
@@ -72,7 +79,7 @@ def policy_from_args(args):
 
 def threads_mode_from_args(args):
     """(threads, mode) of the parsed --threads/--mode flags; mode defaults to threads."""
-    from nbsmt.sim.policy import check_mode, check_threads
+    from nbsmt.policy import check_mode, check_threads
     try:
         threads = check_threads(args.threads)
         return threads, check_mode(threads if args.mode is None else args.mode, threads)

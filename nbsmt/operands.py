@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 from .errors import InputError
 

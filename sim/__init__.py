@@ -2,7 +2,6 @@
 
 from .arith import contribution, reduce_activation, reduce_weight, wrap
 from .gemm import GemmResult, golden_gemm, lane_operands
-from .policy import Policy
 
-__all__ = ["Policy", "contribution", "reduce_activation", "reduce_weight", "wrap",
+__all__ = ["contribution", "reduce_activation", "reduce_weight", "wrap",
            "GemmResult", "golden_gemm", "lane_operands"]

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from .policy import Policy
+from nbsmt.policy import Policy
 
 
 def wrap(x, bits: int):
@@ -36,8 +36,8 @@ def window_lsb(a, policy: Policy):
     return lsb
 
 
-def _round_shift(x, shift, rounding: str):
-    """floor(x / 2**shift), rounded half-to-even at the kept LSB when rounding == "rne".
+def _round_shift(x, shift, nearest: bool):
+    """floor(x / 2**shift), rounded half-to-even at the kept LSB when `nearest`.
 
     Works for negative x too: dropping two's complement bits is a floor, and the dropped
     bits are then the (non-negative) fraction, so the same guard/sticky rule rounds
@@ -46,7 +46,7 @@ def _round_shift(x, shift, rounding: str):
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     kept = x >> shift
-    if rounding == "trunc":
+    if not nearest:
         return kept
     guard_pos = np.maximum(shift - 1, 0)
     guard = np.where(shift > 0, (x >> guard_pos) & 1, 0)
@@ -63,7 +63,7 @@ def reduce_activation(a, policy: Policy):
     a = np.asarray(a, dtype=np.int64)
     lsb = window_lsb(a, policy)
     top = (np.int64(1) << policy.act_reduced_bits) - 1
-    value = np.minimum(_round_shift(a, lsb, policy.rounding), top)
+    value = np.minimum(_round_shift(a, lsb, policy.rounds_to_nearest), top)
     return value << lsb
 
 
@@ -72,16 +72,14 @@ def reduce_weight(w, policy: Policy):
     w = np.asarray(w, dtype=np.int64)
     r = policy.weight_reduced_bits
     low, high = -(1 << (r - 1)), (1 << (r - 1)) - 1
-    q = np.clip(_round_shift(w, np.int64(r), policy.rounding), low, high)
+    q = np.clip(_round_shift(w, np.int64(r), policy.rounds_to_nearest), low, high)
     return np.where((w >= low) & (w <= high), w, q << r)
 
 
 def lane_active(a, w, policy: Policy):
     """Whether each lane needs the multiplier this cycle (SPEC §3)."""
     a, w = np.broadcast_arrays(np.asarray(a), np.asarray(w))
-    if policy.zero_skip == "act":
-        return a != 0
-    return (a != 0) & (w != 0)
+    return policy.lane_active(a != 0, w != 0)
 
 
 @dataclasses.dataclass
@@ -113,11 +111,11 @@ def contribution(a, w, policy: Policy) -> Contribution:
     ra = reduce_activation(a, policy)
     rw = reduce_weight(w, policy)
     n_lane = n[..., None]
-    used_a = np.where(n_lane >= 2, ra, a)
-    used_w = np.where(n_lane >= 3, rw, w)
+    used_a = np.where(policy.reduces_activations(n_lane), ra, a)
+    used_w = np.where(policy.reduces_weights(n_lane), rw, w)
     value = np.where(act, used_a * used_w, 0).sum(axis=-1)
     changed = (used_a != a) | (used_w != w)
-    reduced = act & (n_lane >= 2)
+    reduced = act & policy.reduces_activations(n_lane)
     lossy = reduced & changed
     return Contribution(
         value=value,

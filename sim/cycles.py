@@ -29,15 +29,7 @@ the order changes which results come out when, never the count.
 from __future__ import annotations
 
 from .gemm import k_steps
-from .policy import THREAD_CHOICES, check_mode
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return value
+from nbsmt.policy import THREAD_CHOICES, check_int, check_mode
 
 
 def tile_counts(m_rows: int, n_cols: int, *, rows: int, cols: int) -> tuple[int, int]:
@@ -73,7 +65,7 @@ def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode
     (max(0, R - S)); utilization: real PE-cycles M*N*S over R*C*cycles.
     """
     for name, value in (("M", m_rows), ("K", k), ("N", n_cols), ("rows", rows), ("cols", cols)):
-        _positive(name, value)
+        check_int(name, value, 1)
     mode = check_mode(mode, max(THREAD_CHOICES))   # any array: the mode alone is checked
     steps = k_steps(k, mode)
     mt, nt = tile_counts(m_rows, n_cols, rows=rows, cols=cols)

@@ -72,7 +72,7 @@ import numpy as np
 
 from .arith import reduce_activation, reduce_weight, wrap
 from .gemm import GemmResult, gemm_stats, k_steps
-from .policy import Policy, resolve_run
+from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -259,21 +259,22 @@ class _Term:
     coef: int = 1       # folded into the W side
 
 
-def _terms(mode: int, zero_skip: str) -> tuple[list[_Term], list[_Term]]:
+def _terms(mode: int, policy: Policy) -> tuple[list[_Term], list[_Term]]:
     """(exact terms, correction terms) of a mode; corrections carry the minus sign."""
     exact = [_Term(t, "a") for t in range(mode)]
     corr = []
-    for t in range(mode if mode > 1 else 0):
+    weights_reduced = policy.reduces_weights(mode)   # some cycle can have n >= 3
+    for t in range(mode if policy.reduces_activations(mode) else 0):
         others = [u for u in range(mode) if u != t]
-        if zero_skip == "act":
-            corr.append(_Term(t, "d", at_least=1, coef=-1))
-            if mode == 4:
-                corr.append(_Term(t, "ra", at_least=2, coef=-1))
+        if not policy.zero_weight_idles:   # activity is A's alone: A-only count masks
+            corr.append(_Term(t, "d", at_least=ACT_REDUCTION_LANES - 1, coef=-1))
+            if weights_reduced:
+                corr.append(_Term(t, "ra", at_least=WEIGHT_REDUCTION_LANES - 1, coef=-1))
             continue
         for size in range(1, len(others) + 1):
             for subset in itertools.combinations(others, size):
                 corr.append(_Term(t, "d", subset, coef=-1 if size % 2 else 1))
-        if mode == 4:
+        if weights_reduced:
             for subset in itertools.combinations(others, 2):
                 corr.append(_Term(t, "ra", subset, coef=-1))
             corr.append(_Term(t, "ra", tuple(others), coef=2))
@@ -290,8 +291,8 @@ class _StackedProduct:
     def __init__(self, w_l, policy: Policy, tab: _Tables):
         mode, steps, n_cols = w_l.shape
         self.steps = steps
-        self.zero_skip, self.tab = policy.zero_skip, tab
-        exact_terms, corr_terms = _terms(mode, policy.zero_skip)
+        self.weight_masks, self.tab = policy.zero_weight_idles, tab
+        exact_terms, corr_terms = _terms(mode, policy)
         self.terms = exact_terms + corr_terms
         self.kinds = {t.kind for t in self.terms}
         # Exactness bounds from cheap data-independent caps where masks only shrink
@@ -315,7 +316,7 @@ class _StackedProduct:
         values = {"a": w_l}
         if "ra" in self.kinds:
             values["ra"] = np.take(tab.w_dw, w_l.astype(np.intp) + tab.w_offset)
-        beta = (w_l != 0).astype(np.float32) if policy.zero_skip == "both" else None
+        beta = (w_l != 0).astype(np.float32) if policy.zero_weight_idles else None
         masks = {}
         for i, term in enumerate(self.terms):
             dest = self.g[i * steps:(i + 1) * steps]
@@ -342,13 +343,13 @@ class _StackedProduct:
         alpha = self._buffer("alpha", a_l.shape)
         np.not_equal(a_l, 0, out=alpha, casting="unsafe")
         out, cache = [], {}
-        if self.zero_skip == "act":
+        if not self.weight_masks:
             count = alpha.sum(axis=0)
         for term in self.terms:
             if term.kind == "a":
                 out.append(None)
                 continue
-            if self.zero_skip == "act":
+            if not self.weight_masks:
                 key = (term.lane, term.at_least)
                 if key not in cache:
                     mask = self._buffer(f"m{len(cache)}", (steps, rows))
@@ -409,10 +410,10 @@ def _code_tables(mode: int):
     q = np.arange(size)[None, :]
     on = [(p >> t) & (q >> t) & 1 for t in range(mode)]
     n = sum(on)
-    lossy = sum(on[t] * ((n >= 2) & ((p >> (_LOSSY_BIT + t)) & 1 == 1)
-                         | (n >= 3) & ((q >> (_LOSSY_BIT + t)) & 1 == 1))
+    lossy = sum(on[t] * (Policy.reduces_activations(n) & ((p >> (_LOSSY_BIT + t)) & 1 == 1)
+                         | Policy.reduces_weights(n) & ((q >> (_LOSSY_BIT + t)) & 1 == 1))
                 for t in range(mode))
-    reduced = np.where(n >= 2, n, 0)
+    reduced = np.where(Policy.reduces_activations(n), n, 0)
     return n, reduced, lossy
 
 
@@ -462,7 +463,7 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
     w_l = _lanes(w, mode, axis=0)
     product = _StackedProduct(w_l, policy, tab)
     w_base = tab.w_code[w_l.astype(np.intp) + tab.w_offset]
-    if policy.zero_skip == "act":
+    if not policy.zero_weight_idles:
         w_base |= 1  # every weight lane counts as non-zero: activity is A's alone
     h_w = _histogram(_codes(w_base, np.empty(w_base.shape[1:], np.uint8)), mode)
 

@@ -30,7 +30,7 @@ import numpy as np
 from . import cnn, quantize, reorder
 from .emulator import emulate_gemm, exact_matmul
 from .gemm import golden_gemm
-from .policy import Policy
+from nbsmt.policy import Policy
 
 POLICIES = {"default": Policy(), "authors": Policy.authors()}
 ARRAYS = ((8, 8), (16, 16))

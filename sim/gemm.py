@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .arith import contribution, wrap
-from .policy import Policy, resolve_run
+from nbsmt.policy import Policy, resolve_run
 
 # Upper bound on elements of one [rows, S, N, T] operand block held in memory at once.
 _CHUNK_ELEMENTS = 1 << 22

@@ -21,7 +21,7 @@ import numpy as np
 
 from .arith import reduce_activation
 from .gemm import k_steps
-from .policy import Policy
+from nbsmt.policy import Policy
 
 
 def column_stats(a, policy: Policy) -> dict:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from nbsmt.hw.array import COUNTER_BITS, array_design
+from nbsmt.hw.array import COUNTER_BITS, MAX_DIM, array_design
 from nbsmt.hw.configs import DEFAULT_THREADS, array_name, pe_design, pe_name
-from nbsmt.sim.policy import Policy, check_threads
+from nbsmt.policy import Policy, check_choice, check_int, check_threads
 
 DEFAULT_POLICY = Policy()
 DEFAULT_ARRAY_SIZES = (4, 8, 16)
@@ -25,36 +25,17 @@ class Config:
     cols: int = 1
 
     def __post_init__(self):
-        if self.design not in ("pe", "array"):
-            raise ValueError(f"design must be 'pe' or 'array', not {self.design!r}")
+        check_choice("design", self.design, ("pe", "array"))
         check_threads(self.threads)
-        for name in ("rows", "cols"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-                raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
+        check_int("rows", self.rows, 1, MAX_DIM)
+        check_int("cols", self.cols, 1, MAX_DIM)
         if self.design == "pe" and (self.rows, self.cols) != (1, 1):
             raise ValueError("a PE config has rows = cols = 1")
 
     @property
-    def policy_tag(self) -> str:
-        """Short text for the knobs that differ from the default policy ('default' if none)."""
-        p, d = self.policy, DEFAULT_POLICY
-        parts = []
-        if p.windows != d.windows:
-            parts.append(f"w{p.windows}")
-        if p.rounding != d.rounding:
-            parts.append(p.rounding)
-        if p.zero_skip != d.zero_skip:
-            parts.append(f"skip-{p.zero_skip}")
-        for name in ("act_bits", "weight_bits", "acc_bits"):
-            if getattr(p, name) != getattr(d, name):
-                parts.append(f"{name.split('_')[0]}{getattr(p, name)}")
-        return "-".join(parts) or "default"
-
-    @property
     def name(self) -> str:
         size = "pe" if self.design == "pe" else f"{self.rows}x{self.cols}"
-        tag = "" if self.policy_tag == "default" else f"-{self.policy_tag}"
+        tag = "" if self.policy.is_default else f"-{self.policy.short_name}"
         return f"{size}-{self.threads}t{tag}"
 
     def baseline(self) -> "Config":

@@ -43,7 +43,7 @@ def build_records(results: dict[tuple[Config, bool], Synthesis], library: Librar
         record = {
             "name": config.name, "design": config.design, "threads": config.threads,
             "rows": config.rows, "cols": config.cols,
-            "policy": config.policy.as_dict(), "policy_tag": config.policy_tag,
+            "policy": config.policy.as_dict(), "policy_tag": config.policy.short_name,
             "area_ge": _round(ge), "area_um2": _round(s.area_um2, 2),
             "transistors": s.transistors,
             "sequential_um2": _round(s.sequential_um2, 2),

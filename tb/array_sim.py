@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 from .driver import ArrayJob, check
 

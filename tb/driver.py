@@ -19,7 +19,7 @@ import numpy as np
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.sim.policy import Policy, resolve_run
+from nbsmt.policy import Policy, resolve_run
 
 
 def _to_bits(values: np.ndarray, width: int) -> np.ndarray:

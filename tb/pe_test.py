@@ -10,7 +10,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 from .pe_vectors import pe_vectors
 from .runner import tb_config

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 KINDS = ("uniform", "sparse", "narrow", "extreme", "collision")
 

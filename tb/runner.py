@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nbsmt.cache import build_root
 from nbsmt.fileio import write_text
+from nbsmt.policy import check_choice
 from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
 #: Environment variable holding the JSON test configuration (see `tb_config`).
@@ -68,9 +69,7 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
     """
     from cocotb_tools.runner import get_runner
 
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, "
-                         f"not {simulator!r}")
+    check_choice("simulator", simulator, SIMULATORS)
     simulator_environment()
     build_dir = build_root() / "sim" / simulator / build_name
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
 from nbsmt.tb.driver import plan
 from nbsmt.tb.runner import require_simulator

@@ -14,7 +14,7 @@ import pytest
 
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.runner import CONFIG_ENV, require_simulator, run_cocotb
 from nbsmt.toolchain import SIMULATORS
 

@@ -13,7 +13,7 @@ import pytest
 
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.runner import require_simulator
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]

@@ -16,14 +16,14 @@ from amaranth.sim import Simulator
 from nbsmt.hw.array import SySMTArray, array_design
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.skew import Skew
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.driver import _from_bits, _to_bits, check, pack, plan, unpack
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(rows=0, cols=2, threads=2), ValueError, "rows must be between 1 and 64, not 0"),
     (dict(rows=2, cols=65, threads=2), ValueError, "cols must be between 1 and 64, not 65"),
-    (dict(rows=2.0, cols=2, threads=2), TypeError, "rows must be a positive integer, not 2.0"),
+    (dict(rows=2.0, cols=2, threads=2), TypeError, "rows must be an integer, not 2.0"),
     (dict(rows=2, cols=2, threads=3), ValueError, "threads must be one of 1, 2, 4, not 3"),
     (dict(rows=2, cols=2, threads=2, policy="rne"), TypeError, "policy must be a"),
     (dict(rows=2, cols=2, threads=2, counter_bits=4), ValueError, "counter_bits must be between"),

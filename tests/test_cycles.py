@@ -62,8 +62,8 @@ def test_tile_order_is_row_block_major_and_covers_the_output():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(rows=0, cols=1, mode=1), ValueError, "rows must be a positive integer, not 0"),
-    (dict(rows=1, cols=2.0, mode=1), TypeError, "cols must be a positive integer, not 2.0"),
+    (dict(rows=0, cols=1, mode=1), ValueError, "rows must be at least 1, not 0"),
+    (dict(rows=1, cols=2.0, mode=1), TypeError, "cols must be an integer, not 2.0"),
     (dict(rows=1, cols=1, mode=3), ValueError, "mode must be one of 1, 2, 4, not 3"),
     (dict(rows=1, cols=1, mode=True), ValueError, "mode must be one of"),
 ])

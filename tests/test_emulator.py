@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbsmt.sim import Policy, golden_gemm
+from nbsmt.policy import Policy
+from nbsmt.sim import golden_gemm
 from nbsmt.sim import emulator
 from nbsmt.sim.emulator import emulate_gemm, exact_matmul, matmul_plan
 

@@ -8,7 +8,7 @@ import pytest
 from nbsmt.sim import cnn, evaluate, quantize, reorder
 from nbsmt.sim.emulator import emulate_gemm, exact_matmul
 from nbsmt.sim.gemm import golden_gemm
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 
 
 @pytest.fixture(scope="module")

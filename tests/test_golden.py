@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbsmt.sim import Policy, contribution, golden_gemm, reduce_activation, reduce_weight
+from nbsmt.policy import Policy
+from nbsmt.sim import contribution, golden_gemm, reduce_activation, reduce_weight
 from nbsmt.sim.arith import wrap
 
 from .families import FAMILIES, activations, weights

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from nbsmt.hw.pe import NBSMTPE
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.pe_vectors import pack
 
 
@@ -88,7 +88,7 @@ def test_pe_rejects_bad_threads(threads, exc, text):
 
 
 def test_pe_rejects_non_policy():
-    with pytest.raises(TypeError, match=r"policy must be a nbsmt.sim.policy.Policy, not \{"):
+    with pytest.raises(TypeError, match=r"policy must be a nbsmt.policy.Policy, not \{"):
         NBSMTPE(threads=2, policy={"windows": 2})
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.tb.pe_vectors import KINDS, expected_accumulator, pack, pe_vectors
 
 

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from nbsmt.cli import main
 from nbsmt.hw.generate import to_verilog
-from nbsmt.sim.policy import Policy
+from nbsmt.policy import Policy
 from nbsmt.synth.configs import Config, default_set
 from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
 from nbsmt.synth.modules import deduplicate
@@ -97,7 +97,7 @@ def test_default_set_covers_pe_arrays_and_policy_variants():
     configs = default_set()
     names = {c.name for c in configs}
     assert {"pe-1t", "pe-2t", "pe-4t", "8x8-1t", "8x8-2t", "8x8-4t", "16x16-4t"} <= names
-    assert {"pe-4t-w3", "pe-4t-w5", "pe-4t-trunc", "pe-4t-skip-act", "pe-2t-trunc"} <= names
+    assert {"pe-4t-w3", "pe-4t-w5", "pe-4t-trunc", "pe-4t-skipact", "pe-2t-trunc"} <= names
     assert all(c.baseline() in configs for c in configs)
 
 

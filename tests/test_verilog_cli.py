@@ -6,10 +6,10 @@ from nbsmt.cli import main
 def test_defaults_write_three_pes(tmp_path, capsys):
     assert main(["verilog", "--defaults", "-o", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [f"nbsmt_pe_t{t}_w2_rne_both.v" for t in (1, 2, 4)]
-    text = (tmp_path / "nbsmt_pe_t2_w2_rne_both.v").read_text()
-    assert "module nbsmt_pe_t2_w2_rne_both(" in text
-    assert "nbsmt_pe_t2_w2_rne_both.reduce" in text   # the blocks the area report names
+    assert names == [f"nbsmt_pe_t{t}.v" for t in (1, 2, 4)]
+    text = (tmp_path / "nbsmt_pe_t2.v").read_text()
+    assert "module nbsmt_pe_t2(" in text
+    assert "nbsmt_pe_t2.reduce" in text   # the blocks the area report names
     assert "/work/" not in text and "src =" not in text   # reproducible text
 
 
@@ -17,7 +17,7 @@ def test_one_config_name_encodes_policy(tmp_path):
     argv = ["verilog", "--threads", "4", "--windows", "5", "--rounding", "trunc",
             "--zero-skip", "act", "--acc-bits", "24", "-o", str(tmp_path)]
     assert main(argv) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["nbsmt_pe_t4_w5_trunc_act_acc24.v"]
+    assert [p.name for p in tmp_path.iterdir()] == ["nbsmt_pe_t4_w5_trunc_skipact_acc24.v"]
 
 
 def test_bad_policy_is_one_line_error(tmp_path, capsys):
@@ -35,7 +35,7 @@ def test_arrays_with_rows_and_cols_lint_clean(tmp_path):
     assert main(["verilog", "--threads", "2", "--rows", "2", "--windows", "3",
                  "-o", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["nbsmt_array_2x2_t2_w3_rne_both.v"] + [
+    assert names == ["nbsmt_array_2x2_t2_w3.v"] + [
         f"nbsmt_array_2x3_t{t}.v" for t in (1, 2, 4)]
     assert "module nbsmt_array_2x3_t4(" in (tmp_path / "nbsmt_array_2x3_t4.v").read_text()
     require_simulator("verilator")

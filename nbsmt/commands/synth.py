@@ -5,12 +5,12 @@ from __future__ import annotations
 import shlex
 import sys
 
-from ..cli import add_policy_arguments, policy_from_args
+from ..cli import add_policy_arguments, int_arg, policy_from_args
 from ..errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.sim.policy import THREAD_CHOICES
+    from nbsmt.policy import THREAD_CHOICES
     p = sub.add_parser(
         "synth", help="area of SySMT vs the OS-SA by Yosys synthesis (GE, um^2, transistors)",
         description="Synthesize PEs and R x C arrays with Yosys and report area (NAND2 gate "
@@ -76,8 +76,8 @@ def run(args) -> int:
     from nbsmt.synth.report import build_records, write_report
     from nbsmt.synth.yosys import SynthError
 
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be at least 1, not {args.jobs}")
+    int_arg("--jobs", args.jobs, 1)
+    int_arg("--flat-check", args.flat_check, 0)
     try:
         library = load_library(args.liberty or DEFAULT_LIBERTY)
     except LibertyError as exc:

@@ -6,10 +6,10 @@ from ..cli import add_policy_arguments, array_dim_from_args, policy_from_args
 
 
 def register(sub) -> None:
-    from nbsmt.sim.policy import THREAD_CHOICES
+    from nbsmt.policy import THREAD_CHOICES
     p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
-                                   "encodes it, e.g. nbsmt_pe_t2_w2_rne_both.v), or for an "
+                                   "encodes it, e.g. nbsmt_pe_t2_w5_trunc.v), or for an "
                                    "R x C array with --rows/--cols (nbsmt_array_8x8_t2.v).")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--threads", type=int, choices=THREAD_CHOICES, help="lanes per PE (T)")
