@@ -5,7 +5,7 @@ Measures simulated cycles per wall-clock second for a 2T array (8x8 and 16x16) r
 regression (so Python's per-cycle work is included). The build is made first with a
 tiny job and not timed. `cycles_per_second` counts the bench's streaming loop alone
 (clock cycles over its wall time); `end_to_end` adds simulator start-up, planning and the golden check.
-Then times `pytest tb/test_array.py` (the whole array regression, both simulators) as
+Then times `pytest tests/test_array.py` (the whole array regression, both simulators) as
 it stands: warm if the builds are cached, cold after `make clean`.
 
     .venv/bin/python bench/array_bench.py [--skip-regression] [--out build/bench/array.json]
@@ -70,11 +70,11 @@ def main(argv=None) -> int:
     report = {"speed": rows}
     if not args.skip_regression:
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tb/test_array.py"],
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_array.py"],
                               capture_output=True, text=True)
         wall = time.time() - t0
         tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        report["regression"] = {"command": "pytest -q tb/test_array.py",
+        report["regression"] = {"command": "pytest -q tests/test_array.py",
                                 "wall_seconds": round(wall, 1), "result": tail,
                                 "returncode": proc.returncode}
         print(f"array regression: {tail} in {wall:.0f} s")

@@ -40,12 +40,12 @@ from amaranth.lib.wiring import In, Out
 
 from nbsmt.policy import Policy, check_int
 
-from .array_io import ArrayFormat
-from .configs import array_name
-from .counters import Counters
-from .drain import Drain
-from .pe import NBSMTPE, check_pe_params
-from .skew import Skew
+from nbsmt.hw.array_io import ArrayFormat
+from nbsmt.hw.configs import array_name
+from nbsmt.hw.counters import Counters
+from nbsmt.hw.drain import Drain
+from nbsmt.hw.pe import NBSMTPE, check_pe_params
+from nbsmt.hw.skew import Skew
 
 #: Default width of the statistics counters (2**48 cycles is days at GHz rates).
 COUNTER_BITS = 48

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nbsmt.policy import Policy
 
-from .pe import NBSMTPE
+from nbsmt.hw.pe import NBSMTPE
 
 #: The PEs `nbsmt verilog --defaults` writes: the OS-SA baseline and the paper's 2T and 4T.
 DEFAULT_THREADS = (1, 2, 4)

@@ -23,7 +23,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .skew import Skew
+from nbsmt.hw.skew import Skew
 
 
 class Drain(wiring.Component):

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from .fileio import write_json, write_text
+from nbsmt.fileio import write_json, write_text
 
 DEFAULT_CACHE = Path("build") / "synth-cache"
 

@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import InputError
+from nbsmt.errors import InputError
 
 COMMANDS = ("gemm", "verilog", "synth", "sim", "eval")
 
@@ -88,7 +88,7 @@ def threads_mode_from_args(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from nbsmt import __version__
     parser = Parser(prog="nbsmt", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"nbsmt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)

@@ -12,7 +12,7 @@ import numpy as np
 
 from nbsmt.policy import Policy
 
-from .errors import InputError
+from nbsmt.errors import InputError
 
 
 def load_matrix(path, option: str) -> np.ndarray:

@@ -28,7 +28,7 @@ the order changes which results come out when, never the count.
 
 from __future__ import annotations
 
-from .gemm import k_steps
+from nbsmt.sim.gemm import k_steps
 from nbsmt.policy import THREAD_CHOICES, check_int, check_mode
 
 

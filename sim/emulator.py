@@ -70,8 +70,8 @@ import threading
 
 import numpy as np
 
-from .arith import reduce_activation, reduce_weight, wrap
-from .gemm import GemmResult, gemm_stats, k_steps
+from nbsmt.sim.arith import reduce_activation, reduce_weight, wrap
+from nbsmt.sim.gemm import GemmResult, gemm_stats, k_steps
 from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
 
 F32_EXACT = 1 << 24

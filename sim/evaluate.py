@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from . import cnn, quantize, reorder
-from .emulator import emulate_gemm, exact_matmul
-from .gemm import golden_gemm
+from nbsmt.sim import cnn, quantize, reorder
+from nbsmt.sim.emulator import emulate_gemm, exact_matmul
+from nbsmt.sim.gemm import golden_gemm
 from nbsmt.policy import Policy
 
 POLICIES = {"default": Policy(), "authors": Policy.authors()}
@@ -46,7 +46,7 @@ def array_cycles(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode
     The cycle model belongs to the array (its RTL counter must match it); this is the
     only call into it, so a change of its interface is a change here alone.
     """
-    from .cycles import cycle_report
+    from nbsmt.sim.cycles import cycle_report
     return cycle_report(m_rows, k, n_cols, rows=rows, cols=cols, mode=mode)
 
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .arith import contribution, wrap
+from nbsmt.sim.arith import contribution, wrap
 from nbsmt.policy import Policy, resolve_run
 
 # Upper bound on elements of one [rows, S, N, T] operand block held in memory at once.

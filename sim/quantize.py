@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from . import cnn
+from nbsmt.sim import cnn
 
 ACT_MAX = 255
 WEIGHT_MAX = 127

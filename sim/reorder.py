@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import reduce_activation
-from .gemm import k_steps
+from nbsmt.sim.arith import reduce_activation
+from nbsmt.sim.gemm import k_steps
 from nbsmt.policy import Policy
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .modules import Hierarchy, clean_name
+from nbsmt.synth.modules import Hierarchy, clean_name
 
 CATEGORIES = ("multipliers", "reduction", "operand_regs", "accumulator", "array_control", "other")
 LABELS = {

@@ -17,11 +17,11 @@ from pathlib import Path
 from nbsmt.cache import Cache, digest, verilog_cache
 from nbsmt.hw.generate import cached_verilog
 
-from . import yosys
-from .blocks import CATEGORIES, module_shares
-from .configs import Config
-from .liberty import Library
-from .modules import Hierarchy, clean_name, deduplicate
+from nbsmt.synth import yosys
+from nbsmt.synth.blocks import CATEGORIES, module_shares
+from nbsmt.synth.configs import Config
+from nbsmt.synth.liberty import Library
+from nbsmt.synth.modules import Hierarchy, clean_name, deduplicate
 
 @functools.cache
 def yosys_version() -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from nbsmt.plotting import pyplot, save_png
 
-from .blocks import CATEGORIES, LABELS
-from .report import PAPER_RATIO
+from nbsmt.synth.blocks import CATEGORIES, LABELS
+from nbsmt.synth.report import PAPER_RATIO
 
 
 def _default(records):

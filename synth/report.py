@@ -12,10 +12,10 @@ import io
 
 from nbsmt.fileio import write_json, write_text
 
-from .blocks import CATEGORIES, LABELS
-from .configs import Config
-from .flow import Synthesis
-from .liberty import Library
+from nbsmt.synth.blocks import CATEGORIES, LABELS
+from nbsmt.synth.configs import Config
+from nbsmt.synth.flow import Synthesis
+from nbsmt.synth.liberty import Library
 
 PAPER_RATIO = {2: 1.4, 4: 2.5}   # MICRO 2020, area vs OS-SA
 METHOD_HIER = ("hierarchical: identical modules merged, each distinct module synthesized "

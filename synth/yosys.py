@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from .liberty import Library
-from .modules import clean_name
+from nbsmt.synth.liberty import Library
+from nbsmt.synth.modules import clean_name
 
 SCRIPT_VERSION = 2   # bump when the script or the result format changes (invalidates the cache)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from nbsmt.policy import Policy
 
-from .driver import ArrayJob, check
+from nbsmt.tb.driver import ArrayJob, check
 
 
 @contextlib.contextmanager
@@ -73,7 +73,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     from nbsmt.hw.configs import array_name
     from nbsmt.hw.generate import cached_verilog
 
-    from .runner import CONFIG_ENV, build_root, run_cocotb
+    from nbsmt.tb.runner import CONFIG_ENV, build_root, run_cocotb
 
     if not jobs:
         raise ValueError("run_jobs needs at least one job")

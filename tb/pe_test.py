@@ -1,6 +1,6 @@
 """cocotb bench: one NB-SMT PE against the golden model, every output, every cycle.
 
-Run through `tb/test_pe.py` (pytest) or `run_cocotb(test_module="pe_test", ...)`; the
+Run through `tests/test_pe.py` (pytest) or `run_cocotb(test_module="pe_test", ...)`; the
 configuration (threads, policy, cycles, seed) arrives as JSON in NBSMT_TB_CONFIG.
 """
 
@@ -12,8 +12,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from nbsmt.policy import Policy
 
-from .pe_vectors import pe_vectors
-from .runner import tb_config
+from nbsmt.tb.pe_vectors import pe_vectors
+from nbsmt.tb.runner import tb_config
 
 
 def _describe(vec, i: int) -> str:

@@ -1,6 +1,6 @@
 """SySMT array generator and host driver, checked without an external simulator.
 
-The cocotb regression (tb/test_array.py) is the full check on Icarus and Verilator;
+The cocotb regression (tests/test_array.py) is the full check on Icarus and Verilator;
 these tests pin the generator's parameter checks, the payload layout shared by the RTL
 and the numpy driver, the skew delays and one short run in Amaranth's own simulator.
 """

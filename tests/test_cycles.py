@@ -1,6 +1,6 @@
 """The SySMT cycle model (sim/cycles.py): hand-worked cases and the properties it promises.
 
-The RTL's measured cycles are checked against the same function in tb/test_array.py.
+The RTL's measured cycles are checked against the same function in tests/test_array.py.
 """
 
 from __future__ import annotations

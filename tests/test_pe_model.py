@@ -1,6 +1,6 @@
 """The PE's RTL against the golden model in Amaranth's simulator, over odd policies too.
 
-The cocotb regression (tb/test_pe.py) covers the default widths on real simulators at
+The cocotb regression (tests/test_pe.py) covers the default widths on real simulators at
 length; this covers the width/window/rounding generality the generator claims, quickly,
 and the parameter validation messages.
 """

@@ -106,7 +106,7 @@ def test_config_rejects_bad_sizes_and_threads():
         Config("pe", 3)
     with pytest.raises(ValueError, match="rows"):
         Config("array", 2, rows=0, cols=2)
-    assert Config("pe", 2, policy=Policy(windows=5, rounding="trunc")).name == "pe-2t-w5-trunc"
+    assert Config("pe", 2, policy=Policy(windows=5, rounding="trunc")).name == "pe-2t-w5_trunc"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import InputError
+from nbsmt.errors import InputError
 
 ACCURACY_PNG = "accuracy_vs_speedup.png"
 COLLISIONS_PNG = "collisions.png"
@@ -35,7 +35,7 @@ def run(args) -> int:
 
     from nbsmt.sim.evaluate import study
 
-    from ..fileio import write_json, write_text
+    from nbsmt.fileio import write_json, write_text
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
@@ -69,7 +69,7 @@ def run(args) -> int:
 
 def plot_accuracy(report: dict, path) -> None:
     """Test top-1 vs network speedup: uniform modes per policy and the mode-search picks."""
-    from ..plotting import pyplot, save_png
+    from nbsmt.plotting import pyplot, save_png
     plt = pyplot()
 
     arrays = report["config"]["arrays"]
@@ -99,7 +99,7 @@ def plot_accuracy(report: dict, path) -> None:
 
 def plot_collisions(report: dict, path) -> None:
     """Per-layer collision rate and lossy-MAC rate, per mode and policy, with/without reordering."""
-    from ..plotting import pyplot, save_png
+    from nbsmt.plotting import pyplot, save_png
     plt = pyplot()
     import numpy as np
 

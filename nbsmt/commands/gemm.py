@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import add_gemm_arguments, policy_from_args, threads_mode_from_args
+from nbsmt.cli import add_gemm_arguments, policy_from_args, threads_mode_from_args
 
 
 def register(sub) -> None:
@@ -17,8 +17,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from nbsmt.sim.gemm import golden_gemm
 
-    from ..fileio import write_json, write_npy
-    from ..operands import load_operands
+    from nbsmt.fileio import write_json, write_npy
+    from nbsmt.operands import load_operands
 
     policy = policy_from_args(args)
     threads, mode = threads_mode_from_args(args)

@@ -8,8 +8,8 @@ be inspected); the exit status is then 1.
 
 from __future__ import annotations
 
-from ..cli import add_gemm_arguments, array_dim_from_args, policy_from_args, threads_mode_from_args
-from ..errors import InputError
+from nbsmt.cli import add_gemm_arguments, array_dim_from_args, policy_from_args, threads_mode_from_args
+from nbsmt.errors import InputError
 
 
 def register(sub) -> None:
@@ -40,8 +40,8 @@ def run(args) -> int:
     from nbsmt.tb.driver import plan
     from nbsmt.toolchain import missing_simulator
 
-    from ..fileio import write_json, write_npy
-    from ..operands import load_operands
+    from nbsmt.fileio import write_json, write_npy
+    from nbsmt.operands import load_operands
 
     policy = policy_from_args(args)
     threads, mode = threads_mode_from_args(args)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from ..cli import add_policy_arguments, int_arg, policy_from_args
-from ..errors import InputError
+from nbsmt.cli import add_policy_arguments, int_arg, policy_from_args
+from nbsmt.errors import InputError
 
 
 def register(sub) -> None:

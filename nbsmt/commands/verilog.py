@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli import add_policy_arguments, array_dim_from_args, policy_from_args
+from nbsmt.cli import add_policy_arguments, array_dim_from_args, policy_from_args
 
 
 def register(sub) -> None:
@@ -42,7 +42,7 @@ def run(args) -> int:
 
     from nbsmt.hw.generate import to_verilog
 
-    from ..fileio import write_text
+    from nbsmt.fileio import write_text
 
     out_dir = Path(args.out_dir)
     for component, name in designs(args):
