@@ -15,6 +15,19 @@ from nbsmt.policy import Policy
 from nbsmt.errors import InputError
 
 
+def check_matrix(array, where: str) -> np.ndarray:
+    """`array` as a 2-D, non-empty integer ndarray; InputError naming `where` if it is not."""
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{where}: not a single array")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"{where}: dtype {array.dtype} is not an integer type")
+    if array.ndim != 2:
+        raise InputError(f"{where}: expected a 2-D array, got shape {array.shape}")
+    if 0 in array.shape:
+        raise InputError(f"{where}: empty array of shape {array.shape}")
+    return array
+
+
 def load_matrix(path, option: str) -> np.ndarray:
     """Load a 2-D integer .npy array; raise InputError naming `option` and the file."""
     path = Path(path)
@@ -25,28 +38,26 @@ def load_matrix(path, option: str) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a non-.npy file
         raise InputError(f"{where}: not a readable .npy array ({exc.__class__.__name__})") from None
-    if not isinstance(array, np.ndarray):
-        raise InputError(f"{where}: not a single .npy array")
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise InputError(f"{where}: dtype {array.dtype} is not an integer type")
-    if array.ndim != 2:
-        raise InputError(f"{where}: expected a 2-D array, got shape {array.shape}")
-    if 0 in array.shape:
-        raise InputError(f"{where}: empty array of shape {array.shape}")
-    return array
+    return check_matrix(array, where)
 
 
 def check_range(array: np.ndarray, low: int, high: int, where: str) -> np.ndarray:
-    """Return `array` as int64 after checking every value lies in [low, high]."""
+    """`array` unchanged after checking every value lies in [low, high] (no copy)."""
+    if int(array.min()) >= low and int(array.max()) <= high:
+        return array
     bad = (array < low) | (array > high)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InputError(f"{where}: value {array[idx]} at {idx} is outside [{low}, {high}]")
-    return array.astype(np.int64)
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise InputError(f"{where}: value {array[idx]} at {idx} is outside [{low}, {high}]")
 
 
-def check_operands(a: np.ndarray, w: np.ndarray, policy: Policy, names=("A", "W")):
-    """Validate ranges and shapes of in-memory operands for `policy`; return int64 copies."""
+def check_operands(a, w, policy: Policy, names=("A", "W")):
+    """Validate types, shapes and ranges of A[M,K], W[K,N] for `policy`.
+
+    The one operand check of every entry point (CLI files, golden model users, the
+    emulator); returns the arrays unchanged (no copy), so callers pick their dtype.
+    """
+    a = check_matrix(np.asarray(a), names[0])
+    w = check_matrix(np.asarray(w), names[1])
     a = check_range(a, 0, (1 << policy.act_bits) - 1, f"{names[0]} (unsigned activations)")
     half = 1 << (policy.weight_bits - 1)
     w = check_range(w, -half, half - 1, f"{names[1]} (signed weights)")
@@ -60,4 +71,5 @@ def load_operands(a_path, w_path, policy: Policy):
     """Load and validate --a and --w files; return int64 A[M,K], W[K,N]."""
     a = load_matrix(a_path, "--a")
     w = load_matrix(w_path, "--w")
-    return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
+    a, w = check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
+    return a.astype(np.int64), w.astype(np.int64)

@@ -41,16 +41,13 @@ it never materializes the [M, S, N, T] tensor of PE-cycles. Why that is possible
    of PE-cycles with codes (p, q) is P = hA.T @ hW, and each statistic is
    sum(P * table[p, q]).
 
-Exactness. The products run in BLAS floating point on integer operands, which is exact
-as long as every partial sum is an integer of magnitude <= 2^24 (float32) or 2^53
-(float64). For an inner index k, b_k = max_i |F[i,k]| * max_j |G[k,j]| caps every
-|F[i,k] G[k,j]|, so sum b_k over a chunk caps every partial sum, in whatever order BLAS
-adds. The inner dimension is cut into consecutive chunks with sum b_k <= 2^24 (float32,
-the fast path: ~500 K-columns of an 8-bit exact product per chunk, thousands of
-correction columns since |d| <= 15 and |dw| <= 8) or, when float32 would need many short
-chunks (wide operands), <= 2^53 (float64). Chunk results are added in int64 and wrapped
-to the accumulator width at the end, as the golden model does (wrapping is modular, so
-sum-then-wrap equals the per-cycle wrap).
+Exactness. The products run in BLAS floating point on integer operands, cut along the
+inner dimension so that every partial sum stays an exactly representable integer
+(`nbsmt.sim.exact_matmul`: float32 chunks of ~500 K-columns of an 8-bit exact product,
+thousands of correction columns since |d| <= 15 and |dw| <= 8, or float64 for wide
+operands). Chunk results are added in int64 and wrapped to the accumulator width at the
+end, as the golden model does (wrapping is modular, so sum-then-wrap equals the
+per-cycle wrap).
 
 Speed. A is processed in blocks of rows in a lane-major layout ([t, s, row]: strided
 lane views are several times slower) and every per-block array lives in buffers reused
@@ -71,20 +68,17 @@ import threading
 import numpy as np
 
 from nbsmt.sim.arith import reduce_activation, reduce_weight, wrap
+from nbsmt.sim.exact_matmul import MAX_INNER, abs_max, matmul_plan
 from nbsmt.sim.gemm import GemmResult, gemm_stats, k_steps
+from nbsmt.operands import check_operands
 from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
 
-F32_EXACT = 1 << 24
-F64_EXACT = 1 << 53
-# A float32 plan is used unless its chunks would average fewer inner elements than this.
-_MIN_F32_CHUNK = 256
 # Rows of A per block: as many as keep one chunk of the stacked A side within
 # _BLOCK_ELEMENTS (fewer, larger BLAS calls are much faster on a busy machine, where
 # every multi-threaded BLAS call pays for waking its threads), and at least _MIN_ROWS.
 _BLOCK_ELEMENTS = 1 << 21
 _MIN_ROWS = 256
 _ROWS = None  # fixed rows per block (tests force small blocks); None: the rule above
-_MAX_INNER = 4096  # longest inner chunk of one BLAS call
 _LOSSY_BIT = 4  # codes: activity in bit t, lossy reduction in bit 4 + t (m <= 4 lanes)
 
 
@@ -118,91 +112,12 @@ def _tables(policy: Policy) -> _Tables:
 
 
 # ----------------------------------------------------------------------------------------
-# Exact integer matrix products in floating point
-
-
-def _chunks(bound: np.ndarray, limit: int):
-    """Consecutive [lo, hi) ranges with sum(bound[lo:hi]) <= limit, or None if impossible.
-
-    Greedy for the number of chunks, then evened out when equal lengths also fit (a
-    tail of a few columns makes a slow matrix product).
-    """
-    if bound.size and int(bound.max()) > limit:
-        return None
-    cum = np.concatenate([[0], np.cumsum(bound, dtype=np.int64)])
-    greedy, lo = [], 0
-    while lo < bound.size:
-        hi = int(np.searchsorted(cum, cum[lo] + limit, side="right")) - 1
-        greedy.append((lo, hi))
-        lo = hi
-    edges = np.linspace(0, bound.size, len(greedy) + 1).round().astype(int)
-    even = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
-    if all(cum[hi] - cum[lo] <= limit for lo, hi in even):
-        return even
-    return greedy
-
-
-def matmul_plan(bound, max_len: int | None = None):
-    """Inner-dimension chunks [lo, hi) and the float dtype under which F @ G is exact.
-
-    bound[k] must cap |F[i,k] * G[k,j]| for all i, j (a non-negative integer). Chunks are
-    at most max_len long when given (to bound the memory of one chunk's operand).
-    """
-    bound = np.asarray(bound, dtype=np.int64)
-    plan, dtype = _chunks(bound, F32_EXACT), np.float32
-    if plan is None or len(plan) > max(1, -(-bound.size // _MIN_F32_CHUNK)):
-        plan, dtype = _chunks(bound, F64_EXACT), np.float64
-    if max_len:
-        plan = [piece for lo, hi in plan for piece in _even_split(lo, hi, max_len)]
-    return plan, dtype
-
-
-def _even_split(lo: int, hi: int, max_len: int):
-    """[lo, hi) cut into the fewest near-equal pieces of at most max_len."""
-    pieces = -(-(hi - lo) // max_len)
-    edges = np.linspace(lo, hi, pieces + 1).round().astype(int).tolist()
-    return list(zip(edges[:-1], edges[1:]))
-
-
-def _abs_max(x, axis: int) -> np.ndarray:
-    """max |x| along an axis as int64, without an abs() copy (and safe for int8's -128)."""
-    if x.shape[axis] == 0:
-        return np.zeros(x.shape[1 - axis], dtype=np.int64)
-    return np.maximum(x.max(axis=axis).astype(np.int64), -x.min(axis=axis).astype(np.int64))
-
-
-def exact_matmul(f, g) -> np.ndarray:
-    """F @ G of integer arrays, exact, as int64, at BLAS speed (see the module docstring)."""
-    f, g = np.asarray(f), np.asarray(g)
-    plan, dtype = matmul_plan(_abs_max(f, axis=0) * _abs_max(g, axis=1), max_len=_MAX_INNER)
-    out = np.zeros((f.shape[0], g.shape[1]), dtype=np.int64)
-    for lo, hi in plan:
-        out += (f[:, lo:hi].astype(dtype) @ g[lo:hi].astype(dtype)).astype(np.int64)
-    return out
-
-
-# ----------------------------------------------------------------------------------------
 # Operands
 
 
 def _as_operands(a, w, policy: Policy):
-    """Validate shapes and ranges; return the operands in the narrowest integer dtype."""
-    a = np.asarray(a)
-    w = np.asarray(w)
-    if a.ndim != 2 or w.ndim != 2:
-        raise ValueError(f"expected A[M,K] and W[K,N], got shapes {a.shape} and {w.shape}")
-    if a.shape[1] != w.shape[0]:
-        raise ValueError(f"K mismatch: A is {list(a.shape)} but W is {list(w.shape)}")
-    if 0 in a.shape or 0 in w.shape:
-        raise ValueError(f"empty operand: A is {list(a.shape)}, W is {list(w.shape)}")
-    for name, x in (("A", a), ("W", w)):
-        if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
-            raise TypeError(f"{name} must be an integer array, not {x.dtype}")
-    half = 1 << (policy.weight_bits - 1)
-    if int(a.min()) < 0 or int(a.max()) >= 1 << policy.act_bits:
-        raise ValueError(f"A must lie in [0, {(1 << policy.act_bits) - 1}]")
-    if int(w.min()) < -half or int(w.max()) >= half:
-        raise ValueError(f"W must lie in [{-half}, {half - 1}]")
+    """Validated operands (`nbsmt.operands.check_operands`) in the narrowest integer dtype."""
+    a, w = check_operands(a, w, policy)
     a = a.astype(np.uint8 if policy.act_bits <= 8 else np.uint16, copy=False)
     w = w.astype(np.int8 if policy.weight_bits <= 8 else np.int16, copy=False)
     return a, w
@@ -297,7 +212,7 @@ class _StackedProduct:
         self.kinds = {t.kind for t in self.terms}
         # Exactness bounds from cheap data-independent caps where masks only shrink
         # values: max |w| per row of a lane (int8 data), the tables' max |dw|, |d|, Ra.
-        w_rowmax = _abs_max(w_l.reshape(mode * steps, n_cols), axis=1).reshape(mode, steps)
+        w_rowmax = abs_max(w_l.reshape(mode * steps, n_cols), axis=1).reshape(mode, steps)
         w_max = {"a": w_rowmax, "d": w_rowmax,
                  "ra": np.full((mode, steps), int(np.abs(tab.w_dw).max()), dtype=np.int64)}
         a_max = {"a": (1 << policy.act_bits) - 1, "d": int(np.abs(tab.a_d).max()),
@@ -308,7 +223,7 @@ class _StackedProduct:
         self.plan = []  # separate plans keep the exact product a sum of whole chunks
         for lo, hi in ((0, split), (split, bound.size)):
             if hi > lo:
-                chunks, dtype = matmul_plan(bound[lo:hi], max_len=_MAX_INNER)
+                chunks, dtype = matmul_plan(bound[lo:hi], max_len=MAX_INNER)
                 self.plan += [(lo + c0, lo + c1, dtype) for c0, c1 in chunks]
         self.split = split
         # The stacked W side, written block by block into one array.
@@ -451,8 +366,8 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
                  policy: Policy | None = None) -> GemmResult:
     """NB-SMT GEMM of unsigned A[M,K] by signed W[K,N]: golden_gemm's result, fast.
 
-    Raises ValueError for mismatched or empty shapes and operands outside the policy's
-    widths, TypeError for non-integer operands.
+    Raises `nbsmt.errors.InputError` (a ValueError) for non-integer, mismatched or empty
+    operands and for values outside the policy's widths.
     """
     threads, mode, policy = resolve_run(threads, mode, policy)
     a, w = _as_operands(a, w, policy)

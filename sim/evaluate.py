@@ -1,6 +1,7 @@
 """The NB-SMT workload study: accuracy, statistics and array speedup of a quantized CNN.
 
-`study()` trains the digits CNN (sim/cnn.py), quantizes it to 8 bits (sim/quantize.py)
+`study()` runs the phases below in order (`prepare`, `uniform_modes`, `uniform_cycles`,
+`mode_search`, `reorder_study`, `emulator_check`); it trains the digits CNN (sim/cnn.py), quantizes it to 8 bits (sim/quantize.py)
 and runs every layer's GEMM through the exact emulator (sim/emulator.py) in each mode,
 for the default policy and the authors' emulator policy. It returns one JSON-ready
 record with:
@@ -8,7 +9,7 @@ record with:
 - accuracy: float, exact 8-bit (mode 1), 2T (mode 2) and 4T (mode 4) per policy, on the
   test split, with the per-layer SPEC §8 statistics of every run;
 - cycles: per layer and for the network, on 8x8 and 16x16 arrays, from the array cycle
-  model `nbsmt.sim.cycles` (through `array_cycles`, the one place that calls it);
+  model `nbsmt.sim.cycles`;
 - mode_search: the per-layer modes (1, 2 or 4 on a 4T array) that maximize the
   network's speedup within an accuracy-loss budget vs exact 8-bit, judged on the
   calibration split (exhaustive: 3^3 assignments), then reported on the test split;
@@ -22,13 +23,16 @@ pixels for a convolution, M = images for fc), which is how the array sees a batc
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 
 import numpy as np
 
 from nbsmt.sim import cnn, quantize, reorder
-from nbsmt.sim.emulator import emulate_gemm, exact_matmul
+from nbsmt.sim.emulator import emulate_gemm
+from nbsmt.sim.exact_matmul import exact_matmul
+from nbsmt.sim.cycles import cycle_report
 from nbsmt.sim.gemm import golden_gemm
 from nbsmt.policy import Policy
 
@@ -41,12 +45,9 @@ QUICK_IMAGES = 150     # --quick: calibration and test splits cut to this many i
 
 
 def array_cycles(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int) -> dict:
-    """Cycle count of one GEMM on an R x C SySMT array (adapter to nbsmt.sim.cycles).
-
-    The cycle model belongs to the array (its RTL counter must match it); this is the
-    only call into it, so a change of its interface is a change here alone.
-    """
-    from nbsmt.sim.cycles import cycle_report
+    """Cycle report of one GEMM on an R x C SySMT array: the array's own cycle model
+    (`nbsmt.sim.cycles.cycle_report`, which its RTL counter must match), as the study's
+    network totals use it."""
     return cycle_report(m_rows, k, n_cols, rows=rows, cols=cols, mode=mode)
 
 
@@ -55,7 +56,9 @@ def _array_key(shape) -> str:
 
 
 class Runner:
-    """Runs the quantized network with chosen GEMMs and remembers the operands it saw."""
+    """Runs the quantized network with a chosen GEMM per layer: exact 8-bit (returning the
+    layers' A operands with the logits) or NB-SMT through the emulator (returning the
+    layers' statistics)."""
 
     def __init__(self, qnet: quantize.QNet):
         self.qnet = qnet
@@ -148,16 +151,26 @@ def _mode_search(runner, split, policy, base_acc, shapes, budgets) -> dict:
     return {"candidates": candidates, "best": best}
 
 
-def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) -> dict:
-    """Run the whole study; `log` gets one line per phase."""
-    t_start = time.perf_counter()
-    timings = {}
+@dataclasses.dataclass
+class Workload:
+    """The trained, quantized network, its splits and its exact 8-bit baseline: what
+    every phase of the study runs on (`prepare` makes it)."""
 
-    def phase(name, t0):
-        timings[name] = round(time.perf_counter() - t0, 2)
-        log(f"{name}: {timings[name]:.1f} s")
+    params: cnn.Params
+    qnet: quantize.QNet
+    runner: Runner
+    train_images: int
+    calib: cnn.Split
+    test: cnn.Split
+    epochs: int
+    shapes: dict           # (M, K, N) per layer for the test split
+    float_accuracy: dict   # {"test": ..., "calib": ...}
+    exact_accuracy: dict   # exact 8-bit (mode 1), {"test": ..., "calib": ...}
+    operands: dict         # per split, per layer: the A operand of the exact network
 
-    t0 = time.perf_counter()
+
+def prepare(quick: bool) -> Workload:
+    """Train and quantize the digits CNN; run the float and exact 8-bit networks."""
     digits = cnn.load_digits()
     calib, test = digits.calib, digits.test
     if quick:
@@ -166,57 +179,64 @@ def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) 
     params = cnn.train(digits.train, epochs=epochs)
     qnet = quantize.quantize(params, calib)
     runner = Runner(qnet)
-    phase("train_and_quantize", t0)
+    floats, exact, operands = {}, {}, {}
+    for name, split in (("test", test), ("calib", calib)):
+        floats[name] = cnn.accuracy(cnn.forward(params, split.x), split.y)
+        logits, operands[name] = runner.exact(split.x)
+        exact[name] = cnn.accuracy(logits, split.y)
+    return Workload(params=params, qnet=qnet, runner=runner, train_images=len(digits.train),
+                    calib=calib, test=test, epochs=epochs,
+                    shapes=runner.layer_shapes(len(test)), float_accuracy=floats,
+                    exact_accuracy=exact, operands=operands)
 
-    report = {
-        "config": {
-            "quick": quick, "epochs": epochs, "seed": cnn.SEED,
-            "split": {"train": len(digits.train), "calib": len(calib), "test": len(test)},
-            "arrays": [_array_key(a) for a in ARRAYS], "search_threads": THREADS,
-            "budget_pp": budget_pp,
-            "policies": {k: p.as_dict() for k, p in POLICIES.items()},
-            "layers": qnet.describe(),
-        },
+
+def describe(wl: Workload, *, quick: bool, budget_pp: float) -> dict:
+    """The report's `config` record: splits, arrays, policies, layers and GEMM shapes."""
+    return {
+        "quick": quick, "epochs": wl.epochs, "seed": cnn.SEED,
+        "split": {"train": wl.train_images, "calib": len(wl.calib), "test": len(wl.test)},
+        "arrays": [_array_key(a) for a in ARRAYS], "search_threads": THREADS,
+        "budget_pp": budget_pp,
+        "policies": {k: p.as_dict() for k, p in POLICIES.items()},
+        "layers": wl.qnet.describe(),
+        "gemm_shapes_test": {k: list(v) for k, v in wl.shapes.items()},
     }
-    shapes = runner.layer_shapes(len(test))
-    report["config"]["gemm_shapes_test"] = {k: list(v) for k, v in shapes.items()}
 
-    # ---- accuracy and per-layer statistics of uniform modes
-    t0 = time.perf_counter()
-    float_test = cnn.accuracy(cnn.forward(params, test.x), test.y)
-    float_calib = cnn.accuracy(cnn.forward(params, calib.x), calib.y)
-    logits, test_ops = runner.exact(test.x)
-    exact_test = cnn.accuracy(logits, test.y)
-    logits, calib_ops = runner.exact(calib.x)
-    exact_calib = cnn.accuracy(logits, calib.y)
+
+def uniform_modes(wl: Workload) -> dict:
+    """Test accuracy, speedup and per-layer statistics of every policy in modes 1, 2, 4."""
+    exact_test = wl.exact_accuracy["test"]
     runs = [{"name": "float", "policy": None, "threads": None, "mode": None,
-             "test_accuracy": float_test, "calib_accuracy": float_calib}]
+             "test_accuracy": wl.float_accuracy["test"],
+             "calib_accuracy": wl.float_accuracy["calib"]}]
     for pname, policy in POLICIES.items():
         for mode in (1, 2, 4):
-            modes = dict.fromkeys(shapes, mode)
-            logits, stats = runner.nbsmt(test.x, modes=modes, threads=mode, policy=policy)
-            acc = cnn.accuracy(logits, test.y)
+            modes = dict.fromkeys(wl.shapes, mode)
+            logits, stats = wl.runner.nbsmt(wl.test.x, modes=modes, threads=mode, policy=policy)
+            acc = cnn.accuracy(logits, wl.test.y)
             runs.append({"name": f"{mode}T mode {mode}" if mode > 1 else "exact 8-bit (mode 1)",
                          "policy": pname, "threads": mode, "mode": mode,
                          "test_accuracy": acc, "loss_vs_exact_pp": 100 * (exact_test - acc),
-                         "speedup": {_array_key(a): network_cycles(shapes, modes, a)["speedup"]
+                         "speedup": {_array_key(a): network_cycles(wl.shapes, modes, a)["speedup"]
                                      for a in ARRAYS},
                          "layers": {k: _layer_summary(v) for k, v in stats.items()}})
-    report["accuracy"] = {"exact_test": exact_test, "exact_calib": exact_calib, "runs": runs}
-    phase("uniform_modes", t0)
+    return {"exact_test": exact_test, "exact_calib": wl.exact_accuracy["calib"], "runs": runs}
 
-    # ---- array cycles of uniform modes
-    report["cycles"] = {
-        _array_key(a): {str(m): network_cycles(shapes, dict.fromkeys(shapes, m), a)
-                        for m in (1, 2, 4)} for a in ARRAYS}
 
-    # ---- per-layer mode search on the calibration split
-    t0 = time.perf_counter()
+def uniform_cycles(wl: Workload) -> dict:
+    """Network and per-layer array cycles of modes 1, 2, 4 on every array size."""
+    return {_array_key(a): {str(m): network_cycles(wl.shapes, dict.fromkeys(wl.shapes, m), a)
+                            for m in (1, 2, 4)} for a in ARRAYS}
+
+
+def mode_search(wl: Workload, budget_pp: float) -> dict:
+    """Per-layer modes within each accuracy budget (calibration split), judged on test."""
     budgets = sorted(set(BUDGETS_PP) | {budget_pp})
+    exact_test = wl.exact_accuracy["test"]
     search = {}
     for pname, policy in POLICIES.items():
-        found = _mode_search(runner, calib, policy, exact_calib, runner.layer_shapes(len(calib)),
-                             budgets)
+        found = _mode_search(wl.runner, wl.calib, policy, wl.exact_accuracy["calib"],
+                             wl.runner.layer_shapes(len(wl.calib)), budgets)
         # each pick judged once on the test split; speedup for the test batch's shapes
         test_acc = {}
         for key, per_budget in found["best"].items():
@@ -224,33 +244,35 @@ def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) 
             for pick in per_budget.values():
                 modes = tuple(pick["modes"].values())
                 if modes not in test_acc:
-                    logits, _ = runner.nbsmt(test.x, modes=pick["modes"], threads=THREADS,
-                                             policy=policy)
-                    test_acc[modes] = cnn.accuracy(logits, test.y)
+                    logits, _ = wl.runner.nbsmt(wl.test.x, modes=pick["modes"], threads=THREADS,
+                                                policy=policy)
+                    test_acc[modes] = cnn.accuracy(logits, wl.test.y)
                 pick["test_accuracy"] = test_acc[modes]
                 pick["test_loss_pp"] = 100 * (exact_test - pick["test_accuracy"])
-                pick["test_speedup"] = network_cycles(shapes, pick["modes"], arr)["speedup"]
+                pick["test_speedup"] = network_cycles(wl.shapes, pick["modes"], arr)["speedup"]
         search[pname] = found
-    report["mode_search"] = {"split": "calib", "threads": THREADS, "budget_pp": budget_pp,
-                             "budgets_pp": budgets, "policies": search}
-    phase("mode_search", t0)
+    return {"split": "calib", "threads": THREADS, "budget_pp": budget_pp,
+            "budgets_pp": budgets, "policies": search}
 
-    # ---- K reordering (permutations from calibration operands)
-    t0 = time.perf_counter()
+
+def reorder_study(wl: Workload) -> dict:
+    """Collisions, lossy MACs and accuracy without and with the calibration K permutation."""
+    calib_ops, test_ops = wl.operands["calib"], wl.operands["test"]
+    exact_test = wl.exact_accuracy["test"]
     reorders = {}
     for pname, policy in POLICIES.items():
         for mode in (2, 4):
             perms = {name: reorder.k_permutation(**reorder.column_stats(a, policy), mode=mode)
                      for name, a in calib_ops.items()}
             unchanged = all(
-                np.array_equal(exact_matmul(*reorder.permute(test_ops[n], qnet.layer(n).w_q, p)),
-                               exact_matmul(test_ops[n], qnet.layer(n).w_q))
+                np.array_equal(exact_matmul(*reorder.permute(test_ops[n], wl.qnet.layer(n).w_q, p)),
+                               exact_matmul(test_ops[n], wl.qnet.layer(n).w_q))
                 for n, p in perms.items())
             entry = {"policy": pname, "mode": mode, "exact_product_unchanged": unchanged}
             for label, use in (("without", None), ("with", perms)):
-                logits, stats = runner.nbsmt(test.x, modes=dict.fromkeys(shapes, mode),
-                                             threads=mode, policy=policy, perms=use)
-                acc = cnn.accuracy(logits, test.y)
+                logits, stats = wl.runner.nbsmt(wl.test.x, modes=dict.fromkeys(wl.shapes, mode),
+                                                threads=mode, policy=policy, perms=use)
+                acc = cnn.accuracy(logits, wl.test.y)
                 entry[label] = {
                     "test_accuracy": acc, "loss_vs_exact_pp": 100 * (exact_test - acc),
                     "layers": {n: {"collision_rate": s["collision_rate"],
@@ -259,22 +281,43 @@ def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) 
                                    "rel_frobenius": s["error"]["rel_frobenius"]}
                                for n, s in stats.items()}}
             reorders[f"{pname}-{mode}"] = entry
-    report["reorder"] = reorders
-    phase("reorder", t0)
+    return reorders
 
-    # ---- the emulator used above against the golden model on real operands
-    t0 = time.perf_counter()
-    report["emulator_check"] = emulator_check(test_ops, qnet)
-    phase("emulator_check", t0)
 
-    two_t = next(r for r in runs if r["policy"] == "default" and r["mode"] == 2)
+def headline(report: dict) -> dict:
+    """The figures the command prints: 2T loss and the mode search's speedups at budget."""
+    two_t = next(r for r in report["accuracy"]["runs"]
+                 if r["policy"] == "default" and r["mode"] == 2)
+    budget = report["mode_search"]["budget_pp"]
     best = report["mode_search"]["policies"]["default"]["best"]
-    report["done"] = {
+    return {
         "2T_default_loss_pp": two_t["loss_vs_exact_pp"],
         "2T_default_loss_below_1pp": two_t["loss_vs_exact_pp"] < 1.0,
-        "mode_search_speedup_at_budget": {k: v[str(budget_pp)]["test_speedup"]
+        "mode_search_speedup_at_budget": {k: v[str(budget)]["test_speedup"]
                                           for k, v in best.items()},
     }
+
+
+def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) -> dict:
+    """Run every phase of the study in order; `log` gets one line per phase."""
+    t_start = time.perf_counter()
+    timings = {}
+
+    def timed(name, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        timings[name] = round(time.perf_counter() - t0, 2)
+        log(f"{name}: {timings[name]:.1f} s")
+        return result
+
+    wl = timed("train_and_quantize", prepare, quick)
+    report = {"config": describe(wl, quick=quick, budget_pp=budget_pp)}
+    report["accuracy"] = timed("uniform_modes", uniform_modes, wl)
+    report["cycles"] = uniform_cycles(wl)
+    report["mode_search"] = timed("mode_search", mode_search, wl, budget_pp)
+    report["reorder"] = timed("reorder", reorder_study, wl)
+    report["emulator_check"] = timed("emulator_check", emulator_check, wl.operands["test"], wl.qnet)
+    report["done"] = headline(report)
     report["timing_s"] = {**timings, "total": round(time.perf_counter() - t_start, 2)}
     return report
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nbsmt.sim import cnn, evaluate, quantize, reorder
-from nbsmt.sim.emulator import emulate_gemm, exact_matmul
+from nbsmt.sim.emulator import emulate_gemm
+from nbsmt.sim.exact_matmul import exact_matmul
 from nbsmt.sim.gemm import golden_gemm
 from nbsmt.policy import Policy
 
