@@ -25,15 +25,13 @@ from nbsmt.fileio import write_json
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
+from nbsmt.tb.stimulus import gemm_operands
 
 SHAPE = (64, 256, 64)
 
 
 def speed(simulator: str, size: int) -> dict:
-    rng = np.random.default_rng(1)
-    m_rows, k, n_cols = SHAPE
-    a = np.where(rng.random((m_rows, k)) < 0.5, 0, rng.integers(0, 256, (m_rows, k)))
-    w = np.where(rng.random((k, n_cols)) < 0.4, 0, rng.integers(-128, 128, (k, n_cols)))
+    a, w = gemm_operands("demo", np.random.default_rng(1), *SHAPE)
     kw = dict(rows=size, cols=size, threads=2, mode=2, policy=Policy())
     t0 = time.time()
     run_jobs([plan(a[:1, :1], w[:1, :1], **kw)], simulator=simulator, quiet=True)  # build

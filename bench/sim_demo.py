@@ -24,6 +24,7 @@ from nbsmt.sim.gemm import error_stats
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
+from nbsmt.tb.stimulus import gemm_operands
 
 SHAPE = (64, 256, 64)
 ARRAY = (8, 8)
@@ -32,17 +33,9 @@ TARGETS = {2: 0.52, 4: 0.27}
 
 
 def workload(seed: int = 2020):
-    """ReLU-like activations (~50 % zeros, ~70 % of the rest below 16) and 40 %-pruned
-    bell-shaped weights."""
-    rng = np.random.default_rng(seed)
-    m_rows, k, n_cols = SHAPE
-    small = rng.integers(1, 16, (m_rows, k))
-    large = np.clip(np.round(rng.exponential(40, (m_rows, k))) + 16, 16, 255).astype(np.int64)
-    a = np.where(rng.random((m_rows, k)) < 0.7, small, large)
-    a = np.where(rng.random((m_rows, k)) < 0.5, 0, a)
-    w = np.clip(np.round(rng.normal(0, 32, (k, n_cols))), -128, 127).astype(np.int64)
-    w = np.where(rng.random((k, n_cols)) < 0.4, 0, w)
-    return a, w
+    """The `demo` operand family (`nbsmt.tb.stimulus`): ReLU-like activations (~50 % zeros,
+    ~70 % of the rest below 16) and 40 %-pruned bell-shaped weights."""
+    return gemm_operands("demo", np.random.default_rng(seed), *SHAPE)
 
 
 def main(argv=None) -> int:

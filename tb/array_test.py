@@ -1,9 +1,10 @@
 """cocotb bench of the SySMT array: streams packed K-steps in, collects output rows.
 
 Every GEMM ("job") comes as a .npz of pre-packed input beats made by
-`nbsmt.tb.driver.plan`; this bench only moves one Python int per stream and cycle and
-writes what the RTL did (output beats, counters, measured cycles) beside the job for
-`nbsmt.tb.driver.check` to judge. Jobs share one simulation, with a reset between them.
+`nbsmt.tb.driver.plan`; this bench only moves one Python int per stream and cycle
+(`nbsmt.tb.job_stream.JobStream` decides what) and writes what the RTL did (output
+beats, counters, measured cycles) beside the job for `nbsmt.tb.driver.check` to judge.
+Jobs share one simulation, with a reset between them.
 
 Each cycle: drive at the falling edge, then sample after ReadOnly, so `i.ready`
 (combinational in `o.ready` and the beat's `last`) is seen as the DUT sees it. A job's
@@ -21,6 +22,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
+from nbsmt.tb.beats import as_ints
+from nbsmt.tb.job_stream import JobStream
 from nbsmt.tb.runner import tb_config
 
 
@@ -36,52 +39,31 @@ async def _reset(dut):
 
 async def _run_job(dut, job: dict, threads: int) -> None:
     spec = np.load(job["beats"])
-    beats = [int.from_bytes(row.tobytes(), "little") for row in spec["beats"]]
-    n_out, out_bytes = int(spec["output_beats"]), int(spec["output_bytes"])
-    valid_p, ready_p = float(job.get("valid_prob", 1.0)), float(job.get("ready_prob", 1.0))
-    rng = np.random.default_rng(int(job.get("seed", 0)))
-    limit = int(job["cycle_limit"])
+    stream = JobStream(as_ints(spec["beats"]), int(spec["output_beats"]),
+                       int(spec["output_bytes"]), cycle_limit=int(job["cycle_limit"]),
+                       valid_prob=job.get("valid_prob", 1.0),
+                       ready_prob=job.get("ready_prob", 1.0), seed=job.get("seed", 0))
 
     await _reset(dut)
     i_valid, i_payload, i_ready = dut.i__valid, dut.i__payload, dut.i__ready
     o_valid, o_payload, o_ready = dut.o__valid, dut.o__payload, dut.o__ready
-    outs, idx, cycle = [], 0, 0
-    first = last = None
-    stalls = gaps = 0
     started = time.perf_counter()
-    while len(outs) < n_out:
+    while not stream.done:
         await FallingEdge(dut.clk)
-        present = idx < len(beats) and (valid_p >= 1.0 or rng.random() < valid_p)
-        if idx < len(beats) and not present:
-            gaps += 1
-        i_valid.value = int(present)
-        if present:
-            i_payload.value = beats[idx]
-        ready = 1 if ready_p >= 1.0 else int(rng.random() < ready_p)
+        valid, payload, ready = stream.drive()
+        i_valid.value = valid
+        if payload is not None:
+            i_payload.value = payload
         o_ready.value = ready
         await ReadOnly()
-        if present and int(i_ready.value):
-            idx += 1
-            if first is None:
-                first = cycle
-        if int(o_valid.value):
-            if ready:
-                outs.append(o_payload.value.to_unsigned())
-                last = cycle
-            else:
-                stalls += 1
-        cycle += 1
-        assert cycle <= limit, f"no progress: {len(outs)}/{n_out} output beats after {cycle} cycles"
+        stream.observe(int(i_ready.value), int(o_valid.value),
+                       lambda: o_payload.value.to_unsigned())
     loop_seconds = time.perf_counter() - started
-    assert idx == len(beats), f"{len(beats) - idx} input beats were never accepted"
+    record = stream.record()
     await FallingEdge(dut.clk)   # counters register the last cycle at its clock edge
     await ReadOnly()
-    extra = int(o_valid.value)   # a duplicated row would show up here
-    np.savez(job["result"],
-             out=np.array([np.frombuffer(o.to_bytes(out_bytes, "little"), dtype=np.uint8)
-                           for o in outs]).reshape(len(outs), out_bytes),
-             cycles=last - first + 1, stall_cycles=stalls, host_gaps=gaps,
-             extra_output=extra, loop_cycles=cycle, loop_seconds=loop_seconds,
+    np.savez(job["result"], **record, loop_seconds=loop_seconds,
+             extra_output=int(o_valid.value),   # a duplicated row would show up here
              busy_cycles=dut.busy_cycles.value.to_unsigned(),
              pe_cycles_by_active=np.array(
                  [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()

@@ -20,45 +20,7 @@ from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
 from nbsmt.policy import Policy, resolve_run
-
-
-def _to_bits(values: np.ndarray, width: int) -> np.ndarray:
-    """[..., n] integers -> [..., n*width] bits, element 0 and bit 0 first (two's complement)."""
-    v = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
-    bits = (v[..., None] >> np.arange(width, dtype=np.int64)) & 1
-    return bits.reshape(*v.shape[:-1], v.shape[-1] * width).astype(np.uint8)
-
-
-def _from_bits(bits: np.ndarray, width: int, signed: bool) -> np.ndarray:
-    """Inverse of `_to_bits`: [..., n*width] bits -> [..., n] int64."""
-    b = bits.reshape(*bits.shape[:-1], -1, width).astype(np.int64)
-    v = (b << np.arange(width, dtype=np.int64)).sum(axis=-1)
-    if signed:
-        v = np.where(v >= (1 << (width - 1)), v - (1 << width), v)
-    return v
-
-
-def pack(fields: list[tuple[str, int]], values: dict[str, np.ndarray], count: int) -> np.ndarray:
-    """Pack per-beat field values ([count, n] each, n elements of width/n bits) into
-    little-endian bytes [count, ceil(bits/8)]."""
-    parts = []
-    for name, width in fields:
-        v = np.asarray(values[name], dtype=np.int64).reshape(count, -1)
-        parts.append(_to_bits(v, width // v.shape[1]))
-    bits = np.concatenate(parts, axis=1)
-    return np.packbits(bits, axis=1, bitorder="little")
-
-
-def unpack(fields: list[tuple[str, int]], data: np.ndarray, lanes: dict[str, int],
-           signed: set[str] = frozenset()) -> dict[str, np.ndarray]:
-    """Inverse of `pack`: bytes [count, nbytes] -> {name: [count, lanes[name]]}."""
-    bits = np.unpackbits(np.asarray(data, dtype=np.uint8), axis=1, bitorder="little")
-    out, pos = {}, 0
-    for name, width in fields:
-        n = lanes.get(name, 1)
-        out[name] = _from_bits(bits[:, pos:pos + width], width // n, name in signed)
-        pos += width
-    return out
+from nbsmt.tb.beats import pack, unpack
 
 
 @dataclasses.dataclass

@@ -9,8 +9,8 @@ random back-pressure/host pauses must still deliver every row exactly once.
 The set is a covering set, not a cross product: every simulator sees every T, a
 non-square, a 1 x N or N x 1 grid and back-pressure; every T > 1 runs each of its modes;
 the GEMM shapes hit K < R (input waits on the drain), K not a multiple of m, partial
-tiles in M and N and several tiles back to back; operand mixes are dense, ReLU-like
-sparse, pruned, narrow (exact reductions) and all-colliding; zero_skip="act" (padded
+tiles in M and N and several tiles back to back; operands (`nbsmt.tb.stimulus`) are
+uniform, ReLU-like sparse, pruned, narrow (exact reductions) and all-colliding; zero_skip="act" (padded
 columns gated in the counters), windows 3/5, trunc and a wrapping 17-bit accumulator
 each appear at least once.
 """
@@ -24,27 +24,7 @@ from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
 from nbsmt.tb.driver import plan
 from nbsmt.tb.runner import require_simulator
-
-
-def operands(mix: str, rng: np.random.Generator, m_rows: int, k: int, n_cols: int):
-    """A[M,K], W[K,N] of one operand mix (8-bit activations and weights)."""
-    a = rng.integers(0, 256, (m_rows, k))
-    w = rng.integers(-128, 128, (k, n_cols))
-    if mix == "relu":      # ~55 % zeros, most of the rest small
-        a = np.where(rng.random(a.shape) < 0.55, 0,
-                     np.where(rng.random(a.shape) < 0.7, rng.integers(1, 16, a.shape), a))
-    elif mix == "pruned":  # 40-70 % of the weights pruned
-        w = np.where(rng.random(w.shape) < rng.uniform(0.4, 0.7), 0, w)
-        a = np.where(rng.random(a.shape) < 0.3, 0, a)
-    elif mix == "narrow":  # every operand fits in 4 bits: reductions exact
-        a = rng.integers(0, 16, a.shape)
-        w = rng.integers(-8, 8, w.shape)
-    elif mix == "collide":  # no zeros at all: every lane active every cycle
-        a = rng.integers(1, 256, a.shape)
-        w = np.where(w == 0, 1, w)
-    elif mix != "dense":
-        raise ValueError(mix)
-    return a, w
+from nbsmt.tb.stimulus import gemm_operands
 
 
 BP = JobOptions(valid_prob=0.8, ready_prob=0.55, seed=7)   # host pauses + back-pressure
@@ -53,13 +33,13 @@ SMOOTH = JobOptions()
 # (simulator, rows, cols, threads, policy, [(M, K, N, mode, mix, options), ...])
 CASES = [
     ("icarus", 1, 1, 1, Policy(), [
-        (3, 5, 2, 1, "dense", SMOOTH), (1, 1, 1, 1, "narrow", SMOOTH), (2, 4, 3, 1, "relu", BP)]),
+        (3, 5, 2, 1, "uniform", SMOOTH), (1, 1, 1, 1, "narrow", SMOOTH), (2, 4, 3, 1, "relu", BP)]),
     ("icarus", 3, 5, 2, Policy(), [
         (7, 9, 11, 2, "relu", SMOOTH), (7, 9, 11, 1, "pruned", SMOOTH),
-        (3, 2, 5, 2, "collide", SMOOTH), (4, 7, 6, 2, "dense", BP)]),
+        (3, 2, 5, 2, "collide", SMOOTH), (4, 7, 6, 2, "uniform", BP)]),
     ("icarus", 4, 1, 4, Policy(zero_skip="act", windows=5, rounding="trunc"), [
         (9, 3, 2, 4, "pruned", SMOOTH), (5, 10, 3, 2, "relu", SMOOTH),
-        (4, 6, 1, 1, "collide", SMOOTH), (6, 11, 2, 4, "dense", BP)]),
+        (4, 6, 1, 1, "collide", SMOOTH), (6, 11, 2, 4, "uniform", BP)]),
     ("verilator", 8, 8, 2, Policy(), [
         (10, 20, 17, 2, "relu", SMOOTH), (8, 5, 8, 2, "collide", BP)]),
     ("verilator", 1, 4, 2, Policy(windows=3, acc_bits=17), [
@@ -67,10 +47,10 @@ CASES = [
         (3, 9, 6, 2, "narrow", BP)]),
     ("verilator", 4, 4, 4, Policy(), [
         (9, 2, 6, 4, "collide", SMOOTH), (5, 13, 7, 4, "relu", SMOOTH),
-        (8, 13, 8, 2, "pruned", SMOOTH), (4, 9, 5, 1, "dense", SMOOTH),
-        (7, 11, 9, 4, "dense", BP)]),
+        (8, 13, 8, 2, "pruned", SMOOTH), (4, 9, 5, 1, "uniform", SMOOTH),
+        (7, 11, 9, 4, "uniform", BP)]),
     ("verilator", 5, 3, 1, Policy(zero_skip="act"), [
-        (11, 6, 7, 1, "relu", SMOOTH), (5, 2, 3, 1, "dense", SMOOTH), (6, 8, 4, 1, "pruned", BP)]),
+        (11, 6, 7, 1, "relu", SMOOTH), (5, 2, 3, 1, "uniform", SMOOTH), (6, 8, 4, 1, "pruned", BP)]),
     ("icarus", 16, 16, 4, Policy(zero_skip="act"), [
         (20, 37, 18, 4, "relu", SMOOTH), (17, 21, 16, 2, "pruned", BP)]),
 ]
@@ -88,7 +68,7 @@ def test_array_matches_golden_counters_and_cycle_model(case):
     rng = np.random.default_rng(rows * 1000 + cols * 10 + threads)
     jobs, options = [], []
     for m_rows, k, n_cols, mode, mix, opt in specs:
-        a, w = operands(mix, rng, m_rows, k, n_cols)
+        a, w = gemm_operands(mix, rng, m_rows, k, n_cols, policy)
         jobs.append(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy))
         options.append(opt)
     records, _ = run_jobs(jobs, simulator=simulator, options=options)

@@ -15,6 +15,7 @@ from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm
 from nbsmt.policy import Policy
 from nbsmt.tb.runner import require_simulator
+from nbsmt.tb.stimulus import gemm_operands
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]
 
@@ -27,9 +28,7 @@ def run(*args, cwd=None):
 
 @pytest.fixture
 def operands(tmp_path):
-    rng = np.random.default_rng(7)
-    a = np.where(rng.random((5, 9)) < 0.4, 0, rng.integers(0, 256, (5, 9)))
-    w = np.where(rng.random((9, 3)) < 0.3, 0, rng.integers(-128, 128, (9, 3)))
+    a, w = gemm_operands("pruned", np.random.default_rng(7), 5, 9, 3)
     np.save(tmp_path / "A.npy", a.astype(np.uint8))
     np.save(tmp_path / "W.npy", w.astype(np.int8))
     return tmp_path, a, w

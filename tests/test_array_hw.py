@@ -17,7 +17,9 @@ from nbsmt.hw.array import SySMTArray, array_design
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.skew import Skew
 from nbsmt.policy import Policy
-from nbsmt.tb.driver import _from_bits, _to_bits, check, pack, plan, unpack
+from nbsmt.tb.beats import as_ints, from_bits, pack, to_bits, unpack
+from nbsmt.tb.driver import check, plan
+from nbsmt.tb.job_stream import JobStream
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -56,7 +58,7 @@ def test_pack_and_unpack_round_trip_signed_lanes():
     back = unpack(fields, packed, {"x": 3, "z": 2}, signed={"z"})
     for k in vals:
         assert np.array_equal(back[k], vals[k])
-    assert np.array_equal(_from_bits(_to_bits(np.array([[-1, 5]]), 4), 4, True), [[-1, 5]])
+    assert np.array_equal(from_bits(to_bits(np.array([[-1, 5]]), 4), 4, True), [[-1, 5]])
 
 
 def test_plan_packs_lanes_per_mode_and_tiles_row_block_major():
@@ -95,39 +97,27 @@ def test_skew_delays_each_group_by_its_count():
 
 
 def _amaranth_run(job, ready_prob=1.0, seed=0):
-    """Drive one planned job through the array in Amaranth's simulator (as the cocotb bench does)."""
+    """Drive one planned job through the array in Amaranth's simulator, with the cocotb
+    bench's own host/consumer loop (`JobStream`)."""
     fmt = job.fmt
     dut = SySMTArray(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy)
-    beats = [int.from_bytes(b.tobytes(), "little") for b in job.beats]
-    rng = np.random.default_rng(seed)
+    stream = JobStream(as_ints(job.beats), job.output_beats, -(-fmt.output_bits // 8),
+                       cycle_limit=10_000, ready_prob=ready_prob, seed=seed)
     res = {}
 
     async def bench(ctx):
-        idx, outs, cycle, first, last, stalls = 0, [], 0, None, None, 0
-        while len(outs) < job.output_beats:
-            present = idx < len(beats)
-            ctx.set(dut.i.valid, present)
-            if present:
-                ctx.set(dut.i.payload.as_value(), beats[idx])
-            ready = int(rng.random() < ready_prob)
+        while not stream.done:
+            valid, payload, ready = stream.drive()
+            ctx.set(dut.i.valid, valid)
+            if payload is not None:
+                ctx.set(dut.i.payload.as_value(), payload)
             ctx.set(dut.o.ready, ready)
-            if present and ctx.get(dut.i.ready):
-                idx += 1
-                first = cycle if first is None else first
-            if ctx.get(dut.o.valid):
-                if ready:
-                    outs.append(ctx.get(dut.o.payload.as_value()))
-                    last = cycle
-                else:
-                    stalls += 1
+            stream.observe(ctx.get(dut.i.ready), ctx.get(dut.o.valid),
+                           lambda: ctx.get(dut.o.payload.as_value()))
             await ctx.tick()
-            cycle += 1
-            assert cycle < 10_000
+        res.update(stream.record(), extra_output=ctx.get(dut.o.valid))
         await ctx.tick()
-        nbytes = -(-fmt.output_bits // 8)
-        res.update(out=np.array([np.frombuffer(o.to_bytes(nbytes, "little"), np.uint8) for o in outs]),
-                   cycles=last - first + 1, stall_cycles=stalls, host_gaps=0,
-                   busy_cycles=ctx.get(dut.busy_cycles),
+        res.update(busy_cycles=ctx.get(dut.busy_cycles),
                    pe_cycles_by_active=[ctx.get(x) for x in dut.pe_cycles_by_active],
                    lossy_reductions=ctx.get(dut.lossy_reductions))
 

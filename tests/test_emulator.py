@@ -15,7 +15,7 @@ from nbsmt.sim import emulator
 from nbsmt.sim.emulator import emulate_gemm
 from nbsmt.sim.exact_matmul import exact_matmul, matmul_plan
 
-from .families import FAMILIES, activations, weights
+from nbsmt.tb.stimulus import FAMILIES, activations, weights
 
 POLICIES = [Policy(zero_skip=z, windows=n, rounding=r)
             for z, n, r in itertools.product(("both", "act"), (2, 3, 5), ("rne", "trunc"))]

@@ -12,27 +12,13 @@ from amaranth.sim import Simulator
 from nbsmt.hw.pe import NBSMTPE
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.policy import Policy
-from nbsmt.tb.pe_vectors import pack
-
-
-def _operands(rng, n, threads, policy):
-    A, W = policy.act_bits, policy.weight_bits
-    a = rng.integers(0, 1 << A, (n, threads))
-    w = rng.integers(-(1 << (W - 1)), 1 << (W - 1), (n, threads))
-    a[rng.random((n, threads)) < 0.4] = 0
-    w[rng.random((n, threads)) < 0.2] = 0
-    small = rng.random((n, threads)) < 0.3
-    a[small] &= (1 << (A // 2)) - 1
-    ext = rng.random((n, threads)) < 0.1
-    a[ext] = rng.choice([0, (1 << A) - 1, 1 << (A - 1)], ext.sum())
-    w[rng.random((n, threads)) < 0.1] = -(1 << (W - 1))
-    return a, w
-
+from nbsmt.tb.beats import pack_lanes
+from nbsmt.tb.stimulus import mixed_lanes
 
 
 def check_pe(threads, policy, cycles=300, seed=1):
     rng = np.random.default_rng(seed)
-    a, w = _operands(rng, cycles, threads, policy)
+    a, w, _ = mixed_lanes(rng, cycles, threads, policy, runs=(20, 60))
     c = contribution(a, w, policy)
     dut = NBSMTPE(threads=threads, policy=policy)
     A, W = policy.act_bits, policy.weight_bits
@@ -42,8 +28,8 @@ def check_pe(threads, policy, cycles=300, seed=1):
         ctx.set(dut.en_in, 1)
         ctx.set(dut.last_in, 1)   # acc stays 0, so result = wrap(contribution)
         for i in range(cycles):
-            ctx.set(dut.a_in, pack([a[i]], A)[0])
-            ctx.set(dut.w_in, pack([w[i]], W)[0])
+            ctx.set(dut.a_in, pack_lanes([a[i]], A)[0])
+            ctx.set(dut.w_in, pack_lanes([w[i]], W)[0])
             got = (ctx.get(dut.result), ctx.get(dut.n_active), ctx.get(dut.lossy))
             want = (int(wrap(c.value[i], policy.acc_bits)), int(c.active[i]),
                     int(c.reduced_lossy[i]))

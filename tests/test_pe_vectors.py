@@ -5,7 +5,9 @@ import pytest
 
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.policy import Policy
-from nbsmt.tb.pe_vectors import KINDS, expected_accumulator, pack, pe_vectors
+from nbsmt.tb.beats import pack_lanes
+from nbsmt.tb.pe_vectors import expected_accumulator, pe_vectors
+from nbsmt.tb.stimulus import FAMILIES
 
 
 def _loop_accumulator(value, en, last, bits):
@@ -25,7 +27,7 @@ def test_expectations_match_a_cycle_loop(threads):
     want = _loop_accumulator(c.value, vec.en, vec.last, policy.acc_bits)
     assert vec.acc == want
     assert vec.result == wrap(np.array(want) + c.value, policy.acc_bits).tolist()
-    assert set(vec.kind) == set(KINDS)
+    assert set(vec.kind) == set(FAMILIES)
     assert any(v < 0 for v in vec.acc) and max(vec.n_active) == threads
     if threads > 1:
         assert max(vec.lossy) == threads   # all-collision streams do lose bits
@@ -39,5 +41,5 @@ def test_expected_accumulator_wraps_and_clears():
 
 
 def test_pack_places_lanes_and_masks_negatives():
-    assert pack([[1, -1]], 8) == [0xFF01]
-    assert pack([[0xFFFF] * 4, [-1, 0, 0, 1]], 16) == [2**64 - 1, (1 << 48) | 0xFFFF]
+    assert pack_lanes([[1, -1]], 8) == [0xFF01]
+    assert pack_lanes([[0xFFFF] * 4, [-1, 0, 0, 1]], 16) == [2**64 - 1, (1 << 48) | 0xFFFF]
