@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test verilog lint sim synth eval bench clean
+.PHONY: setup demo test verilog lint sim synth eval sweep bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -40,6 +40,12 @@ synth: setup
 
 eval: setup
 	$(NBSMT) eval --out $(BUILD)/eval
+
+# A small design-space sweep on a local Dask cluster (one worker per core): 4x4 and 8x8
+# arrays, 1/2/4 threads, windows 2/5, rne/trunc, on the `make sim` GEMM.
+SWEEP_ARGS ?= --sizes 4 8 --threads 1 2 4 --windows 2 5 --rounding rne trunc
+sweep: setup
+	$(NBSMT) sweep $(SWEEP_ARGS) --out $(BUILD)/sweep
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).

@@ -1,0 +1,180 @@
+"""`nbsmt sweep`: area, cycles and accuracy of a grid of SySMT designs, on Dask.
+
+Without --scheduler it starts a `distributed.LocalCluster` of worker processes on this
+machine (--workers, default: one per core; 0 runs every task here, one at a time); with
+--scheduler it uses that cluster, whose workers need nbsmt installed (docs/sweep.md).
+Exit status: 0, 2 for bad input or an unreachable scheduler, 2 + the number of failed
+design points (at most 102) when some failed, 130/143 when interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import time
+
+from nbsmt.cli import int_arg
+from nbsmt.errors import InputError
+
+
+def register(sub) -> None:
+    from nbsmt.policy import ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
+    from nbsmt.sweep.grid import PIPELINE_CHOICES
+    from nbsmt.sweep.metrics import METRICS
+
+    p = sub.add_parser("sweep", help="design-space sweep on Dask: area, cycles, accuracy per design",
+                       description="Evaluate every design of a grid (array size x threads x "
+                                   "policy x pipeline depth) on a workload, as Dask tasks; "
+                                   "write a table with ratios vs the OS-SA, a Pareto plot "
+                                   "and a summary.")
+    p.add_argument("--sizes", type=int, nargs="+", default=[4, 8], metavar="N",
+                   help="array sizes N (N x N) (default: 4 8)")
+    p.add_argument("--threads", type=int, nargs="+", default=list(THREAD_CHOICES),
+                   choices=THREAD_CHOICES, metavar="T", help="threads per PE (default: 1 2 4)")
+    p.add_argument("--windows", type=int, nargs="+", default=[2], choices=WINDOW_CHOICES,
+                   metavar="W", help="activation window sets (default: 2)")
+    p.add_argument("--rounding", nargs="+", default=["rne"], choices=ROUNDING_CHOICES,
+                   help="rounding rules (default: rne)")
+    p.add_argument("--zero-skip", nargs="+", default=["both"], choices=ZERO_SKIP_CHOICES,
+                   help="lane activity rules (default: both)")
+    p.add_argument("--pipeline", type=int, nargs="+", default=[0], choices=PIPELINE_CHOICES,
+                   metavar="P", help="PE pipeline depths (default: 0)")
+    p.add_argument("--metrics", default=",".join(METRICS), metavar="LIST",
+                   help=f"comma-separated, from {', '.join(METRICS)} (default: all)")
+    p.add_argument("--workload", default="demo", metavar="W",
+                   help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
+                        "A.npy,W.npy (default: demo)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes of the local cluster (default: one per core; "
+                        "0: no cluster, run tasks in this process)")
+    p.add_argument("--out", default="build/sweep", metavar="DIR",
+                   help="report folder: sweep.md, sweep.csv, sweep.json, pareto.png "
+                        "(default: build/sweep)")
+    p.add_argument("--json", metavar="F", help="also write the JSON record to F")
+    p.add_argument("--cache", metavar="DIR",
+                   help="result cache (default: $NBSMT_BUILD_DIR or build, /sweep-cache)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.set_defaults(func=run)
+
+
+def _metrics(text: str) -> list[str]:
+    from nbsmt.sweep.metrics import METRICS
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for m in names:
+        if m not in METRICS:
+            raise InputError(f"--metrics: unknown metric {m!r} (available: {', '.join(METRICS)})")
+    if not names:
+        raise InputError("--metrics names no metric")
+    return list(dict.fromkeys(names))
+
+
+def _client(args):
+    """(distributed.Client or None, what runs the tasks, cleanup function)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if args.scheduler:
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {args.scheduler}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from None
+        return client, f"Dask scheduler {args.scheduler}", client.close
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    if workers == 0:
+        return None, "serial (no cluster)", lambda: None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+    return client, f"LocalCluster of {workers} worker processes", close
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from nbsmt.cache import Cache, build_root
+    from nbsmt.sweep import workloads
+    from nbsmt.sweep.grid import grid
+    from nbsmt.sweep.report import pareto_front, with_ratios, write_report
+    from nbsmt.sweep.run import Sweep
+
+    from nbsmt.hw.array import MAX_DIM
+    for n in args.sizes:
+        int_arg("--sizes", n, 1, MAX_DIM)
+    if args.workers is not None:
+        int_arg("--workers", args.workers, 0)
+    metrics = _metrics(args.metrics)
+    workload = workloads.load(args.workload)
+    points = grid(sizes=args.sizes, threads=args.threads, windows=args.windows,
+                  rounding=args.rounding, zero_skip=args.zero_skip, pipeline=args.pipeline)
+    cache = Cache(None if args.no_cache else Path(args.cache or build_root() / "sweep-cache"))
+    sweep = Sweep(points, metrics, workload, cache)
+
+    done = [0]
+
+    def progress(point, outcomes):
+        done[0] += 1
+        parts = []
+        for o in outcomes:
+            if o.error:
+                parts.append(f"{o.metric} FAILED ({o.error})")
+            else:
+                parts.append(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                       for k, v in o.values.items()))
+        how = "cached" if all(o.cached for o in outcomes) else \
+            f"{sum(o.seconds for o in outcomes):.1f} s"
+        print(f"[{done[0]}/{len(points)}] {point.name}: {'; '.join(parts)} ({how})", flush=True)
+
+    signalled = []
+
+    def terminate(signum, frame):   # SIGTERM: stop like Ctrl-C, exit 143
+        signalled.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, terminate)
+    start = time.monotonic()
+    close = None
+    try:
+        client, executor, close = _client(args)
+        print(f"sweep: {len(points)} design points x {len(metrics)} metrics on {executor}",
+              file=sys.stderr, flush=True)
+        if client is not None and "dashboard" in client.scheduler_info().get("services", {}):
+            print(f"dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+        sweep.run(client, progress)
+    except KeyboardInterrupt:
+        import warnings
+
+        from amaranth.hdl import UnusedElaboratable
+        # a design interrupted mid-elaboration is not a forgotten one: no warning at exit
+        warnings.filterwarnings("ignore", category=UnusedElaboratable)
+        print(f"nbsmt sweep: interrupted; {done[0]} finished points are cached"
+              + ("" if cache.root is None else f" in {cache.root}"), file=sys.stderr)
+        return 143 if signalled else 130
+    finally:
+        if close is not None:
+            close()
+        signal.signal(signal.SIGTERM, previous)
+    wall = time.monotonic() - start
+
+    rows = with_ratios(points, sweep.rows())
+    failed = len(sweep.failed_points())
+    record = {"command": "nbsmt " + shlex.join(args.argv), "workload": workload.name,
+              "metrics": metrics, "executor": executor, "wall_seconds": round(wall, 2),
+              "failed": failed, "rows": rows, "pareto_front": pareto_front(rows)}
+    paths = write_report(args.out, record, args.json)
+    print(f"report: {paths['md']} ({len(points)} points, {failed} failed, {wall:.1f} s)")
+    if failed:
+        print(f"nbsmt sweep: {failed} of {len(points)} design points failed "
+              f"(see {paths['md']})", file=sys.stderr)
+        return 2 + min(failed, 100)
+    return 0

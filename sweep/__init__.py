@@ -1,0 +1,1 @@
+"""Design-space sweeps: area, clock, cycles and accuracy per design point, on Dask."""

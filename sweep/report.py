@@ -1,0 +1,163 @@
+"""The sweep's report: one table (a row per design point, a column per metric, ratios
+against the OS-SA of the same size) as CSV, JSON and Markdown, and a Pareto plot of area
+against speedup, coloured by accuracy loss, with the Pareto-optimal points (judged on
+area, speedup and accuracy loss together) marked. All files are written all or nothing.
+
+Ratios: area_ratio = area / the OS-SA's area; speedup = the OS-SA's cycles / cycles on
+the same workload (both arrays R x R; the OS-SA in mode 1, the design in mode T). An
+undefined value (a metric that failed or was not asked for) is null, never NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from nbsmt.fileio import write_json, write_text
+from nbsmt.sweep.grid import DesignPoint
+
+PARETO_PNG = "pareto.png"
+#: Columns that judge accuracy, best first: the first one present colours the plot.
+ACCURACY_COLUMNS = ("top1_loss_pp", "rel_frobenius")
+
+
+def _ratio(num, den):
+    if num is None or den in (None, 0):
+        return None
+    return num / den
+
+
+def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
+    """`rows` plus area_ratio and speedup against each point's OS-SA row."""
+    by_point = dict(zip(points, rows))
+    out = []
+    for point, row in zip(points, rows):
+        base = by_point.get(point.baseline(), {})
+        row = dict(row)
+        row["area_ratio"] = _ratio(row.get("area_ge"), base.get("area_ge"))
+        row["speedup"] = _ratio(base.get("cycles"), row.get("cycles"))
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in row.items()})
+    return out
+
+
+def objectives(rows: list[dict]) -> list[tuple[str, int]]:
+    """(column, sense) the front is judged on: area ratio (smaller), speedup (larger) and,
+    when the sweep measured it, the first accuracy-loss column (smaller)."""
+    found = [("area_ratio", -1), ("speedup", 1)]
+    loss = next((c for c in ACCURACY_COLUMNS if any(r.get(c) is not None for r in rows)), None)
+    return found + ([(loss, -1)] if loss else [])
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows that no other row beats on every objective (`objectives`) while being strictly
+    better on one: nothing else is as small, as fast and as accurate at once."""
+    objs = objectives(rows)
+    pts = [r for r in rows if all(r.get(c) is not None for c, _ in objs)]
+
+    def beats(q, r):
+        better_or_equal = all(sense * q[c] >= sense * r[c] for c, sense in objs)
+        return better_or_equal and any(sense * q[c] > sense * r[c] for c, sense in objs)
+    return sorted((r for r in pts if not any(beats(q, r) for q in pts)),
+                  key=lambda r: (r["area_ratio"], -r["speedup"]))
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """Every key of every row, in first-seen order (error last)."""
+    cols = list(dict.fromkeys(k for r in rows for k in r if k != "error"))
+    return cols + ["error"]
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns(rows), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def markdown(record: dict) -> str:
+    rows, front = record["rows"], {r["name"] for r in record["pareto_front"]}
+    shown = ["name", "area_ge", "area_ratio", "cycles", "speedup",
+             *[c for c in ("top1", *ACCURACY_COLUMNS, "lossy_mac_rate") if any(c in r for r in rows)]]
+    lines = ["# Design-space sweep", "",
+             f"Produced by `{record['command']}`. Workload: {record['workload']}. "
+             f"{len(rows)} design points, metrics {', '.join(record['metrics'])}; "
+             f"{record['failed']} failed. Wall time {record['wall_seconds']:.1f} s "
+             f"({record['executor']}).", "",
+             "Ratios are against the OS-SA (1 thread, default policy) of the same size: "
+             "area_ratio = area / OS-SA area (NAND2 gate equivalents, `nbsmt synth`'s "
+             "flow); speedup = OS-SA cycles / cycles on the workload (the array cycle "
+             "model, mode = threads). Pareto-optimal points are in bold: no other point is "
+             f"at once at least as good on {', '.join(c for c, _ in objectives(rows))} "
+             "and better on one.", "",
+             "## Pareto-optimal points", ""]
+    for r in record["pareto_front"]:
+        lines.append(f"- **{r['name']}**: area {_fmt(r['area_ratio'])}x, speedup "
+                     f"{_fmt(r['speedup'])}x"
+                     + "".join(f", {c} {_fmt(r[c])}" for c in ACCURACY_COLUMNS if c in r))
+    lines += ["", f"![Pareto plot]({PARETO_PNG})", "", "## All points", "",
+              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    for r in rows:
+        cells = [(f"**{r['name']}**" if r["name"] in front else r["name"])]
+        cells += [_fmt(r.get(c)) for c in shown[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        lines += ["", "## Failed points", ""]
+        lines += [f"- {r['name']}: {r['error']}" for r in failed]
+    return "\n".join(lines) + "\n"
+
+
+def pareto_plot(record: dict, path) -> None:
+    from nbsmt.plotting import pyplot, save_png
+    plt = pyplot()
+    rows = [r for r in record["rows"] if r.get("area_ratio") is not None
+            and r.get("speedup") is not None]
+    colour = next((c for c in ACCURACY_COLUMNS if any(r.get(c) is not None for r in rows)), None)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if rows:
+        values = [r.get(colour) if colour else None for r in rows]
+        kwargs = {}
+        if colour and all(v is not None for v in values):
+            kwargs = {"c": values, "cmap": "viridis"}
+        sc = ax.scatter([r["area_ratio"] for r in rows], [r["speedup"] for r in rows],
+                        s=40, zorder=2, **kwargs)
+        if kwargs:
+            fig.colorbar(sc, ax=ax, label=colour)
+        front = record["pareto_front"]
+        ax.plot([r["area_ratio"] for r in front], [r["speedup"] for r in front], "o",
+                mec="red", mfc="none", ms=12, label="Pareto-optimal", zorder=3)
+        for r in front:
+            ax.annotate(r["name"], (r["area_ratio"], r["speedup"]), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("area / OS-SA area (same size)")
+    ax.set_ylabel("speedup vs OS-SA (cycles)")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{record['workload']} ({record['command']})", fontsize=8)
+    save_png(fig, path, bbox_inches="tight")
+
+
+def write_report(out, record: dict, json_path=None) -> dict:
+    """Write sweep.json, sweep.csv, pareto.png and sweep.md (last) into `out`."""
+    from pathlib import Path
+    out = Path(out)
+    paths = {"json": out / "sweep.json", "csv": out / "sweep.csv", "png": out / PARETO_PNG,
+             "md": out / "sweep.md"}
+    write_json(paths["json"], record)
+    if json_path:
+        write_json(json_path, record)
+    write_text(paths["csv"], to_csv(record["rows"]))
+    pareto_plot(record, paths["png"])
+    write_text(paths["md"], markdown(record))
+    return paths

@@ -1,0 +1,192 @@
+"""`nbsmt sweep` on real Dask clusters: a local cluster gives the serial table, a real
+scheduler survives a killed worker, failures and interrupts are recorded, reruns skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nbsmt.cli import main
+from nbsmt.sweep import metrics as sweep_metrics
+from nbsmt.sweep.grid import DesignPoint, grid
+from nbsmt.sweep.report import pareto_front, with_ratios
+from nbsmt.policy import Policy
+
+BIN = Path(sys.executable).parent
+
+
+def _rows(out: Path) -> list[dict]:
+    return json.loads((out / "sweep.json").read_text())["rows"]
+
+
+def _sweep_cmd(*args) -> list[str]:
+    return [str(BIN / "nbsmt"), "sweep", *map(str, args)]
+
+
+def test_grid_collapses_1t_points_and_adds_baselines():
+    points = grid(sizes=[4], threads=[2, 4], windows=[2, 5], rounding=["rne"])
+    names = [p.name for p in points]
+    assert names == ["4x4-1t", "4x4-2t", "4x4-2t-w5", "4x4-4t", "4x4-4t-w5"]
+    assert all(p.baseline() in points for p in points)
+    with pytest.raises(ValueError, match="windows must be one of 2, 3, 5, not 4"):
+        grid(sizes=[4], threads=[2], windows=[4])
+
+
+def test_ratios_and_pareto_front_by_hand():
+    base, a, b, c = (DesignPoint(8, 1), DesignPoint(8, 2), DesignPoint(8, 4),
+                     DesignPoint(8, 4, Policy(windows=5)))
+    rows = [{"name": p.name, "area_ge": g, "cycles": cy}
+            for p, g, cy in ((base, 100.0, 1000), (a, 140.0, 500), (b, 250.0, 260),
+                             (c, 260.0, 260))]
+    rows = with_ratios([base, a, b, c], rows)
+    assert [r["area_ratio"] for r in rows] == [1.0, 1.4, 2.5, 2.6]
+    assert [round(r["speedup"], 4) for r in rows] == [1.0, 2.0, 3.8462, 3.8462]
+    # c has the same speedup as b at more area: dominated; the rest trade area for speed
+    assert [r["name"] for r in pareto_front(rows)] == ["8x8-1t", "8x8-2t", "8x8-4t"]
+    # ... unless it is more accurate: with the error as a third objective it joins the front
+    for r, err in zip(rows, (0.0, 0.03, 0.08, 0.02)):
+        r["rel_frobenius"] = err
+    assert [r["name"] for r in pareto_front(rows)] == ["8x8-1t", "8x8-2t", "8x8-4t", "8x8-4t-w5"]
+    rows[3]["rel_frobenius"] = 0.09
+    assert [r["name"] for r in pareto_front(rows)] == ["8x8-1t", "8x8-2t", "8x8-4t"]
+
+
+def test_local_cluster_gives_the_serial_table(tmp_path, monkeypatch):
+    args = ["sweep", "--sizes", "2", "--threads", "1", "2", "--no-cache"]
+    monkeypatch.setenv("NBSMT_BUILD_DIR", str(tmp_path / "build-serial"))
+    assert main([*args, "--workers", "0", "--out", tmp_path / "serial"]) == 0
+    monkeypatch.setenv("NBSMT_BUILD_DIR", str(tmp_path / "build-cluster"))
+    assert main([*args, "--workers", "2", "--out", tmp_path / "cluster"]) == 0
+    serial, cluster = _rows(tmp_path / "serial"), _rows(tmp_path / "cluster")
+    assert serial == cluster
+    assert [r["name"] for r in serial] == ["2x2-1t", "2x2-2t"]
+    two = serial[1]
+    assert two["error"] is None and 1.2 < two["area_ratio"] < 1.6 and two["speedup"] > 1.99
+    assert two["rel_frobenius"] > 0 and serial[0]["rel_frobenius"] == 0
+    for name in ("sweep.md", "sweep.csv", "pareto.png"):
+        assert (tmp_path / "cluster" / name).stat().st_size > 0
+
+
+def test_a_failing_task_is_recorded_and_counted_in_the_exit_status(tmp_path, monkeypatch,
+                                                                   capsys):
+    real = sweep_metrics.METRICS["cycles"]
+
+    def cycles_failing_for_4t(point, workload):
+        if point.threads == 4:
+            raise RuntimeError("model exploded\nsecond line")
+        return real(point, workload)
+
+    monkeypatch.setitem(sweep_metrics.METRICS, "cycles", cycles_failing_for_4t)
+    status = main(["sweep", "--sizes", "2", "3", "--threads", "2", "4", "--metrics", "cycles",
+                   "--workers", "0", "--no-cache", "--out", tmp_path / "out"])
+    assert status == 2 + 2   # two 4T points failed
+    rows = {r["name"]: r for r in _rows(tmp_path / "out")}
+    assert rows["2x2-4t"]["error"] == "cycles: RuntimeError: model exploded"
+    assert rows["3x3-2t"]["error"] is None and rows["3x3-2t"]["speedup"] > 1.9
+    assert "2 of 6 design points failed" in capsys.readouterr().err
+
+
+def test_rerun_reads_every_result_from_the_cache(tmp_path, capsys):
+    args = ["sweep", "--sizes", "3", "--threads", "1", "4", "--metrics", "cycles,accuracy",
+            "--workers", "0", "--cache", tmp_path / "cache"]
+    assert main([*args, "--out", tmp_path / "a"]) == 0
+    first = capsys.readouterr().out
+    assert main([*args, "--out", tmp_path / "b"]) == 0
+    second = capsys.readouterr().out
+    assert "(cached)" not in first and second.count("(cached)") == 2
+    assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "3"], "invalid choice: 3"),
+    (["--sizes", "0"], "--sizes must be between 1 and 64, not 0"),
+    (["--windows", "4"], "invalid choice: 4"),
+    (["--metrics", "power"], "unknown metric 'power'"),
+    (["--workload", "nothing"], "--workload must be demo, digits or A.npy,W.npy"),
+    (["--workers", "-1"], "--workers must be at least 0, not -1"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+])
+def test_bad_grid_or_scheduler_is_one_line_exit_2(tmp_path, argv, message):
+    proc = subprocess.run(_sweep_cmd("--out", tmp_path / "out", *argv), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_real_scheduler_survives_a_killed_worker(tmp_path):
+    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is
+    killed (SIGKILL) once the sweep is under way, and every point still completes."""
+    env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build")}
+    sched_file = tmp_path / "scheduler.json"
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(sched_file)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_for(sched_file.exists, 60, "the scheduler file")
+        _wait_for(lambda: "address" in sched_file.read_text(), 10, "the scheduler address")
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = [subprocess.Popen(
+            [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+             "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+        procs += workers
+        sweep = subprocess.Popen(
+            _sweep_cmd("--scheduler", address, "--sizes", "2", "3", "--threads", "1", "2", "4",
+                       "--metrics", "area,cycles", "--no-cache", "--out", tmp_path / "out"),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(sweep)
+        first = sweep.stdout.readline()   # one point done: the sweep is under way
+        assert first.startswith("[1/6]"), first + sweep.stderr.read()
+        workers[0].kill()
+        out, err = sweep.communicate(timeout=600)
+        assert sweep.returncode == 0, err
+        rows = _rows(tmp_path / "out")
+        assert len(rows) == 6 and all(r["error"] is None for r in rows)
+        assert all(r["area_ratio"] and r["speedup"] for r in rows)
+        assert workers[0].poll() is not None   # it really died
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_ctrl_c_stops_and_keeps_finished_points(tmp_path):
+    cmd = _sweep_cmd("--sizes", "2", "3", "4", "--threads", "1", "2", "4", "--metrics", "area",
+                     "--workers", "0", "--cache", tmp_path / "cache", "--out", tmp_path / "out")
+    env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stdout.readline()
+    assert first.startswith("[1/9]"), first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("nbsmt sweep: interrupted;")
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    rerun = subprocess.run([*cmd[:-1], tmp_path / "out2", "--sizes", "2"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and "2x2-1t" in rerun.stdout
+    assert first.split(":")[0].split("] ")[1] in rerun.stdout
+    assert rerun.stdout.count("(cached)") >= 1
