@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -67,6 +68,19 @@ def array_dim_from_args(flag: str, value: int) -> int:
     return int_arg(flag, value, 1, MAX_DIM)
 
 
+def array_shape_from_args(args) -> tuple[int, int] | None:
+    """(rows, cols) of --rows/--cols, cols defaulting to rows; None when neither is given.
+
+    The one rule of every command that takes both: --cols alone is an InputError.
+    """
+    if args.rows is None:
+        if args.cols is not None:
+            raise InputError("--cols needs --rows")
+        return None
+    rows = array_dim_from_args("--rows", args.rows)
+    return rows, array_dim_from_args("--cols", args.cols) if args.cols is not None else rows
+
+
 def policy_from_args(args):
     """The validated Policy of the parsed flags (a bad combination is an InputError)."""
     from nbsmt.policy import Policy
@@ -85,6 +99,22 @@ def threads_mode_from_args(args):
         return threads, check_mode(threads if args.mode is None else args.mode, threads)
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+
+
+def format_ratio(value, spec: str = ".3g") -> str:
+    """A ratio of the statistics for people: `null` (undefined, e.g. error / 0) as "undefined"."""
+    return "undefined" if value is None else format(value, spec)
+
+
+@contextlib.contextmanager
+def fits_in_memory(a, w):
+    """Turn running out of memory on A[M,K] x W[K,N] into an InputError naming the sizes."""
+    try:
+        yield
+    except MemoryError:
+        (m_rows, k), n_cols = a.shape, w.shape[1]
+        raise InputError(f"A[{m_rows},{k}] x W[{k},{n_cols}] does not fit in this machine's "
+                         f"memory (C alone is {m_rows * n_cols * 8:,} bytes)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,11 +14,16 @@ from nbsmt.policy import Policy
 
 from nbsmt.errors import InputError
 
+#: numpy dtype kinds accepted as operands: signed, unsigned integers and booleans (0/1).
+INTEGER_KINDS = "iub"
+
 
 def load_matrix(path, option: str) -> np.ndarray:
     """Load a 2-D integer .npy array; raise InputError naming `option` and the file."""
     path = Path(path)
     where = f"{option} {path}"
+    if path.is_dir():
+        raise InputError(f"{where}: is a directory, not a .npy file")
     if not path.is_file():
         raise InputError(f"{where}: no such file")
     try:
@@ -27,7 +32,7 @@ def load_matrix(path, option: str) -> np.ndarray:
         raise InputError(f"{where}: not a readable .npy array ({exc.__class__.__name__})") from None
     if not isinstance(array, np.ndarray):
         raise InputError(f"{where}: not a single .npy array")
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind not in INTEGER_KINDS:   # timedelta64 is an integer to numpy
         raise InputError(f"{where}: dtype {array.dtype} is not an integer type")
     if array.ndim != 2:
         raise InputError(f"{where}: expected a 2-D array, got shape {array.shape}")
@@ -37,16 +42,21 @@ def load_matrix(path, option: str) -> np.ndarray:
 
 
 def check_range(array: np.ndarray, low: int, high: int, where: str) -> np.ndarray:
-    """Return `array` as int64 after checking every value lies in [low, high]."""
+    """Return `array` in the narrowest integer dtype holding [low, high], after checking
+    every value lies there (narrow: large operands stay as small as their file)."""
+    array = array.astype(np.int8, copy=False) if array.dtype == np.bool_ else array
     bad = (array < low) | (array > high)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InputError(f"{where}: value {array[idx]} at {idx} is outside [{low}, {high}]")
-    return array.astype(np.int64)
+    del bad
+    return array.astype(np.promote_types(np.min_scalar_type(low), np.min_scalar_type(high)),
+                        copy=False)
 
 
 def check_operands(a: np.ndarray, w: np.ndarray, policy: Policy, names=("A", "W")):
-    """Validate ranges and shapes of in-memory operands for `policy`; return int64 copies."""
+    """Validate ranges and shapes of in-memory operands for `policy`; return them in the
+    narrowest integer dtypes (uint8 / int8 for 8-bit operands)."""
     a = check_range(a, 0, (1 << policy.act_bits) - 1, f"{names[0]} (unsigned activations)")
     half = 1 << (policy.weight_bits - 1)
     w = check_range(w, -half, half - 1, f"{names[1]} (signed weights)")
@@ -57,7 +67,7 @@ def check_operands(a: np.ndarray, w: np.ndarray, policy: Policy, names=("A", "W"
 
 
 def load_operands(a_path, w_path, policy: Policy):
-    """Load and validate --a and --w files; return int64 A[M,K], W[K,N]."""
+    """Load and validate --a and --w files; return A[M,K], W[K,N] (see check_operands)."""
     a = load_matrix(a_path, "--a")
     w = load_matrix(w_path, "--w")
     return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))

@@ -1,13 +1,15 @@
 """`nbsmt eval`: the quantized-CNN workload study (accuracy, statistics, array speedup).
 
-Writes DIR/eval.md, DIR/eval.json and two PNG plots, each atomically, so a reader never
-sees a half-written report. Every figure in the Markdown names the command that made it.
+Writes DIR/eval.md, DIR/eval.json and two PNG plots (and --json), all or none: their
+places are checked before the study runs and the files replace their targets together.
+Every figure in the Markdown names the command that made it.
 """
 
 from __future__ import annotations
 
 import sys
 
+from nbsmt.cli import format_ratio
 from nbsmt.errors import InputError
 
 ACCURACY_PNG = "accuracy_vs_speedup.png"
@@ -33,28 +35,25 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from nbsmt.fileio import OutputSet
     from nbsmt.sim.evaluate import study
-
-    from nbsmt.fileio import write_json, write_text
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
     out = Path(args.out)
+    outputs = OutputSet({name: out / name for name in ("eval.json", "eval.md", ACCURACY_PNG,
+                                                        COLLISIONS_PNG)} | {"--json": args.json})
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
     report = study(quick=args.quick, budget_pp=args.budget,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr))
     report["command"] = command
-    try:
-        write_json(out / "eval.json", report)
-        if args.json:
-            write_json(args.json, report)
-        plot_accuracy(report, out / ACCURACY_PNG)
-        plot_collisions(report, out / COLLISIONS_PNG)
-        write_text(out / "eval.md", markdown(report))
-    except OSError as exc:
-        raise InputError(f"cannot write the report: {exc.strerror or exc}: "
-                         f"{exc.filename or out}") from None
+    with outputs.staging() as stage:
+        stage.json("eval.json", report)
+        stage.json("--json", report)
+        plot_accuracy(report, stage.path(ACCURACY_PNG))
+        plot_collisions(report, stage.path(COLLISIONS_PNG))
+        stage.text("eval.md", markdown(report))
     done = report["done"]
     speed = ", ".join(f"{k} x{v:.2f}" for k, v in done["mode_search_speedup_at_budget"].items())
     print(f"report written to {out}/eval.md: 2T (default policy) loses "
@@ -169,7 +168,7 @@ def markdown(report: dict) -> str:
         for name, s in r["layers"].items():
             rows.append([name, r["policy"], r["mode"], "/".join(map(str, s["pe_cycles_by_active"])),
                          _pct(s["collision_rate"]), s["macs_full"], s["macs_reduced_exact"],
-                         s["macs_reduced_lossy"], f"{s['error']['rel_frobenius']:.4f}",
+                         s["macs_reduced_lossy"], format_ratio(s['error']['rel_frobenius'], ".4f"),
                          f"{s['error']['max_abs']:.0f}", f"{s['speedup_vs_mode1']:.2f}"])
     lines += _table(["layer", "policy", "mode", "PE-cycles by n", "collisions", "MACs full",
                      "reduced exact", "reduced lossy", "rel. Frobenius err", "max abs err",
