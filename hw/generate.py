@@ -66,6 +66,19 @@ def generator_fingerprint() -> str:
     return source_fingerprint(Path(__file__).resolve().parent.parent)
 
 
+def is_verilog_of(top: str | None):
+    """A check for cached text: whole generated Verilog (of module `top` when given)."""
+    def check(text: str) -> bool:
+        body = text.rstrip()
+        return body.endswith("endmodule") and (
+            top is None or re.search(rf"^module {re.escape(top)}\(", text, re.M) is not None)
+    return check
+
+
+def _top_name(key) -> str | None:
+    return key.get("top") if isinstance(key, dict) else None
+
+
 def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:
     """Verilog of `build()` -> (component, top name), and the seconds generating it took.
 
@@ -74,7 +87,7 @@ def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:
     identifies the configuration) and the generator fingerprint; 0.0 s on a hit.
     """
     k = digest("verilog", key, generator_fingerprint())
-    text = cache.get_text("verilog", k)
+    text = cache.get_text("verilog", k, check=is_verilog_of(_top_name(key)))
     if text is not None:
         return text, 0.0
     start = time.monotonic()

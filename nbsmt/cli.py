@@ -3,8 +3,9 @@
 A command module provides `register(subparsers)` which adds its parser and sets
 `func=run`. Heavy imports (amaranth, cocotb, yosys) happen inside `run`, so `--help` and
 the pure-numpy commands stay fast. Any `InputError`
-becomes one line on stderr and exit status 2; other exceptions are bugs and keep their
-traceback.
+becomes one line on stderr and exit status 2; Ctrl-C or SIGTERM stops child processes
+and exits 130 or 143 with one line (`nbsmt.interrupts`); other exceptions are bugs and
+keep their traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import sys
 
 from nbsmt.errors import InputError
+from nbsmt.interrupts import Interrupted, handled
 
 COMMANDS = ("gemm", "verilog", "synth", "sim", "eval")
 
@@ -132,7 +134,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv   # what the user typed, for reports that record their command
     try:
-        return args.func(args) or 0
+        with handled():
+            return args.func(args) or 0
+    except Interrupted as exc:
+        print(f"nbsmt {args.command}: interrupted ({exc}), stopped", file=sys.stderr)
+        return exc.status
     except InputError as exc:
         print(f"nbsmt {args.command}: error: {exc}", file=sys.stderr)
         return 2
