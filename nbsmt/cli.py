@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import importlib
 import sys
+import warnings
 
 from nbsmt.errors import InputError
 from nbsmt.interrupts import Interrupted, handled
@@ -115,8 +116,9 @@ def fits_in_memory(a, w):
         yield
     except MemoryError:
         (m_rows, k), n_cols = a.shape, w.shape[1]
-        raise InputError(f"A[{m_rows},{k}] x W[{k},{n_cols}] does not fit in this machine's "
-                         f"memory (C alone is {m_rows * n_cols * 8:,} bytes)") from None
+        raise InputError(f"A[{m_rows},{k}] x W[{k},{n_cols}] ({a.nbytes + w.nbytes:,} bytes of "
+                         f"operands, {2 * 8 * m_rows * n_cols:,} of results) does not fit in "
+                         f"this machine's memory with the model's working block") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +139,8 @@ def main(argv=None) -> int:
         with handled():
             return args.func(args) or 0
     except Interrupted as exc:
+        # Half-built designs left behind would warn at exit (Amaranth's UnusedElaboratable).
+        warnings.simplefilter("ignore")
         print(f"nbsmt {args.command}: interrupted ({exc}), stopped", file=sys.stderr)
         return exc.status
     except InputError as exc:

@@ -28,6 +28,9 @@ def load_matrix(path, option: str) -> np.ndarray:
         raise InputError(f"{where}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise InputError(f"{where}: its {path.stat().st_size:,} bytes do not fit in this "
+                         f"machine's memory") from None
     except Exception as exc:  # numpy raises several types for a non-.npy file
         raise InputError(f"{where}: not a readable .npy array ({exc.__class__.__name__})") from None
     if not isinstance(array, np.ndarray):
