@@ -228,7 +228,8 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
                           build_dir=build_dir, key=key, waves=waves,
                           distrust=distrust) as (stamp, built_now):
             ran = _run(runner, build_dir, test_module=test_module, toplevel=toplevel,
-                       extra_env=extra_env, waves=waves, testcase=testcase)
+                       extra_env=extra_env, waves=waves, testcase=testcase,
+                       plusargs=_wave_plusargs(simulator, build_dir, toplevel, waves))
         if ran is not None:
             return ran
         if built_now or distrust is not None:
@@ -236,8 +237,16 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
         distrust = stamp   # the cached build is broken after all: rebuild it, once
 
 
+def _wave_plusargs(simulator: str, build_dir: Path, toplevel: str, waves: bool) -> list[str]:
+    """cocotb's Icarus dump module names its file by the folder it was built in, which was
+    a temporary one: point it at the build folder."""
+    if simulator == "icarus" and waves:
+        return [f"+dumpfile_path={build_dir / f'{toplevel}.fst'}"]
+    return []
+
+
 def _run(runner, build_dir: Path, *, test_module, toplevel, extra_env, waves,
-         testcase) -> Path | None:
+         testcase, plusargs) -> Path | None:
     """One simulation; its results xml, or None when the simulator did not run at all."""
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".xml", dir=build_dir)
     os.close(fd)
@@ -248,7 +257,7 @@ def _run(runner, build_dir: Path, *, test_module, toplevel, extra_env, waves,
             runner.test(test_module=_module_name(test_module), hdl_toplevel=toplevel,
                         hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir,
                         results_xml=str(tmp), extra_env=extra_env, waves=waves,
-                        testcase=testcase, timescale=TIMESCALE)
+                        testcase=testcase, timescale=TIMESCALE, plusargs=plusargs)
         except SystemExit as exc:
             # Under pytest the cocotb runner exits on failure; report cocotb's message instead.
             if not tmp.exists():
