@@ -50,6 +50,7 @@ BUILD_ARGS: dict[str, list[str]] = {
 TIMESCALE = ("1ns", "1ps")
 
 _STAMP = ".nbsmt-build.json"
+_MAX_BUILDS = 4   # a build that another run keeps replacing (a different key) gives up
 
 
 class CocotbFailure(AssertionError):
@@ -182,7 +183,7 @@ def _ready_build(runner, *, verilog, toplevel, simulator, build_dir, key, waves,
     lock = build_dir.parent / f".{build_dir.name}.lock"
     binary = _binary(simulator, build_dir, toplevel).name
     built = False
-    while True:
+    for _ in range(_MAX_BUILDS):
         with _locked(lock, fcntl.LOCK_SH):
             stamp = verified_build(build_dir, key, binary)
             if stamp is not None and stamp != distrust:
@@ -195,6 +196,8 @@ def _ready_build(runner, *, verilog, toplevel, simulator, build_dir, key, waves,
                        build_dir=build_dir, key=key, waves=waves)
                 built = True
             distrust = None
+    raise RuntimeError(f"{build_dir} was rebuilt {_MAX_BUILDS} times by concurrent runs of "
+                       f"different builds (waves and no waves?); run them one after another")
 
 
 def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,

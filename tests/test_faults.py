@@ -134,6 +134,12 @@ def test_eval_json_onto_its_own_report_is_refused_before_the_study(tmp_path):
     assert time.monotonic() - start < 20 and not list(tmp_path.iterdir())
 
 
+def test_synth_json_onto_its_own_report_is_refused_before_synthesis(tmp_path):
+    r = run("synth", "--pe", "--threads", 1, "--out", tmp_path, "--json", tmp_path / "area.md")
+    one_line(r, 2, "--json", "same file as area.md")
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("command", ["gemm", "sim", "eval"])
 def test_an_unwritable_output_fails_before_the_work_and_writes_nothing(ab, command):
     tmp, args = ab
