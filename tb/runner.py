@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from nbsmt.cache import build_root
+from nbsmt.fileio import new_mode
 from nbsmt.policy import check_choice, check_int
 from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
@@ -108,7 +109,8 @@ def _smoke_test(simulator: str, binary: Path) -> None:
     """Run the fresh binary once without cocotb; raise RuntimeError if it cannot run.
 
     vvp runs the design to its end (nothing drives the clock, so at once); a Verilator
-    binary prints its version and stops (status 1) before loading the cocotb library.
+    binary (its shared libraries loaded) prints its version and stops (status 1) before
+    cocotb starts.
     """
     cmd = (["vvp", "-n", str(binary)] if simulator == "icarus"
            else [str(binary), "+verilator+version"])
@@ -147,6 +149,7 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
     for stale in [*parent.glob(f".{name}.build-*"), *parent.glob(f".{name}.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.build-", dir=parent))
+    os.chmod(tmp, new_mode(directory=True))   # mkdtemp makes 0700
     try:
         source = tmp / f"{toplevel}.v"
         source.write_text(verilog)

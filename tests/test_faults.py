@@ -382,10 +382,20 @@ def test_replacing_an_output_keeps_its_mode_and_its_symlink(ab):
     ("NBSMT_PE_CYCLES", "0", "NBSMT_PE_CYCLES must be at least 1, not 0"),
     ("NBSMT_SEED", "-3", "NBSMT_SEED must be between 0 and 4294967295, not -3"),
 ])
-def test_bad_test_knobs_are_named_not_a_traceback(knob, value, words):
+def test_bad_test_knobs_are_named(monkeypatch, knob, value, words):
+    from nbsmt.tb.runner import env_int
+    monkeypatch.setenv(knob, value)
+    with pytest.raises(pytest.fail.Exception, match=words) as failure:
+        env_int(knob, 5, *((1,) if knob == "NBSMT_PE_CYCLES" else (0, 2**32 - 1)))
+    assert failure.value.pytrace is False
+    monkeypatch.setenv(knob, " 12 ")
+    assert env_int(knob, 5, 1) == 12
+
+
+def test_a_bad_knob_fails_the_pe_regression_in_one_line_not_a_traceback():
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         str(Path(__file__).parent / "test_pe.py"), "-k", "icarus-1-default"],
-                       capture_output=True, text=True, env=os.environ | {knob: value},
+                       capture_output=True, text=True, env=os.environ | {"NBSMT_SEED": "x1"},
                        timeout=300)
-    assert r.returncode == 1 and words in r.stdout, r.stdout[-2000:]
-    assert "Traceback" not in r.stdout and "ValueError" not in r.stdout
+    assert r.returncode == 1 and "NBSMT_SEED must be an integer, not 'x1'" in r.stdout
+    assert "Traceback" not in r.stdout and "ValueError" not in r.stdout, r.stdout[-2000:]
