@@ -239,7 +239,7 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
         if ran is not None:
             return ran
         if built_now or distrust is not None:
-            raise CocotbFailure(f"the simulation of {toplevel} did not start, see {build_dir}")
+            raise CocotbFailure(f"the simulation of {toplevel} ended without results, see {build_dir}")
         distrust = stamp   # the cached build is broken after all: rebuild it, once
 
 
