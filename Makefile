@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test verilog lint sim synth eval sweep bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval sweep bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -25,6 +25,20 @@ demo: verilog sim
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Soak, not part of `make test`: every PE configuration of the regression on both
+# simulators for 10^6 random cycles each, then random GEMM shapes with random
+# back-pressure on random arrays for SOAK_SECONDS. A fresh seed each run, printed;
+# `make soak SEED=<seed>` reruns it, SOAK_ARGS="-k 'icarus and 2-trunc'" picks cases.
+SOAK_SECONDS ?= 600
+soak: setup
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "soak seed $$seed (rerun: make soak SEED=$$seed)"; \
+	start=$$(date +%s); \
+	NBSMT_SEED=$$seed NBSMT_PE_CYCLES=1000000 NBSMT_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  nice $(PY) -m pytest -p no:cacheprovider -v -s --durations=0 \
+	  tests/test_pe.py tests/soak_array.py $(SOAK_ARGS); \
+	status=$$?; echo "soak seed $$seed: wall time $$(( $$(date +%s) - start )) s"; exit $$status
 
 verilog: setup
 	$(NBSMT) verilog --defaults -o $(BUILD)/verilog

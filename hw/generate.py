@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import re
 import time
 from pathlib import Path
 
@@ -15,13 +16,37 @@ from nbsmt.cache import Cache, digest
 _GENERATOR_SOURCES = ("hw/*.py", "nbsmt/policy.py")
 
 
+# Yosys' Verilog backend wakes every `always @*` block at time 0 through a register
+# declared with an initialiser (`reg \$auto$verilog_backend...dump_module$N = 0;`) that each
+# block reads. Under SystemVerilog semantics (Icarus -g2012, the cocotb default) an
+# initialiser is applied before time 0 without a change event, so that wake-up never
+# fires and a block whose other inputs keep their initial value stays `x`.
+_WAKE_DECL = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S*dump_module\$\d+) += 0;$", re.M)
+
+
+def _wake_at_time_zero(text: str) -> str:
+    """Give each wake-up register its value by a non-blocking `initial` assignment.
+
+    The update then happens in the NBA region of time 0, after every process has started
+    and reached its first wait, so the x -> 0 change wakes each `always @*` block under
+    Verilog-2005 and SystemVerilog semantics alike (no delay, so Verilator needs no
+    --timing). Verilator, which warns on `<=` in `initial`, and synthesis see the same
+    initial value as before.
+    """
+    return _WAKE_DECL.sub(
+        lambda m: (f"{m[1]}reg {m[2]} ;\n{m[1]}/* verilator lint_off INITIALDLY */\n"
+                   f"{m[1]}initial {m[2]} <= 1'h0;\n{m[1]}/* verilator lint_on INITIALDLY */"),
+        text)
+
+
 def to_verilog(component, name: str) -> str:
     """Verilog for `component` with top module `name`, free of the generating machine's paths.
 
     `emit_src=False` drops Amaranth's source-location attributes, which carry absolute
     paths; the text then depends only on the design, so its hash can key build caches.
+    The text simulates alike under any Icarus `-g` generation (see `_wake_at_time_zero`).
     """
-    return verilog.convert(component, name=name, emit_src=False)
+    return _wake_at_time_zero(verilog.convert(component, name=name, emit_src=False))
 
 
 def source_fingerprint(root: Path) -> str:
@@ -41,6 +66,19 @@ def generator_fingerprint() -> str:
     return source_fingerprint(Path(__file__).resolve().parent.parent)
 
 
+def is_verilog_of(top: str | None):
+    """A check for cached text: whole generated Verilog (of module `top` when given)."""
+    def check(text: str) -> bool:
+        body = text.rstrip()
+        return body.endswith("endmodule") and (
+            top is None or re.search(rf"^module {re.escape(top)}\(", text, re.M) is not None)
+    return check
+
+
+def _top_name(key) -> str | None:
+    return key.get("top") if isinstance(key, dict) else None
+
+
 def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:
     """Verilog of `build()` -> (component, top name), and the seconds generating it took.
 
@@ -49,7 +87,7 @@ def cached_verilog(key, build, cache: Cache) -> tuple[str, float]:
     identifies the configuration) and the generator fingerprint; 0.0 s on a hit.
     """
     k = digest("verilog", key, generator_fingerprint())
-    text = cache.get_text("verilog", k)
+    text = cache.get_text("verilog", k, check=is_verilog_of(_top_name(key)))
     if text is not None:
         return text, 0.0
     start = time.monotonic()

@@ -3,17 +3,21 @@
 A command module provides `register(subparsers)` which adds its parser and sets
 `func=run`. Heavy imports (amaranth, cocotb, yosys) happen inside `run`, so `--help` and
 the pure-numpy commands stay fast. Any `InputError`
-becomes one line on stderr and exit status 2; other exceptions are bugs and keep their
-traceback.
+becomes one line on stderr and exit status 2; Ctrl-C or SIGTERM stops child processes
+and exits 130 or 143 with one line (`nbsmt.interrupts`); other exceptions are bugs and
+keep their traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 
 from nbsmt.errors import InputError
+from nbsmt.interrupts import Interrupted, handled
 
 COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep")
 
@@ -67,6 +71,19 @@ def array_dim_from_args(flag: str, value: int) -> int:
     return int_arg(flag, value, 1, MAX_DIM)
 
 
+def array_shape_from_args(args) -> tuple[int, int] | None:
+    """(rows, cols) of --rows/--cols, cols defaulting to rows; None when neither is given.
+
+    The one rule of every command that takes both: --cols alone is an InputError.
+    """
+    if args.rows is None:
+        if args.cols is not None:
+            raise InputError("--cols needs --rows")
+        return None
+    rows = array_dim_from_args("--rows", args.rows)
+    return rows, array_dim_from_args("--cols", args.cols) if args.cols is not None else rows
+
+
 def policy_from_args(args):
     """The validated Policy of the parsed flags (a bad combination is an InputError)."""
     from nbsmt.policy import Policy
@@ -87,6 +104,23 @@ def threads_mode_from_args(args):
         raise InputError(str(exc)) from None
 
 
+def format_ratio(value, spec: str = ".3g") -> str:
+    """A ratio of the statistics for people: `null` (undefined, e.g. error / 0) as "undefined"."""
+    return "undefined" if value is None else format(value, spec)
+
+
+@contextlib.contextmanager
+def fits_in_memory(a, w):
+    """Turn running out of memory on A[M,K] x W[K,N] into an InputError naming the sizes."""
+    try:
+        yield
+    except MemoryError:
+        (m_rows, k), n_cols = a.shape, w.shape[1]
+        raise InputError(f"A[{m_rows},{k}] x W[{k},{n_cols}] ({a.nbytes + w.nbytes:,} bytes of "
+                         f"operands, {2 * 8 * m_rows * n_cols:,} of results) does not fit in "
+                         f"this machine's memory with the model's working block") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nbsmt import __version__
     parser = Parser(prog="nbsmt", description=__doc__.splitlines()[0])
@@ -102,7 +136,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv   # what the user typed, for reports that record their command
     try:
-        return args.func(args) or 0
+        with handled():
+            return args.func(args) or 0
+    except Interrupted as exc:
+        # Half-built designs left behind would warn at exit (Amaranth's UnusedElaboratable).
+        warnings.simplefilter("ignore")
+        print(f"nbsmt {args.command}: interrupted ({exc}), stopped", file=sys.stderr)
+        return exc.status
     except InputError as exc:
         print(f"nbsmt {args.command}: error: {exc}", file=sys.stderr)
         return 2

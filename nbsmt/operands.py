@@ -14,12 +14,15 @@ from nbsmt.policy import Policy
 
 from nbsmt.errors import InputError
 
+#: numpy dtype kinds accepted as operands: signed, unsigned integers and booleans (0/1).
+INTEGER_KINDS = "iub"
+
 
 def check_matrix(array, where: str) -> np.ndarray:
     """`array` as a 2-D, non-empty integer ndarray; InputError naming `where` if it is not."""
     if not isinstance(array, np.ndarray):
         raise InputError(f"{where}: not a single array")
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind not in INTEGER_KINDS:   # timedelta64 is an integer to numpy
         raise InputError(f"{where}: dtype {array.dtype} is not an integer type")
     if array.ndim != 2:
         raise InputError(f"{where}: expected a 2-D array, got shape {array.shape}")
@@ -32,29 +35,38 @@ def load_matrix(path, option: str) -> np.ndarray:
     """Load a 2-D integer .npy array; raise InputError naming `option` and the file."""
     path = Path(path)
     where = f"{option} {path}"
+    if path.is_dir():
+        raise InputError(f"{where}: is a directory, not a .npy file")
     if not path.is_file():
         raise InputError(f"{where}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise InputError(f"{where}: its {path.stat().st_size:,} bytes do not fit in this "
+                         f"machine's memory") from None
     except Exception as exc:  # numpy raises several types for a non-.npy file
         raise InputError(f"{where}: not a readable .npy array ({exc.__class__.__name__})") from None
     return check_matrix(array, where)
 
 
 def check_range(array: np.ndarray, low: int, high: int, where: str) -> np.ndarray:
-    """`array` unchanged after checking every value lies in [low, high] (no copy)."""
-    if int(array.min()) >= low and int(array.max()) <= high:
-        return array
-    bad = (array < low) | (array > high)
-    idx = tuple(int(i) for i in np.argwhere(bad)[0])
-    raise InputError(f"{where}: value {array[idx]} at {idx} is outside [{low}, {high}]")
+    """Return `array` in the narrowest integer dtype holding [low, high], after checking
+    every value lies there (narrow: large operands stay as small as their file)."""
+    array = array.astype(np.int8, copy=False) if array.dtype == np.bool_ else array
+    if not (int(array.min()) >= low and int(array.max()) <= high):
+        bad = (array < low) | (array > high)
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(f"{where}: value {array[idx]} at {idx} is outside [{low}, {high}]")
+    return array.astype(np.promote_types(np.min_scalar_type(low), np.min_scalar_type(high)),
+                        copy=False)
 
 
 def check_operands(a, w, policy: Policy, names=("A", "W")):
-    """Validate types, shapes and ranges of A[M,K], W[K,N] for `policy`.
+    """Validate types, shapes and ranges of A[M,K], W[K,N] for `policy`; return them in
+    the narrowest integer dtypes (uint8 / int8 for 8-bit operands).
 
     The one operand check of every entry point (CLI files, golden model users, the
-    emulator); returns the arrays unchanged (no copy), so callers pick their dtype.
+    emulator).
     """
     a = check_matrix(np.asarray(a), names[0])
     w = check_matrix(np.asarray(w), names[1])
@@ -68,8 +80,7 @@ def check_operands(a, w, policy: Policy, names=("A", "W")):
 
 
 def load_operands(a_path, w_path, policy: Policy):
-    """Load and validate --a and --w files; return int64 A[M,K], W[K,N]."""
+    """Load and validate --a and --w files; return A[M,K], W[K,N] (see check_operands)."""
     a = load_matrix(a_path, "--a")
     w = load_matrix(w_path, "--w")
-    a, w = check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
-    return a.astype(np.int64), w.astype(np.int64)
+    return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))

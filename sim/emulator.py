@@ -68,9 +68,9 @@ import threading
 import numpy as np
 
 from nbsmt.sim.arith import reduce_activation, reduce_weight, wrap
-from nbsmt.sim.exact_matmul import MAX_INNER, abs_max, matmul_plan
-from nbsmt.sim.gemm import GemmResult, gemm_stats, k_steps
 from nbsmt.operands import check_operands
+from nbsmt.sim.exact_matmul import MAX_INNER, abs_max, matmul_plan
+from nbsmt.sim.gemm import GemmResult, block_shape, gemm_stats, k_steps
 from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
 
 # Rows of A per block: as many as keep one chunk of the stacked A side within
@@ -79,6 +79,7 @@ from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, re
 _BLOCK_ELEMENTS = 1 << 21
 _MIN_ROWS = 256
 _ROWS = None  # fixed rows per block (tests force small blocks); None: the rule above
+_W_BLOCK = 1 << 23  # floats of one block's stacked W side (emulate_gemm blocks K and N)
 _LOSSY_BIT = 4  # codes: activity in bit t, lossy reduction in bit 4 + t (m <= 4 lanes)
 
 
@@ -366,12 +367,44 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
                  policy: Policy | None = None) -> GemmResult:
     """NB-SMT GEMM of unsigned A[M,K] by signed W[K,N]: golden_gemm's result, fast.
 
+    Memory: the operands, C and the exact product ([M,N] int64 each), plus one block
+    over K and N whose stacked W side holds at most _W_BLOCK floats (~32-96 MB) and the
+    per-row-block work arrays. Blocks add up exactly: outputs and counts are sums over
+    K-steps and columns.
+
     Raises `nbsmt.errors.InputError` (a ValueError) for non-integer, mismatched or empty
     operands and for values outside the policy's widths.
     """
     threads, mode, policy = resolve_run(threads, mode, policy)
     a, w = _as_operands(a, w, policy)
     m_rows, k = a.shape
+    n_cols = w.shape[1]
+    exact_terms, corr_terms = _terms(mode, policy)
+    k_block, n_block = block_shape(k, n_cols, mode, -(-len(exact_terms + corr_terms) // mode),
+                                   _W_BLOCK)
+    exact = np.zeros((m_rows, n_cols), dtype=np.int64)
+    value = np.zeros((m_rows, n_cols), dtype=np.int64)
+    counts = np.zeros(mode + 4, dtype=np.int64)   # by_active[0..m], full, exact, lossy
+    for n0 in range(0, n_cols, n_block):
+        for k0 in range(0, k, k_block):
+            part = _emulate_block(a[:, k0:k0 + k_block], w[k0:k0 + k_block, n0:n0 + n_block],
+                                  mode, policy)
+            exact[:, n0:n0 + n_block] += part[0]
+            value[:, n0:n0 + n_block] += part[1]
+            counts += part[2]
+    out = wrap(value, policy.acc_bits)
+    by_active = counts[:mode + 1].tolist()
+    stats = gemm_stats(shape=(m_rows, k, n_cols), threads=threads, mode=mode, policy=policy,
+                       pe_cycles_by_active=by_active + [0] * (threads - mode),
+                       full_macs=counts[mode + 1], reduced_exact=counts[mode + 2],
+                       reduced_lossy=counts[mode + 3], output=out, exact=exact)
+    return GemmResult(out, stats)
+
+
+def _emulate_block(a, w, mode: int, policy: Policy):
+    """(exact product, unwrapped value, [by_active..., full, reduced exact, reduced lossy])
+    of one operand block, in the narrow dtypes of `_as_operands`."""
+    m_rows = a.shape[0]
     n_cols = w.shape[1]
     tab = _tables(policy)
 
@@ -393,11 +426,5 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
         exact[r0:r1], value[r0:r1] = product(a_l)
         base = np.take(tab.a_code, a_l, out=_workspace("base", a_l.shape, np.uint8), mode="clip")
         h_a += _histogram(_codes(base, _workspace("code", a_l.shape[1:], np.uint8)), mode)
-    out = wrap(value, policy.acc_bits)
-
     by_active, full, reduced_exact, reduced_lossy = _counts(h_a, h_w, mode)
-    stats = gemm_stats(shape=(m_rows, k, n_cols), threads=threads, mode=mode, policy=policy,
-                       pe_cycles_by_active=by_active + [0] * (threads - mode),
-                       full_macs=full, reduced_exact=reduced_exact,
-                       reduced_lossy=reduced_lossy, output=out, exact=exact)
-    return GemmResult(out, stats)
+    return exact, value, np.array(by_active + [full, reduced_exact, reduced_lossy])

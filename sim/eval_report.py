@@ -9,20 +9,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbsmt.fileio import write_json, write_text
+from nbsmt.cli import format_ratio
+from nbsmt.fileio import OutputSet
 from nbsmt.sim.eval_plots import ACCURACY_PNG, COLLISIONS_PNG, plot_accuracy, plot_collisions
 
 
-def write_report(out, report: dict, json_path=None) -> Path:
-    """Write DIR/eval.json, the plots and DIR/eval.md (last); return the Markdown path."""
+REPORT_FILES = ("eval.json", "eval.md", ACCURACY_PNG, COLLISIONS_PNG)
+
+
+def report_outputs(out, json_path=None) -> OutputSet:
+    """The report's files in folder `out` (and `json_path`), checked before the study runs."""
     out = Path(out)
-    write_json(out / "eval.json", report)
-    if json_path:
-        write_json(json_path, report)
-    plot_accuracy(report, out / ACCURACY_PNG)
-    plot_collisions(report, out / COLLISIONS_PNG)
-    write_text(out / "eval.md", markdown(report))
-    return out / "eval.md"
+    return OutputSet({name: out / name for name in REPORT_FILES} | {"--json": json_path})
+
+
+def write_report(outputs: OutputSet, report: dict) -> None:
+    """Write every file of `outputs` from `report`, all or none."""
+    with outputs.staging() as stage:
+        stage.json("eval.json", report)
+        stage.json("--json", report)
+        plot_accuracy(report, stage.path(ACCURACY_PNG))
+        plot_collisions(report, stage.path(COLLISIONS_PNG))
+        stage.text("eval.md", markdown(report))
 
 
 def _pct(x) -> str:
@@ -64,7 +72,7 @@ def markdown(report: dict) -> str:
         for name, s in r["layers"].items():
             rows.append([name, r["policy"], r["mode"], "/".join(map(str, s["pe_cycles_by_active"])),
                          _pct(s["collision_rate"]), s["macs_full"], s["macs_reduced_exact"],
-                         s["macs_reduced_lossy"], f"{s['error']['rel_frobenius']:.4f}",
+                         s["macs_reduced_lossy"], format_ratio(s['error']['rel_frobenius'], ".4f"),
                          f"{s['error']['max_abs']:.0f}", f"{s['speedup_vs_mode1']:.2f}"])
     lines += _table(["layer", "policy", "mode", "PE-cycles by n", "collisions", "MACs full",
                      "reduced exact", "reduced lossy", "rel. Frobenius err", "max abs err",

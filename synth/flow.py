@@ -8,6 +8,7 @@ synthesis runs in Yosys subprocesses, `jobs` at a time.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import dataclasses
 import importlib.metadata
@@ -53,10 +54,21 @@ def generate(config: Config, cache: Cache) -> tuple[str, float]:
     return cached_verilog(config.verilog_key, config.design_and_top, verilog)
 
 
+_MODULE_FIELDS = {f.name for f in dataclasses.fields(yosys.ModuleStats)}
+
+
+def _is_result(value) -> bool:
+    """Whether a cached synthesis entry has the structure `_run_cached` stores."""
+    return (isinstance(value, dict) and isinstance(value.get("seconds"), (int, float))
+            and isinstance(value.get("modules"), dict) and bool(value["modules"])
+            and all(isinstance(m, dict) and m.keys() == _MODULE_FIELDS
+                    for m in value["modules"].values()))
+
+
 def _run_cached(h: Hierarchy, library: Library, cache: Cache, flat: bool) -> tuple[dict, bool]:
     key = digest("synth", h.verilog, yosys.script(h.top, flat=flat), library.digest,
                  yosys.SCRIPT_VERSION, yosys_version())
-    hit = cache.get_json("synth", key)
+    hit = cache.get_json("synth", key, check=_is_result)
     if hit is not None:
         return hit, True
     with tempfile.TemporaryDirectory(prefix="nbsmt-synth-") as tmp:
@@ -98,6 +110,16 @@ def synthesize(config: Config, verilog: str, library: Library, cache: Cache, *,
                      len(stats), sum(counts.values()), raw["seconds"], generate_seconds, cached)
 
 
+@contextlib.contextmanager
+def _cancel_pending_on_error(pool):
+    """On an error or interrupt, drop queued syntheses instead of running them first."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
             flat_configs: set[Config] = frozenset(), progress=None) -> dict[tuple[Config, bool], Synthesis]:
     """Synthesize every config (and flat copies of `flat_configs`), `jobs` Yosys at a time.
@@ -106,7 +128,8 @@ def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int 
     exists, so generation of the next design overlaps synthesis of the previous ones.
     """
     results: dict[tuple[Config, bool], Synthesis] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            _cancel_pending_on_error(pool):
         futures = {}
         for config in configs:
             verilog, seconds = generate(config, cache)

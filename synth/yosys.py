@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from nbsmt.interrupts import stopping
 from nbsmt.synth.liberty import Library
 from nbsmt.synth.modules import clean_name
 
@@ -116,13 +118,18 @@ def _own_stats(lib_stats: dict, cmos_stats: dict, library: Library) -> dict[str,
 
 def run(verilog: str, top: str, library: Library, workdir: Path, *, flat: bool) -> RunResult:
     """Synthesize `verilog` (top module `top`) in `workdir`; per-module own stats."""
+    if stopping():
+        raise SynthError("interrupted before Yosys started")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "design.v").write_text(verilog)
     (workdir / "cells.lib").write_bytes(library.path.read_bytes())
     (workdir / "synth.ys").write_text(script(top, flat=flat))
     start = time.monotonic()
+    # TMPDIR: YoWASP's own temporary files go into workdir, removed with it even when
+    # the run is killed.
     proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", "synth.ys"],
-                          cwd=workdir, capture_output=True, text=True)
+                          cwd=workdir, capture_output=True, text=True,
+                          env=os.environ | {"TMPDIR": str(workdir.resolve())})
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         log = (workdir / "yosys.log").read_text(errors="replace") if (workdir / "yosys.log").exists() else ""

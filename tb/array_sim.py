@@ -62,8 +62,8 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
              quiet: bool = False) -> tuple[list[dict], Path]:
     """Simulate `jobs` (all planned for the same array and policy) in one simulator run.
 
-    quiet: send the simulator's build and run output to `<build folder>/array_sim.log`
-    instead of the terminal (a failure's message still names the folder).
+    quiet: send the simulator's build and run output to `<build folder>.log` beside the
+    build folder (which a rebuild replaces) instead of the terminal.
 
     Returns (one `check` record per job, the build folder). Raises
     `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
@@ -100,7 +100,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
                         * 4) + 1000
             entries.append({"beats": str(beats), "result": str(result), "cycle_limit": limit,
                             **dataclasses.asdict(opt)})
-        log = build_root() / "sim" / simulator / name / "array_sim.log" if quiet else None
+        log = build_root() / "sim" / simulator / f"{name}.log" if quiet else None
         with _output_to(log):
             xml = run_cocotb(verilog=verilog, toplevel=top, test_module="array_test",
                              simulator=simulator, build_name=name, waves=waves,

@@ -75,6 +75,7 @@ async def _run_job(dut, job: dict, threads: int) -> None:
 async def array_jobs(dut):
     """Run every job of the configuration in order and record what the array did."""
     config = tb_config()
+    dut.i__payload.value = 0   # defined from time 0: no x edge may wake a block by chance
     Clock(dut.clk, 10, unit="ns").start()
     for job in config["jobs"]:
         await _run_job(dut, job, int(config["threads"]))

@@ -14,15 +14,20 @@ failing cocotb test becomes a Python exception carrying cocotb's own failure mes
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from nbsmt.cache import build_root
-from nbsmt.fileio import write_text
-from nbsmt.policy import check_choice
+from nbsmt.fileio import new_mode
+from nbsmt.policy import check_choice, check_int
 from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
 #: Environment variable holding the JSON test configuration (see `tb_config`).
@@ -33,14 +38,20 @@ CONFIG_ENV = "NBSMT_TB_CONFIG"
 #   Amaranth's Verilog always triggers (operands keep their own width and rely on
 #   Verilog's implicit extension/truncation; Amaranth has already sized the arithmetic).
 #   Every other default warning stays fatal; `python -m nbsmt.hw.lint` is the -Wall check.
-# - Icarus: none beyond the runner's own `-g2012`.
+# - Icarus: -g2005 after the runner's own -g2012 (the last one wins): Verilog-2005 gives
+#   declaration initialisers a time-0 change event, which Verilog written for it relies
+#   on. The generated Verilog does not need it (`nbsmt.hw.generate`); waveform builds
+#   keep -g2012 because cocotb's dump module is SystemVerilog.
 BUILD_ARGS: dict[str, list[str]] = {
-    "icarus": [],
+    "icarus": ["-g2005"],
     "verilator": ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"],
 }
 
 # 1 ns clock resolution; the benches use a 10 ns clock.
 TIMESCALE = ("1ns", "1ps")
+
+_STAMP = ".nbsmt-build.json"
+_MAX_BUILDS = 4   # a build that another run keeps replacing (a different key) gives up
 
 
 class CocotbFailure(AssertionError):
@@ -55,6 +66,143 @@ def _env_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
+def build_args(simulator: str, waves: bool) -> list[str]:
+    """The extra build flags of `simulator` (see BUILD_ARGS)."""
+    if simulator == "icarus" and waves:
+        return []
+    return BUILD_ARGS[simulator]
+
+
+def _binary(simulator: str, build_dir: Path, toplevel: str) -> Path:
+    """The file a build of `simulator` produces and a run executes."""
+    return build_dir / ("sim.vvp" if simulator == "icarus" else toplevel)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified_build(build_dir: Path, key: str, binary_name: str) -> dict | None:
+    """The stamp of a complete build of `key` in `build_dir`, or None.
+
+    Complete means the stamp names this key and the binary has the size and hash
+    recorded when it was built and ran: a killed link (0-byte or truncated binary), a
+    missing binary or a stamp without a binary all count as no build.
+    """
+    try:
+        stamp = json.loads((build_dir / _STAMP).read_text())
+        binary = build_dir / binary_name
+        good = (isinstance(stamp, dict) and stamp.get("key") == key
+                and stamp.get("binary") == binary_name
+                and binary.stat().st_size == stamp.get("size")
+                and _file_digest(binary) == stamp.get("sha256"))
+    except (OSError, ValueError):
+        return None
+    return stamp if good else None
+
+
+def _smoke_test(simulator: str, binary: Path) -> None:
+    """Run the fresh binary once without cocotb; raise RuntimeError if it cannot run.
+
+    vvp runs the design to its end (nothing drives the clock, so at once); a Verilator
+    binary (its shared libraries loaded) prints its version and stops (status 1) before
+    cocotb starts.
+    """
+    cmd = (["vvp", "-n", str(binary)] if simulator == "icarus"
+           else [str(binary), "+verilator+version"])
+    try:
+        proc = subprocess.run(cmd, cwd=binary.parent, capture_output=True, text=True,
+                              timeout=60)
+    except OSError as exc:
+        raise RuntimeError(f"the fresh build {binary} does not run: {exc}") from None
+    ok = (proc.returncode == 0 if simulator == "icarus"
+          else proc.returncode in (0, 1) and "Version: Verilator" in proc.stdout + proc.stderr)
+    if not ok:
+        raise RuntimeError(f"the fresh build {binary} does not run (status {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[:200]}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path, how: int):
+    """Hold flock `how` (fcntl.LOCK_SH or LOCK_EX) on the lock file `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, how)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Path,
+           key: str, waves: bool) -> None:
+    """Build into a temporary folder beside `build_dir`, check it, then rename it in place.
+
+    Called with the configuration's exclusive lock held, so any temporary or old folder
+    of this configuration still lying around is left over from a killed build.
+    """
+    parent, name = build_dir.parent, build_dir.name
+    for stale in [*parent.glob(f".{name}.build-*"), *parent.glob(f".{name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.build-", dir=parent))
+    os.chmod(tmp, new_mode(directory=True))   # mkdtemp makes 0700
+    try:
+        source = tmp / f"{toplevel}.v"
+        source.write_text(verilog)
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=tmp,
+                     build_args=build_args(simulator, waves), timescale=TIMESCALE,
+                     waves=waves, always=True)
+        binary = _binary(simulator, tmp, toplevel)
+        if not binary.is_file():
+            raise RuntimeError(f"the {simulator} build left no {binary.name} in {tmp}")
+        _smoke_test(simulator, binary)
+        stamp = {"key": key, "binary": binary.name, "size": binary.stat().st_size,
+                 "sha256": _file_digest(binary)}
+        (tmp / _STAMP).write_text(json.dumps(stamp))   # last: the build is complete
+        old = None
+        if build_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent))
+            os.replace(build_dir, old / name)
+        os.replace(tmp, build_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _ready_build(runner, *, verilog, toplevel, simulator, build_dir, key, waves,
+                 distrust: dict | None = None):
+    """Yield (stamp, built_now) with a verified build of `key` in `build_dir`, shared-locked.
+
+    Runs share the configuration's lock; a build takes it exclusively, so concurrent
+    runs of one configuration build it once and never run a half-built folder.
+    `distrust`: the stamp of a build whose run failed to start; it is rebuilt.
+    """
+    lock = build_dir.parent / f".{build_dir.name}.lock"
+    binary = _binary(simulator, build_dir, toplevel).name
+    built = False
+    for _ in range(_MAX_BUILDS):
+        with _locked(lock, fcntl.LOCK_SH):
+            stamp = verified_build(build_dir, key, binary)
+            if stamp is not None and stamp != distrust:
+                yield stamp, built
+                return
+        with _locked(lock, fcntl.LOCK_EX):
+            stamp = verified_build(build_dir, key, binary)
+            if stamp is None or stamp == distrust:
+                _build(runner, verilog=verilog, toplevel=toplevel, simulator=simulator,
+                       build_dir=build_dir, key=key, waves=waves)
+                built = True
+            distrust = None
+    raise RuntimeError(f"{build_dir} was rebuilt {_MAX_BUILDS} times by concurrent runs of "
+                       f"different builds (waves and no waves?); run them one after another")
+
+
 def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
                build_name: str, env: dict | None = None, waves: bool = False,
                testcase=None) -> Path:
@@ -65,43 +213,75 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
     env: extra environment for the simulation; non-string values are JSON-encoded, so
         `env={CONFIG_ENV: {...}}` pairs with `tb_config()` inside the test module.
     testcase: run only this cocotb test (name or list of names); default all.
-    Returns the results xml path. Raises CocotbFailure if a test failed.
+
+    Safe under concurrency and kills (see `_ready_build`, `_build`); a cached build whose
+    run fails to start is rebuilt once. Returns the results xml path (the last run's
+    `results.xml` in the build folder). Raises CocotbFailure if a test failed.
     """
     from cocotb_tools.runner import get_runner
 
     check_choice("simulator", simulator, SIMULATORS)
     simulator_environment()
     build_dir = build_root() / "sim" / simulator / build_name
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{toplevel}.v"
-    build_args = BUILD_ARGS[simulator]
     key = hashlib.sha256(json.dumps(
-        [verilog, toplevel, simulator, build_args, TIMESCALE, bool(waves)]).encode()).hexdigest()
-    stamp = build_dir / ".nbsmt-build-hash"
-
+        [verilog, toplevel, simulator, build_args(simulator, waves), TIMESCALE,
+         bool(waves)]).encode()).hexdigest()
     runner = get_runner(simulator)
-    fresh = stamp.exists() and stamp.read_text() == key
-    if not fresh:
-        stamp.unlink(missing_ok=True)
-        write_text(source, verilog)
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, timescale=TIMESCALE, waves=waves, always=True)
-        write_text(stamp, key)
-
-    results = build_dir / "results.xml"
     extra_env = {k: _env_text(v) for k, v in (env or {}).items()}
+    distrust = None
+    while True:
+        with _ready_build(runner, verilog=verilog, toplevel=toplevel, simulator=simulator,
+                          build_dir=build_dir, key=key, waves=waves,
+                          distrust=distrust) as (stamp, built_now):
+            ran = _run(runner, build_dir, test_module=test_module, toplevel=toplevel,
+                       extra_env=extra_env, waves=waves, testcase=testcase,
+                       plusargs=_wave_plusargs(simulator, build_dir, toplevel, waves))
+        if ran is not None:
+            return ran
+        if built_now or distrust is not None:
+            raise CocotbFailure(f"the simulation of {toplevel} ended without results, see {build_dir}")
+        distrust = stamp   # the cached build is broken after all: rebuild it, once
+
+
+def _wave_plusargs(simulator: str, build_dir: Path, toplevel: str, waves: bool) -> list[str]:
+    """cocotb's Icarus dump module names its file by the folder it was built in, which was
+    a temporary one: point it at the build folder."""
+    if simulator == "icarus" and waves:
+        return [f"+dumpfile_path={build_dir / f'{toplevel}.fst'}"]
+    return []
+
+
+def _run(runner, build_dir: Path, *, test_module, toplevel, extra_env, waves,
+         testcase, plusargs) -> Path | None:
+    """One simulation; its results xml, or None when the simulator did not run at all."""
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".xml", dir=build_dir)
+    os.close(fd)
+    os.unlink(tmp)
+    results, tmp = build_dir / "results.xml", Path(tmp)
     try:
-        xml = runner.test(test_module=_module_name(test_module), hdl_toplevel=toplevel,
-                          hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir, results_xml=str(results),
-                          extra_env=extra_env, waves=waves, testcase=testcase,
-                          timescale=TIMESCALE)
-    except SystemExit as exc:
-        # Under pytest the cocotb runner exits on failure; report cocotb's message instead.
-        check_results(results)
-        raise CocotbFailure(f"simulation of {toplevel} exited with status {exc.code}, "
-                            f"see {build_dir}") from None
-    check_results(xml)
-    return Path(xml)
+        try:
+            runner.test(test_module=_module_name(test_module), hdl_toplevel=toplevel,
+                        hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=build_dir,
+                        results_xml=str(tmp), extra_env=extra_env, waves=waves,
+                        testcase=testcase, timescale=TIMESCALE, plusargs=plusargs)
+        except SystemExit as exc:
+            # Under pytest the cocotb runner exits on failure; report cocotb's message instead.
+            if not tmp.exists():
+                return None
+            check_results(tmp)
+            raise CocotbFailure(f"simulation of {toplevel} exited with status {exc.code}, "
+                                f"see {build_dir}") from None
+        except (RuntimeError, OSError):   # the simulator command itself failed
+            if not tmp.exists():
+                return None
+            raise
+        if not tmp.exists():
+            return None
+        check_results(tmp)
+        return results
+    finally:
+        if tmp.exists():
+            os.replace(tmp, results)
 
 
 def check_results(xml_path) -> int:
@@ -127,6 +307,27 @@ def check_results(xml_path) -> int:
 def tb_config() -> dict:
     """Inside a cocotb test module: the JSON configuration run_cocotb passed in CONFIG_ENV."""
     return json.loads(os.environ[CONFIG_ENV])
+
+
+def env_int(name: str, default: int, low: int, high: int | None = None) -> int:
+    """Inside a pytest: the integer test knob `name` from the environment, else `default`.
+
+    A value that is not an integer in [low, high] fails the test with one line naming
+    the variable (`check_int`'s wording), not a traceback.
+    """
+    import pytest
+
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = text
+    try:
+        return check_int(name, value, low, high)
+    except (TypeError, ValueError) as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def require_simulator(name: str) -> None:

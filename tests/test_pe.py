@@ -2,12 +2,12 @@
 
 Each case compiles its PE once (cached in build/sim/<simulator>/<name>/) and runs
 NBSMT_PE_CYCLES (default 10,000) random cycles of mixed streams through tb/pe_test.py.
-The seed is fixed per case so a failure reproduces; set NBSMT_SEED to explore others.
+The seed is fixed per case so a failure reproduces; set NBSMT_SEED to explore others
+(`make soak` runs 10^6 cycles per case with a fresh NBSMT_SEED).
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
 from nbsmt.policy import Policy
-from nbsmt.tb.runner import CONFIG_ENV, require_simulator, run_cocotb
+from nbsmt.tb.runner import CONFIG_ENV, env_int, require_simulator, run_cocotb
 from nbsmt.toolchain import SIMULATORS
 
 POLICIES = {
@@ -27,7 +27,7 @@ POLICIES = {
 
 
 def _seed(case: str) -> int:
-    return int(os.environ.get("NBSMT_SEED", zlib.crc32(case.encode())))
+    return env_int("NBSMT_SEED", zlib.crc32(case.encode()), 0, 2**32 - 1)
 
 
 @pytest.mark.parametrize("policy_name", POLICIES)
@@ -38,7 +38,8 @@ def test_pe_against_golden_model(simulator, threads, policy_name):
     policy = POLICIES[policy_name]
     component, name = pe_design(threads, policy)
     config = {"threads": threads, "policy": policy.as_dict(),
-              "cycles": int(os.environ.get("NBSMT_PE_CYCLES", 10_000)),
+              "cycles": env_int("NBSMT_PE_CYCLES", 10_000, 1),
               "seed": _seed(f"{threads}-{policy_name}")}
     run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
-               simulator=simulator, build_name=name, env={CONFIG_ENV: config})
+               simulator=simulator, build_name=name, env={CONFIG_ENV: config},
+               testcase="pe_random_streams")

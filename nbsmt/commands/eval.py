@@ -1,7 +1,8 @@
 """`nbsmt eval`: the quantized-CNN workload study (accuracy, statistics, array speedup).
 
 The study is `nbsmt.sim.evaluate.study`; its report (DIR/eval.md, DIR/eval.json, two
-PNG plots, each written atomically) is `nbsmt.sim.eval_report`.
+PNG plots, and --json) is `nbsmt.sim.eval_report`, all or none: the places are checked
+before the study runs and the files replace their targets together.
 """
 
 from __future__ import annotations
@@ -30,22 +31,19 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.sim.eval_report import write_report
+    from nbsmt.sim.eval_report import report_outputs, write_report
     from nbsmt.sim.evaluate import study
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
     out = Path(args.out)
+    outputs = report_outputs(out, args.json)
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
     report = study(quick=args.quick, budget_pp=args.budget,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr))
     report["command"] = command
-    try:
-        write_report(out, report, args.json)
-    except OSError as exc:
-        raise InputError(f"cannot write the report: {exc.strerror or exc}: "
-                         f"{exc.filename or out}") from None
+    write_report(outputs, report)
     done = report["done"]
     speed = ", ".join(f"{k} x{v:.2f}" for k, v in done["mode_search_speedup_at_budget"].items())
     print(f"report written to {out}/eval.md: 2T (default policy) loses "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nbsmt.cli import add_gemm_arguments, policy_from_args, threads_mode_from_args
+from nbsmt.cli import (add_gemm_arguments, fits_in_memory, format_ratio, policy_from_args,
+                       threads_mode_from_args)
 
 
 def register(sub) -> None:
@@ -15,21 +16,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from nbsmt.sim.gemm import golden_gemm
-
-    from nbsmt.fileio import write_json, write_npy
+    from nbsmt.fileio import OutputSet
     from nbsmt.operands import load_operands
+    from nbsmt.sim.gemm import golden_gemm
 
     policy = policy_from_args(args)
     threads, mode = threads_mode_from_args(args)
+    outputs = OutputSet({"--out": args.out, "--stats": args.stats},
+                        inputs={"--a": args.a, "--w": args.w})
     a, w = load_operands(args.a, args.w, policy)
-    result = golden_gemm(a, w, threads=threads, mode=mode, policy=policy)
-    write_npy(args.out, result.output)
-    if args.stats:
-        write_json(args.stats, result.stats)
+    with fits_in_memory(a, w):
+        result = golden_gemm(a, w, threads=threads, mode=mode, policy=policy)
+    with outputs.staging() as stage:
+        stage.npy("--out", result.output)
+        stage.json("--stats", result.stats)
     s = result.stats
     print(f"C[{s['shape']['M']},{s['shape']['N']}] written to {args.out}: T={threads} mode={mode} "
           f"k_steps={s['k_steps']} (x{s['speedup_vs_mode1']:.2f}), collisions "
           f"{s['collision_rate']:.1%}, lossy MACs {s['macs_reduced_lossy']}, "
-          f"rel. error {s['error']['rel_frobenius']:.3g}")
+          f"rel. error {format_ratio(s['error']['rel_frobenius'])}")
     return 0

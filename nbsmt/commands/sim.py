@@ -40,12 +40,14 @@ def run(args) -> int:
     from nbsmt.tb.driver import plan
     from nbsmt.toolchain import missing_simulator
 
-    from nbsmt.fileio import write_json, write_npy
+    from nbsmt.fileio import OutputSet
     from nbsmt.operands import load_operands
 
     policy = policy_from_args(args)
     threads, mode = threads_mode_from_args(args)
     rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
+    outputs = OutputSet({"--out": args.out, "--stats": args.stats},
+                        inputs={"--a": args.a, "--w": args.w})
     a, w = load_operands(args.a, args.w, policy)
     reason = missing_simulator(args.simulator)
     if reason:
@@ -54,10 +56,10 @@ def run(args) -> int:
     (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
                                          quiet=True)
     output = record.pop("output")
-    write_npy(args.out, output)
     record["simulator"] = args.simulator
-    if args.stats:
-        write_json(args.stats, record)
+    with outputs.staging() as stage:
+        stage.npy("--out", output)
+        stage.json("--stats", record)
     model = record["cycle_model"]
     g = record["golden"]
     print(f"C[{g['shape']['M']},{g['shape']['N']}] from the {rows}x{cols} T={threads} array "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from nbsmt.cli import add_policy_arguments, int_arg, policy_from_args
+from nbsmt.cli import add_policy_arguments, array_shape_from_args, int_arg, policy_from_args
 from nbsmt.errors import InputError
 
 
@@ -47,8 +47,7 @@ def _configs(args):
     policy = policy_from_args(args)
     custom_policy = policy != DEFAULT_POLICY
     threads = tuple(sorted(set(args.threads or DEFAULT_THREADS) | {1}))
-    if args.cols is not None and args.rows is None:
-        raise InputError("--cols needs --rows")
+    shape = array_shape_from_args(args)
     try:
         if not (args.pe or args.rows is not None or args.threads or custom_policy):
             sizes = tuple(args.sizes or DEFAULT_ARRAY_SIZES)
@@ -59,17 +58,23 @@ def _configs(args):
         for t in threads:
             if args.pe or args.rows is None:
                 configs.append(Config("pe", t, policy=policy))
-            if args.rows is not None:
-                cols = args.cols if args.cols is not None else args.rows
-                configs.append(Config("array", t, policy=policy, rows=args.rows, cols=cols))
+            if shape is not None:
+                configs.append(Config("array", t, policy=policy, rows=shape[0], cols=shape[1]))
         configs += [c.baseline() for c in configs]
         return list(dict.fromkeys(configs))
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
 
 
+# What `run` writes into --out (checked before any synthesis starts).
+REPORT_FILES = ("area.md", "area.csv", "area.json", "area_ratio.png", "area_breakdown.png")
+
+
 def run(args) -> int:
+    from pathlib import Path
+
     from nbsmt.cache import Cache
+    from nbsmt.fileio import OutputSet
     from nbsmt.synth.flow import run_all, yosys_version
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot
@@ -83,6 +88,9 @@ def run(args) -> int:
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     configs = _configs(args)
+    out = Path(args.out)
+    OutputSet({name: out / name for name in REPORT_FILES} | {"--json": args.json},
+              inputs={"--liberty": args.liberty} if args.liberty else {})
     flat = {c for c in configs if c.rows <= args.flat_check and c.cols <= args.flat_check}
     cache = Cache(None if args.no_cache else args.cache)
 
@@ -103,9 +111,8 @@ def run(args) -> int:
     command = "nbsmt " + shlex.join(args.argv)
     paths = write_report(args.out, records, library, command=command, yosys=yosys_version(),
                          json_path=args.json)
-    from pathlib import Path
-    ratio_plot(records, Path(args.out) / "area_ratio.png")
-    breakdown_plot(records, Path(args.out) / "area_breakdown.png",
+    ratio_plot(records, out / "area_ratio.png")
+    breakdown_plot(records, out / "area_breakdown.png",
                    "blocks_ge" if library.nand2 else "blocks_um2")
     for r in records:
         if r["threads"] > 1 and r["policy_tag"] == "default" and r["ratio_vs_ossa"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbsmt.cli import add_policy_arguments, array_dim_from_args, policy_from_args
+from nbsmt.cli import add_policy_arguments, array_shape_from_args, policy_from_args
 
 
 def register(sub) -> None:
@@ -28,11 +28,10 @@ def designs(args) -> list:
     from nbsmt.hw.configs import DEFAULT_THREADS, default_pe_designs, pe_design
 
     policy = policy_from_args(args)
-    if args.rows is None and args.cols is None:
+    shape = array_shape_from_args(args)
+    if shape is None:
         return default_pe_designs(policy) if args.defaults else [pe_design(args.threads, policy)]
-    rows = array_dim_from_args("--rows" if args.rows is not None else "--cols",
-                               args.rows if args.rows is not None else args.cols)
-    cols = array_dim_from_args("--cols", args.cols) if args.cols is not None else rows
+    rows, cols = shape
     threads = DEFAULT_THREADS if args.defaults else (args.threads,)
     return [array_design(rows=rows, cols=cols, threads=t, policy=policy) for t in threads]
 

@@ -1,0 +1,85 @@
+"""Ctrl-C and SIGTERM for the CLI: stop every child process at once, clean up, exit 130/143.
+
+Simulation and synthesis run their work in child processes (make, g++, vvp, Yosys), which
+a plain KeyboardInterrupt would leave running or wait for, and Python's default SIGTERM
+ends the process without running cleanup. Inside `handled()`, either signal kills this
+process's descendants (found through /proc), marks the run as stopping (so no new child
+starts) and raises `Interrupted` in the main thread; the stack then unwinds through the
+usual `finally` blocks, which remove temporary folders and staged outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+_STOPPING = threading.Event()
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal; `status` is the conventional exit status 128 + N."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.status = 128 + signum
+
+
+def stopping() -> bool:
+    """True once a signal asked the run to stop: start no further child process."""
+    return _STOPPING.is_set()
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Process ids of every descendant of `pid` (default: this process), children first."""
+    pid = os.getpid() if pid is None else pid
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue   # the process ended meanwhile
+        if fields[0] != "Z":   # a zombie has ended already, its parent only has to reap it
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_descendants() -> None:
+    """SIGKILL every descendant of this process (they hold no state worth saving).
+
+    Repeated a few times: a child may have started another one while the list was read.
+    """
+    for _ in range(5):
+        found = descendants()
+        if not found:
+            return
+        for child in found:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+
+
+def _on_signal(signum, frame):
+    _STOPPING.set()
+    kill_descendants()
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def handled():
+    """Within the block (main thread only), SIGINT and SIGTERM raise `Interrupted`."""
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
