@@ -54,13 +54,22 @@ def descendants(pid: int | None = None) -> list[int]:
     return found
 
 
-def kill_descendants() -> None:
-    """SIGKILL every descendant of this process (they hold no state worth saving).
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def kill_descendants(spare: str | None = None) -> None:
+    """SIGKILL every descendant of this process (they hold no state worth saving), except
+    those whose command line contains `spare`.
 
     Repeated a few times: a child may have started another one while the list was read.
     """
     for _ in range(5):
-        found = descendants()
+        found = [p for p in descendants() if not (spare and spare in _cmdline(p))]
         if not found:
             return
         for child in found:
@@ -74,10 +83,20 @@ def _on_signal(signum, frame):
     raise Interrupted(signum)
 
 
+def _on_signal_keep_children(signum, frame):
+    _STOPPING.set()
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
-def handled():
-    """Within the block (main thread only), SIGINT and SIGTERM raise `Interrupted`."""
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+def handled(*, kill_children: bool = True):
+    """Within the block (main thread only), SIGINT and SIGTERM raise `Interrupted`.
+
+    kill_children=False leaves the children to the code that unwinds (e.g. a Dask local
+    cluster, which shuts its worker processes and their helpers down in order).
+    """
+    handler = _on_signal if kill_children else _on_signal_keep_children
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 
-from nbsmt.fileio import write_json, write_text
+from nbsmt.fileio import OutputSet
 from nbsmt.sweep.grid import DesignPoint
 
 PARETO_PNG = "pareto.png"
@@ -148,16 +149,20 @@ def pareto_plot(record: dict, path) -> None:
     save_png(fig, path, bbox_inches="tight")
 
 
-def write_report(out, record: dict, json_path=None) -> dict:
-    """Write sweep.json, sweep.csv, pareto.png and sweep.md (last) into `out`."""
-    from pathlib import Path
+REPORT_FILES = ("sweep.json", "sweep.csv", PARETO_PNG, "sweep.md")
+
+
+def report_outputs(out, json_path=None) -> OutputSet:
+    """The report's files in folder `out` (and `json_path`), checked before the sweep runs."""
     out = Path(out)
-    paths = {"json": out / "sweep.json", "csv": out / "sweep.csv", "png": out / PARETO_PNG,
-             "md": out / "sweep.md"}
-    write_json(paths["json"], record)
-    if json_path:
-        write_json(json_path, record)
-    write_text(paths["csv"], to_csv(record["rows"]))
-    pareto_plot(record, paths["png"])
-    write_text(paths["md"], markdown(record))
-    return paths
+    return OutputSet({name: out / name for name in REPORT_FILES} | {"--json": json_path})
+
+
+def write_report(outputs: OutputSet, record: dict) -> None:
+    """Write every file of `outputs` from `record`, all or none."""
+    with outputs.staging() as stage:
+        stage.json("sweep.json", record)
+        stage.json("--json", record)
+        stage.text("sweep.csv", to_csv(record["rows"]))
+        pareto_plot(record, stage.path(PARETO_PNG))
+        stage.text("sweep.md", markdown(record))

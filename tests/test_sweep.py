@@ -173,20 +173,34 @@ def test_real_scheduler_survives_a_killed_worker(tmp_path):
 
 
 def test_ctrl_c_stops_and_keeps_finished_points(tmp_path):
+    """Ctrl-C as a terminal sends it (to the whole process group) during a local-cluster
+    sweep: exit 130 with one line, no process or temporary folder left, finished points
+    cached for the rerun."""
     cmd = _sweep_cmd("--sizes", "2", "3", "4", "--threads", "1", "2", "4", "--metrics", "area",
-                     "--workers", "0", "--cache", tmp_path / "cache", "--out", tmp_path / "out")
-    env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build")}
+                     "--workers", "2", "--cache", tmp_path / "cache", "--out", tmp_path / "out")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build"), "TMPDIR": str(scratch)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)
     first = proc.stdout.readline()
-    assert first.startswith("[1/9]"), first
-    proc.send_signal(signal.SIGINT)
+    assert first.startswith("[1/9]"), first + proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1].startswith("nbsmt sweep: interrupted;")
-    assert "Traceback" not in err and not (tmp_path / "out").exists()
-    rerun = subprocess.run([*cmd[:-1], tmp_path / "out2", "--sizes", "2"], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0 and "2x2-1t" in rerun.stdout
-    assert first.split(":")[0].split("] ")[1] in rerun.stdout
-    assert rerun.stdout.count("(cached)") >= 1
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("nbsmt sweep: interrupted;") and "Traceback" not in err, err
+    assert len(lines) == 2   # the "sweep: N design points" line, then the interrupt line
+    assert not (tmp_path / "out").exists()
+    def leftover():
+        return subprocess.run(["pgrep", "-a", "-s", str(proc.pid)], capture_output=True,
+                              text=True).stdout
+    # multiprocessing's resource tracker leaves once the client's pipe closes
+    _wait_for(lambda: leftover() == "", 10, "the sweep's processes to end")
+    assert list(scratch.iterdir()) == []
+    done = first.split(":")[0].split("] ")[1]
+    rerun = subprocess.run([*cmd[:-1], tmp_path / "out2", "--sizes", done.split("x")[0],
+                            "--threads", done.split("-")[1].rstrip("t")],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{done}: " in rerun.stdout and f"(cached)" in rerun.stdout.split(done)[1].splitlines()[0]

@@ -4,19 +4,25 @@ Without --scheduler it starts a `distributed.LocalCluster` of worker processes o
 machine (--workers, default: one per core; 0 runs every task here, one at a time); with
 --scheduler it uses that cluster, whose workers need nbsmt installed (docs/sweep.md).
 Exit status: 0, 2 for bad input or an unreachable scheduler, 2 + the number of failed
-design points (at most 102) when some failed, 130/143 when interrupted.
+design points (at most 102) when some failed, 130/143 when interrupted (Ctrl-C/SIGTERM:
+`nbsmt.interrupts` stops the local workers; finished results stay cached).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 from nbsmt.cli import int_arg
 from nbsmt.errors import InputError
+from nbsmt.interrupts import Interrupted, handled, kill_descendants, stopping
 
 
 def register(sub) -> None:
@@ -76,6 +82,7 @@ def _client(args):
     """(distributed.Client or None, what runs the tasks, cleanup function)."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -90,13 +97,27 @@ def _client(args):
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     if workers == 0:
         return None, "serial (no cluster)", lambda: None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    # Workers start with Ctrl-C ignored (a terminal sends it to the whole process group):
+    # the client alone handles it and shuts the cluster down in order.
+    # Their temporary folders live in one of ours, removed at the end even when a worker
+    # was killed inside a synthesis.
+    scratch = tempfile.mkdtemp(prefix="nbsmt-sweep-")
+    dask.config.set({"temporary-directory": scratch})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               env={"TMPDIR": scratch}, local_directory=scratch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     client = Client(cluster)
 
     def close():
-        client.close()
-        cluster.close()
+        try:
+            client.close()
+            cluster.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return client, f"LocalCluster of {workers} worker processes", close
 
 
@@ -106,7 +127,7 @@ def run(args) -> int:
     from nbsmt.cache import Cache, build_root
     from nbsmt.sweep import workloads
     from nbsmt.sweep.grid import grid
-    from nbsmt.sweep.report import pareto_front, with_ratios, write_report
+    from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report
     from nbsmt.sweep.run import Sweep
 
     from nbsmt.hw.array import MAX_DIM
@@ -119,6 +140,7 @@ def run(args) -> int:
     points = grid(sizes=args.sizes, threads=args.threads, windows=args.windows,
                   rounding=args.rounding, zero_skip=args.zero_skip, pipeline=args.pipeline)
     cache = Cache(None if args.no_cache else Path(args.cache or build_root() / "sweep-cache"))
+    outputs = report_outputs(args.out, args.json)   # checked before any work
     sweep = Sweep(points, metrics, workload, cache)
 
     done = [0]
@@ -136,22 +158,20 @@ def run(args) -> int:
             f"{sum(o.seconds for o in outcomes):.1f} s"
         print(f"[{done[0]}/{len(points)}] {point.name}: {'; '.join(parts)} ({how})", flush=True)
 
-    signalled = []
-
-    def terminate(signum, frame):   # SIGTERM: stop like Ctrl-C, exit 143
-        signalled.append(signum)
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, terminate)
     start = time.monotonic()
     close = None
+    stack = contextlib.ExitStack()
     try:
+        # the local cluster shuts its own workers down (killing them would also kill
+        # multiprocessing's resource tracker, which then floods stderr)
+        stack.enter_context(handled(kill_children=False))
         client, executor, close = _client(args)
         print(f"sweep: {len(points)} design points x {len(metrics)} metrics on {executor}",
               file=sys.stderr, flush=True)
-        if client is not None and "dashboard" in client.scheduler_info().get("services", {}):
+        if client is not None and importlib.util.find_spec("bokeh") is not None:
             print(f"dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
         sweep.run(client, progress)
-    except KeyboardInterrupt:
+    except Interrupted as exc:
         import warnings
 
         from amaranth.hdl import UnusedElaboratable
@@ -159,11 +179,16 @@ def run(args) -> int:
         warnings.filterwarnings("ignore", category=UnusedElaboratable)
         print(f"nbsmt sweep: interrupted; {done[0]} finished points are cached"
               + ("" if cache.root is None else f" in {cache.root}"), file=sys.stderr)
-        return 143 if signalled else 130
+        return exc.status
     finally:
+        if stopping():
+            # Interrupted: stop the local workers and the Yosys runs of their tasks now
+            # (multiprocessing's resource tracker stays: killed, it floods stderr).
+            kill_descendants(spare="resource_tracker")
         if close is not None:
-            close()
-        signal.signal(signal.SIGTERM, previous)
+            with contextlib.suppress(Exception, Interrupted):   # workers may be gone already
+                close()
+        stack.close()
     wall = time.monotonic() - start
 
     rows = with_ratios(points, sweep.rows())
@@ -171,10 +196,11 @@ def run(args) -> int:
     record = {"command": "nbsmt " + shlex.join(args.argv), "workload": workload.name,
               "metrics": metrics, "executor": executor, "wall_seconds": round(wall, 2),
               "failed": failed, "rows": rows, "pareto_front": pareto_front(rows)}
-    paths = write_report(args.out, record, args.json)
-    print(f"report: {paths['md']} ({len(points)} points, {failed} failed, {wall:.1f} s)")
+    write_report(outputs, record)
+    md = outputs.paths["sweep.md"]
+    print(f"report: {md} ({len(points)} points, {failed} failed, {wall:.1f} s)")
     if failed:
         print(f"nbsmt sweep: {failed} of {len(points)} design points failed "
-              f"(see {paths['md']})", file=sys.stderr)
+              f"(see {md})", file=sys.stderr)
         return 2 + min(failed, 100)
     return 0
