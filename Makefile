@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test verilog lint sim synth eval bench clean
+.PHONY: setup demo test verilog lint sim synth eval formal bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -40,6 +40,12 @@ synth: setup
 
 eval: setup
 	$(NBSMT) eval --out $(BUILD)/eval
+
+# Proofs: every PE (T = 1, 2, 4 x the regression's policies) against the SPEC reference,
+# the PE registers, the array stream properties to depth 40, and the mutants that must
+# fail (docs/formal.md). Solvers run niced, one per core.
+formal: setup
+	nice $(NBSMT) formal --out $(BUILD)/formal
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).

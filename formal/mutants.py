@@ -42,9 +42,11 @@ MUTANTS = {m.name: m for m in (
            "'guard and (LSB and sticky)'",
            r"= a\[(\d+)\] \| ", r"= a[\1] & ", "pe",
            min_threads=2, needs_rounding=True),
+    # Not "shifted by r - 1": the shift mux maps a value outside its cases to its
+    # largest case (r here), so that mutant is equivalent, and the proof says so.
     Mutant("exact_shift",
-           "an exact (n = 1) lane's high activation half is shifted by r - 1 instead of r",
-           r"\? lsb0 : (\d+)'h4;", r"? lsb0 : \1'h3;", "pe", min_threads=2),
+           "an exact (n = 1) lane's high activation half is not shifted (0 instead of r)",
+           r"\? lsb0 : (\d+)'h4;", r"? lsb0 : \1'h0;", "pe", min_threads=2),
     Mutant("no_clear",
            "the hand-off (last) keeps the sum in the accumulator instead of clearing it",
            r"= last \? \d+'d0 : ", "= ", "pe-step"),

@@ -32,7 +32,11 @@ PE_STEP_DEPTH = 3
 
 #: Arrays of the stream checks (rows, cols, threads) and the BMC depth each reaches.
 ARRAYS = ((2, 2, 2), (3, 2, 2))
-ARRAY_DEPTH = 24
+ARRAY_DEPTH = 40
+CI_ARRAY_DEPTH = 24
+
+#: The mutants the CI subset runs (both answer in seconds).
+CI_MUTANTS = ("rounding_tie", "no_clear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,16 +111,27 @@ def array_jobs(depth: int = ARRAY_DEPTH) -> list[Job]:
             for r, c, t in ARRAYS for kind in ("array", "array-step")]
 
 
-def mutant_jobs() -> list[Job]:
-    """Each mutant on the configuration where it is cheapest to catch."""
-    return [Job("pe", 2, mutant="rounding_tie"), Job("pe", 4, mutant="exact_shift"),
-            Job("pe-step", 2, mutant="no_clear", depth=PE_STEP_DEPTH)]
+def mutant_jobs(threads=(2, 4)) -> list[Job]:
+    """Each mutant on the thread counts given (where it applies)."""
+    from nbsmt.formal.mutants import MUTANTS
+
+    return [Job(m.proof, t, mutant=m.name, depth=PE_STEP_DEPTH if m.proof == "pe-step" else 0)
+            for m in MUTANTS.values() for t in threads if m.applies(t, POLICIES["default"])
+            and (m.proof == "pe" or t == threads[0])]
 
 
-def full_matrix(split: bool = False) -> list[Job]:
-    """Everything `make formal` runs: 4T first, the longest jobs start first."""
-    pe = sorted(pe_jobs(split=split), key=lambda j: -j.threads)
-    return pe + step_jobs() + array_jobs() + mutant_jobs()
+def full_matrix(split: bool = False, depth: int | None = None) -> list[Job]:
+    """Everything `make formal` runs; the longest jobs (4T) first."""
+    jobs = pe_jobs(split=split) + step_jobs() + array_jobs(depth or ARRAY_DEPTH) + mutant_jobs()
+    return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
+
+
+def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
+    """What tests/test_formal.py runs: the default policy, two quick mutants, the arrays."""
+    jobs = (pe_jobs(policies=("default",), split=split) + step_jobs()
+            + array_jobs(depth or CI_ARRAY_DEPTH)
+            + [j for j in mutant_jobs(threads=(2,)) if j.mutant in CI_MUTANTS])
+    return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
 
 
 # -- running ------------------------------------------------------------------------
@@ -193,7 +208,7 @@ def format_pe_counterexample(v: dict, threads: int, policy: Policy) -> str:
                         f"n_active={v[f'{who}_n_active']} lossy={v[f'{who}_lossy']} "
                         f"result_valid={int(v[f'{who}_result_valid'])}")
     return (f"a={a} w={w} en={int(v['en_in'])} last={int(v['last_in'])} "
-            f"acc={_signed(v['acc'], acc_bits)}\n"
+            f"acc={_signed(v['acc'], acc_bits)} (reference: {v['ref_n']} active lanes)\n"
             f"  PE:        {side('dut')}\n"
             f"  reference: {side('ref')}")
 
