@@ -184,6 +184,7 @@ class ArrayMonitor(wiring.Component):
             "cover_stall": Out(1), "cover_handoff": Out(1), "cover_slowest_row": Out(1),
             "assume_beat": Out(1),
             "i_ready": Out(1), "i_last": Out(1), "o_valid": Out(1), "o_last": Out(1),
+            "stall": Out(1),
         })
 
     def elaborate(self, platform):
@@ -201,7 +202,7 @@ class ArrayMonitor(wiring.Component):
         stall = Signal()
         o_fire = Signal()
         i_fire = Signal()
-        m.d.comb += [stall.eq(o.valid & ~o.ready), o_fire.eq(o.valid & o.ready),
+        m.d.comb += [stall.eq(o.valid & ~o.ready), o_fire.eq(o.valid & o.ready), self.stall.eq(stall),
                      i_fire.eq(arr.i.valid & arr.i.ready)]
 
         tiles_in = Signal(bits)     # tiles whose last K-step was accepted

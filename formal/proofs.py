@@ -214,9 +214,10 @@ def format_pe_counterexample(v: dict, threads: int, policy: Policy) -> str:
 
 
 def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_seconds,
-         trace_ports, properties: str = "ok_", covers: bool = True) -> Result:
+         trace_ports, properties: str = "ok_", covers: bool = True, extra=None) -> Result:
     """Check every output named `properties`* in cycles first..depth, and find the first
-    cycle of each `cover_*` (if `covers`).
+    cycle of each `cover_*` (if `covers`). `extra` adds properties written in SMT-LIB:
+    {name: function (unrolling, cycle) -> Bool expression}.
 
     A property proven in cycle k is assumed in later cycles (it holds there anyway),
     which keeps the incremental checks small.
@@ -224,7 +225,9 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
     from nbsmt.formal.smt import Unrolling
 
     u = Unrolling(design, initial=initial, time_limit=time_limit)
-    oks = sorted(p for p in design.outputs if p.startswith(properties))
+    oks = {p: (lambda u, k, p=p: u.port(p, k))
+           for p in sorted(design.outputs) if p.startswith(properties)}
+    oks.update(extra or {})
     covers = {p: None for p in sorted(design.outputs) if covers and p.startswith("cover_")}
     probes = {}
     total = 0.0
@@ -234,8 +237,8 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
         probes[k] = {p: u.port_term(p, k) for p in trace_ports}
         if k < first:
             continue
-        for ok in oks:
-            found, seconds = u.check(u.term(f"(not {u.port(ok, k)})"))
+        for ok, prop in oks.items():
+            found, seconds = u.check(u.term(f"(not {prop(u, k)})"))
             total += seconds
             checks += 1
             if found is None:
@@ -247,7 +250,7 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
                 return Result(job, "failed", total, compile_seconds, checks=checks,
                               counterexample=f"{ok} violated in cycle {k}\n"
                                              + format_trace(trace))
-            u.assume(u.port(ok, k))
+            u.assume(prop(u, k))
         for cover, at in covers.items():
             if at is None:
                 found, seconds = u.check(u.term(u.port(cover, k)))
@@ -287,10 +290,15 @@ def run_array(job: Job, time_limit: float | None = None) -> Result:
                            policy=POLICIES[job.policy])
     design = _compile(monitor, "nbsmt_formal_array", {})
     step = job.kind == "array-step"
+    # A stall changes no register of the array (the monitor's own excepted), so a run
+    # with back-pressure is the run without it with repeated states (docs/formal.md).
+    frozen = {"ok_step_all_registers_hold":
+              lambda u, k: f"(=> {u.port('stall', k - 1)} {u.registers_equal('array.', k - 1, k)})"}
     return _bmc(job, design, initial=not step, first=1 if step else 0, time_limit=time_limit,
                 compile_seconds=time.monotonic() - start,
                 trace_ports=("i_valid", "i_ready", "i_last", "o_valid", "o_ready", "o_last"),
-                properties="ok_step_" if step else "ok_trace_", covers=not step)
+                properties="ok_step_" if step else "ok_trace_", covers=not step,
+                extra=frozen if step else None)
 
 
 _RUNNERS = {"pe": run_pe, "pe-step": run_pe_step, "array": run_array, "array-step": run_array}

@@ -16,6 +16,7 @@ turns enable/reset flip-flops into plain ones, the only kind `write_smt2` accept
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -38,6 +39,7 @@ class Design:
     smt2: str
     inputs: dict[str, int]
     outputs: dict[str, int]
+    registers: dict[str, tuple[int, ...]]   # "a.b.reg" -> its state slices' smt indices
 
     def width(self, port: str) -> int:
         try:
@@ -78,7 +80,14 @@ def compile_design(sources: dict[str, str], top: str) -> Design:
     ports = {kind: {m[1]: int(m[2]) for m in
                     re.finditer(rf"^; yosys-smt2-{kind} (\S+) (\d+)$", smt2, re.M)}
              for kind in ("input", "output")}
-    return Design(top, smt2, ports["input"], ports["output"])
+    registers: dict[str, list[int]] = {}
+    for m in re.finditer(r"^; yosys-smt2-witness (\{.*\})$", smt2, re.M):
+        entry = json.loads(m[1])
+        if entry["type"] == "reg":
+            path = ".".join(part.removeprefix("\\") for part in entry["path"])
+            registers.setdefault(path, []).append(entry["smtname"])
+    return Design(top, smt2, ports["input"], ports["output"],
+                  {k: tuple(sorted(set(v))) for k, v in registers.items()})
 
 
 class Unrolling:
@@ -147,6 +156,16 @@ class Unrolling:
         sort = "Bool" if width is None else f"(_ BitVec {width})"
         self._parse(f"(declare-const {name} {sort}) (assert (= {name} {expr}))")
         return next(t for t in self._parser.get_declared_funs() if t.symbol() == name)
+
+    def registers_equal(self, prefix: str, step_a: int, step_b: int) -> str:
+        """SMT-LIB: every register whose path starts with `prefix` is equal in both states."""
+        top = self.design.top
+        terms = [f"(= (|{top}#{i}| s{step_a}) (|{top}#{i}| s{step_b}))"
+                 for path, indices in self.design.registers.items()
+                 if path.startswith(prefix) for i in indices]
+        if not terms:
+            raise FormalError(f"{top} has no register under {prefix!r}")
+        return f"(and true {' '.join(terms)})"
 
     def port_term(self, name: str, step: int):
         width = self.design.width(name)
