@@ -238,7 +238,8 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
         if k < first:
             continue
         for ok, prop in oks.items():
-            found, seconds = u.check(u.term(f"(not {prop(u, k)})"))
+            holds = prop(u, k)
+            found, seconds = u.check(u.term(f"(not {holds})"))
             total += seconds
             checks += 1
             if found is None:
@@ -250,7 +251,7 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
                 return Result(job, "failed", total, compile_seconds, checks=checks,
                               counterexample=f"{ok} violated in cycle {k}\n"
                                              + format_trace(trace))
-            u.assume(prop(u, k))
+            u.assume(holds)
         for cover, at in covers.items():
             if at is None:
                 found, seconds = u.check(u.term(u.port(cover, k)))
@@ -292,8 +293,17 @@ def run_array(job: Job, time_limit: float | None = None) -> Result:
     step = job.kind == "array-step"
     # A stall changes no register of the array (the monitor's own excepted), so a run
     # with back-pressure is the run without it with repeated states (docs/formal.md).
+    # Outside a stall, o.ready changes neither the next state nor i.ready: a twin of the
+    # state that differs only in o.ready, also not stalled, moves to the same registers.
+    def ready_unused(u, k):
+        twin, twin_next = u.twin(k - 1, ("o_ready",))
+        return (f"(=> (and (not {u.port('stall', k - 1)}) (not {u.port('stall', twin)})) "
+                f"(and {u.registers_equal('array.', k, twin_next)} "
+                f"(= {u.port('i_ready', k - 1)} {u.port('i_ready', twin)})))")
+
     frozen = {"ok_step_all_registers_hold":
-              lambda u, k: f"(=> {u.port('stall', k - 1)} {u.registers_equal('array.', k - 1, k)})"}
+              lambda u, k: f"(=> {u.port('stall', k - 1)} {u.registers_equal('array.', k - 1, k)})",
+              "ok_step_ready_only_stalls": ready_unused}
     return _bmc(job, design, initial=not step, first=1 if step else 0, time_limit=time_limit,
                 compile_seconds=time.monotonic() - start,
                 trace_ports=("i_valid", "i_ready", "i_last", "o_valid", "o_ready", "o_last"),

@@ -90,6 +90,10 @@ def compile_design(sources: dict[str, str], top: str) -> Design:
                   {k: tuple(sorted(set(v))) for k, v in registers.items()})
 
 
+def _state(step: int | str) -> str:
+    return f"s{step}" if isinstance(step, int) else step
+
+
 class Unrolling:
     """States s0..sk of `design` chained by its transition relation, in one Bitwuzla.
 
@@ -144,10 +148,11 @@ class Unrolling:
         while self.steps < steps:
             self._add_state()
 
-    def port(self, name: str, step: int) -> str:
-        """SMT-LIB expression of port `name` in state s`step` (Bool if 1 bit wide)."""
+    def port(self, name: str, step: int | str) -> str:
+        """SMT-LIB expression of port `name` in state s`step` (or the state named `step`);
+        Bool if the port is 1 bit wide."""
         self.design.width(name)
-        return f"(|{self.design.top}_n {name}| s{step})"
+        return f"(|{self.design.top}_n {name}| {_state(step)})"
 
     def term(self, expr: str, width: int | None = None):
         """A solver term equal to `expr` (Bool when width is None), for checks and values."""
@@ -157,15 +162,35 @@ class Unrolling:
         self._parse(f"(declare-const {name} {sort}) (assert (= {name} {expr}))")
         return next(t for t in self._parser.get_declared_funs() if t.symbol() == name)
 
-    def registers_equal(self, prefix: str, step_a: int, step_b: int) -> str:
+    def registers_equal(self, prefix: str, step_a: int | str, step_b: int | str) -> str:
         """SMT-LIB: every register whose path starts with `prefix` is equal in both states."""
         top = self.design.top
-        terms = [f"(= (|{top}#{i}| s{step_a}) (|{top}#{i}| s{step_b}))"
+        a, b = _state(step_a), _state(step_b)
+        terms = [f"(= (|{top}#{i}| {a}) (|{top}#{i}| {b}))"
                  for path, indices in self.design.registers.items()
                  if path.startswith(prefix) for i in indices]
         if not terms:
             raise FormalError(f"{top} has no register under {prefix!r}")
         return f"(and true {' '.join(terms)})"
+
+    def twin(self, step: int, free_inputs) -> tuple[str, str]:
+        """A second copy of state s`step` and its successor, named ("twin{step}",
+        "twin{step}_next"): the same registers and inputs except `free_inputs`."""
+        top = self.design.top
+        a, b = f"twin{step}", f"twin{step}_next"
+        self._parse(f"(declare-const {a} |{top}_s|) (declare-const {b} |{top}_s|)")
+        self._assert(f"(and (|{top}_h| {a}) (|{top}_h| {b}) (|{top}_t| {a} {b}))")
+        self._assert(self.registers_equal("", step, a))
+        for name in self.design.inputs:
+            if name not in free_inputs:
+                self._assert(f"(= {self.port(name, step)} {self.port(name, a)})")
+        for state in (a, b):
+            if "rst" in self.design.inputs:
+                self._assert(f"(not {self.port('rst', state)})")
+            for name in self.design.outputs:
+                if name.startswith("assume_"):
+                    self._assert(self.port(name, state))
+        return a, b
 
     def port_term(self, name: str, step: int):
         width = self.design.width(name)
