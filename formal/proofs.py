@@ -73,8 +73,9 @@ class Job:
 class Result:
     job: Job
     status: str                  # "proven", "failed" or "unknown" (out of time)
-    seconds: float               # solver time
-    compile_seconds: float       # Amaranth + Yosys
+    seconds: float               # solver wall time
+    compile_seconds: float       # Amaranth + Yosys, wall time
+    cpu_seconds: float = 0.0     # solver CPU time (the wall time on an idle machine)
     counterexample: str = ""
     covers: dict = dataclasses.field(default_factory=dict)   # cover -> first cycle, or None
     checks: int = 0
@@ -88,6 +89,7 @@ class Result:
         return {"name": self.job.name, **dataclasses.asdict(self.job), "expect": self.job.expect,
                 "status": self.status, "as_expected": self.as_expected,
                 "solver_seconds": round(self.seconds, 2),
+                "solver_cpu_seconds": round(self.cpu_seconds, 2),
                 "compile_seconds": round(self.compile_seconds, 2),
                 "covers": self.covers, "checks": self.checks,
                 "counterexample": self.counterexample}
@@ -189,13 +191,13 @@ def run_pe(job: Job, time_limit: float | None = None) -> Result:
     probes.update({p: u.port_term(p, 0) for p in ("a_in", "w_in", "en_in", "last_in")})
     if job.case is not None:
         u.assume(f"(= {u.port('ref_n', 0)} (_ bv{job.case} {design.width('ref_n')}))")
-    found, seconds = u.check(u.term(f"(not {u.port('ok', 0)})"))
+    found, seconds, cpu = u.check(u.term(f"(not {u.port('ok', 0)})"))
     if found is None:
-        return Result(job, "unknown", seconds, compile_seconds, checks=1)
+        return Result(job, "unknown", seconds, compile_seconds, cpu, checks=1)
     if not found:
-        return Result(job, "proven", seconds, compile_seconds, checks=1)
+        return Result(job, "proven", seconds, compile_seconds, cpu, checks=1)
     v = {p: u.value(t) for p, t in probes.items()}
-    return Result(job, "failed", seconds, compile_seconds, checks=1,
+    return Result(job, "failed", seconds, compile_seconds, cpu, checks=1,
                   counterexample=format_pe_counterexample(v, job.threads, policy))
 
 
@@ -230,7 +232,7 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
     oks.update(extra or {})
     covers = {p: None for p in sorted(design.outputs) if covers and p.startswith("cover_")}
     probes = {}
-    total = 0.0
+    total = cpu_total = 0.0
     checks = 0
     for k in range(job.depth + 1):
         u.extend(k)
@@ -239,27 +241,30 @@ def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_sec
             continue
         for ok, prop in oks.items():
             holds = prop(u, k)
-            found, seconds = u.check(u.term(f"(not {holds})"))
+            found, seconds, cpu = u.check(u.term(f"(not {holds})"))
             total += seconds
+            cpu_total += cpu
             checks += 1
             if found is None:
-                return Result(job, "unknown", total, compile_seconds, checks=checks,
+                return Result(job, "unknown", total, compile_seconds, cpu_total, checks=checks,
                               counterexample=f"{ok} undecided in cycle {k}")
             if found:
                 trace = [(i, {p: _signed(u.value(t), design.width(p))
                                   for p, t in probes[i].items()}) for i in range(k + 1)]
-                return Result(job, "failed", total, compile_seconds, checks=checks,
+                return Result(job, "failed", total, compile_seconds, cpu_total, checks=checks,
                               counterexample=f"{ok} violated in cycle {k}\n"
                                              + format_trace(trace))
             u.assume(holds)
         for cover, at in covers.items():
             if at is None:
-                found, seconds = u.check(u.term(u.port(cover, k)))
+                found, seconds, cpu = u.check(u.term(u.port(cover, k)))
                 total += seconds
+                cpu_total += cpu
                 checks += 1
                 if found:
                     covers[cover] = k
-    return Result(job, "proven", total, compile_seconds, covers=covers, checks=checks)
+    return Result(job, "proven", total, compile_seconds, cpu_total, covers=covers,
+                  checks=checks)
 
 
 def format_trace(trace) -> str:

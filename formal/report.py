@@ -19,8 +19,8 @@ def _covers(result) -> str:
 def progress_line(result) -> str:
     """`proven    pe T4 default  solver 151.2 s` plus the counterexample of a failure."""
     mark = "" if result.as_expected else "  <-- UNEXPECTED"
-    line = (f"{result.status:8s}  {result.job.name:40s} solver {result.seconds:7.1f} s"
-            f"  (yosys {result.compile_seconds:.1f} s){mark}")
+    line = (f"{result.status:8s}  {result.job.name:40s} solver {result.seconds:7.1f} s wall"
+            f" {result.cpu_seconds:7.1f} s CPU  (yosys {result.compile_seconds:.1f} s){mark}")
     if result.covers:
         line += f"\n          covers: {_covers(result)}"
     if result.counterexample:
@@ -36,18 +36,20 @@ def tools() -> dict:
 def write_report(out: Path, results, *, argv=None) -> None:
     """formal.md (a table, then each counterexample) and formal.json in `out`."""
     command = "nbsmt formal" + ("" if argv is None else " " + shlex.join(argv[1:]))
-    rows = ["| job | expected | result | solver s | Yosys s | covers (first cycle) |",
-            "|---|---|---|---:|---:|---|"]
+    rows = ["| job | expected | result | solver s (wall) | solver s (CPU) | Yosys s | "
+            "covers (first cycle) |", "|---|---|---|---:|---:|---:|---|"]
     for r in results:
         ok = "" if r.as_expected else " **unexpected**"
         rows.append(f"| {r.job.name} | {r.job.expect} | {r.status}{ok} | {r.seconds:.1f} | "
-                    f"{r.compile_seconds:.1f} | {_covers(r)} |")
+                    f"{r.cpu_seconds:.1f} | {r.compile_seconds:.1f} | {_covers(r)} |")
     cex = [f"### {r.job.name}\n\n```\n{r.counterexample}\n```\n"
            for r in results if r.counterexample]
     versions = ", ".join(f"{k} {v}" for k, v in tools().items())
     text = "\n".join([
         "# Formal results", "",
-        f"Command: `{command}`. Tools: {versions}. What each job proves: docs/formal.md.", "",
+        f"Command: `{command}`. Tools: {versions}. What each job proves: docs/formal.md.",
+        "Solver CPU seconds are what a job costs on an idle machine (one single-threaded "
+        "solver per process); wall seconds include waiting for a shared core.", "",
         *rows, "",
         *(["## Counterexamples", "", *cex] if cex else []),
     ])

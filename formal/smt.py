@@ -202,16 +202,18 @@ class Unrolling:
 
     # -- solving --------------------------------------------------------------------
 
-    def check(self, condition) -> tuple[bool | None, float]:
-        """(whether `condition` (a Bool term) can hold, seconds); None if out of time."""
-        start = time.monotonic()
+    def check(self, condition) -> tuple[bool | None, float, float]:
+        """(whether `condition` (a Bool term) can hold, wall seconds, CPU seconds); None if
+        out of time. On a machine shared with other work the CPU seconds are what the
+        check costs: the solver is single-threaded and runs in this process."""
+        start, cpu = time.monotonic(), time.process_time()
         result = self._solver.check_sat(condition)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, time.process_time() - cpu
         if result == self._bz.Result.SAT:
-            return True, seconds
+            return True, seconds, cpu
         if result == self._bz.Result.UNSAT:
-            return False, seconds
-        return None, seconds
+            return False, seconds, cpu
+        return None, seconds, cpu
 
     def value(self, term) -> int | bool:
         """A term's value in the last satisfying check (bit-vectors as unsigned ints)."""
