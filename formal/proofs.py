@@ -1,11 +1,12 @@
 """The proof matrix: what `make formal` and `nbsmt formal` run, in parallel, with reports.
 
-Three kinds of job, each a plain `Job` that a worker process turns into a `Result`:
+Four kinds of job, each a plain `Job` that a worker process turns into a `Result`:
 - "pe": one cycle of the generated PE against `ReferencePE` from any state, for all
   operands, en and last (optionally one case of the reference's collision count n);
 - "pe-step": the PE's registers over `depth` cycles from any state;
 - "array": bounded model check of an R x C array's stream properties from reset to
-  `depth` cycles, and the first cycle each cover is reached.
+  `depth` cycles, and the first cycle each cover is reached;
+- "array-step": the array's one-cycle properties for one transition from any state.
 A job with a `mutant` runs on a mutated copy of the PE Verilog and is expected to fail
 with a counterexample.
 """

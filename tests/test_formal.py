@@ -17,6 +17,7 @@ from nbsmt.cli import main
 from nbsmt.formal.mutants import MUTANTS
 from nbsmt.formal.proofs import POLICIES, ci_subset, pe_verilog, run_jobs
 from nbsmt.formal.reference import ReferencePE
+from nbsmt.formal.report import progress_line
 
 from .reference import ref_pe_cycle
 
@@ -29,7 +30,9 @@ def _ids(jobs):
 
 @pytest.fixture(scope="module")
 def results():
-    done = run_jobs(JOBS, workers=os.cpu_count() or 1)
+    """Every CI job, run once; each result's line (status, times) goes to the log."""
+    done = run_jobs(JOBS, workers=os.cpu_count() or 1,
+                    progress=lambda r: print(progress_line(r), flush=True))
     return {r.job: r for r in done}
 
 
