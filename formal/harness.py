@@ -152,22 +152,25 @@ class ArrayMonitor(wiring.Component):
     """A SySMT array with free inputs, free `i.valid` and free `o.ready`, and its monitor.
 
     Properties, each an `ok_*` output. `ok_step_*` relate a cycle to the one before, so
-    they are proven for one transition from any state (for every cycle, unbounded);
-    `ok_trace_*` depend on the history and are checked from reset to a bounded depth.
-    - `ok_step_hold`: after a stall (o.valid and not o.ready) the same beat is still offered.
-    - `ok_trace_framing`: `o.last` marks exactly every R-th accepted row (rows of a tile stay
-      together, none repeated or skipped inside a tile).
-    - `ok_trace_owed`: a row is offered only while rows are owed (R per accepted tile, minus
-      the rows accepted): no row is made up or duplicated.
-    - `ok_trace_live`: a row owed leaves within C cycles that are not stalls (the documented
-      latency L + C + i), so no row is lost.
+    they are proven for one transition from any state (for every cycle, unbounded):
+    - `ok_step_hold`: after a stall (o.valid and not o.ready) the same beat is offered.
     - `ok_step_frozen`: a stalled cycle changes no PE-cycle bin nor the lossy count, and
       takes no input.
     - `ok_step_work`: the PE-cycle bins grow by rows x cols of each accepted K-step, once.
+    `ok_trace_*` depend on the history and are checked from reset to a bounded depth:
+    - `ok_trace_framing`: `o.last` marks exactly every R-th accepted row (rows of a tile
+      stay together, none repeated or skipped inside a tile).
+    - `ok_trace_owed`: a row is offered only while rows are owed (R per accepted tile,
+      minus the rows accepted): no row is made up or duplicated.
+    - `ok_trace_live`: a row owed leaves within C cycles that are not stalls (the
+      documented latency L + C + i), so no row is lost.
     Covers: `cover_stall` (a stall), `cover_handoff` (a tile's last row accepted after
     the tile stalled, while the next tile's K-steps entered the array meanwhile),
     `cover_slowest_row` (a row owed for C - 1 cycles: the `ok_trace_live` bound is tight).
     Assumed (`assume_beat`): a valid beat's rows/cols fields are 1..R and 1..C.
+    Two more step properties need every register or a second state, so they are written
+    in SMT-LIB (`nbsmt.formal.proofs.run_array`): a stall holds every register of the
+    array, and outside a stall `o.ready` changes nothing.
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy,
@@ -179,8 +182,8 @@ class ArrayMonitor(wiring.Component):
         fmt = self._array.format
         super().__init__({
             "i_valid": In(1), "i_payload": In(fmt.input_bits), "o_ready": In(1),
-            "ok_step_hold": Out(1), "ok_trace_framing": Out(1), "ok_trace_owed": Out(1), "ok_trace_live": Out(1),
-            "ok_step_frozen": Out(1), "ok_step_work": Out(1),
+            "ok_step_hold": Out(1), "ok_step_frozen": Out(1), "ok_step_work": Out(1),
+            "ok_trace_framing": Out(1), "ok_trace_owed": Out(1), "ok_trace_live": Out(1),
             "cover_stall": Out(1), "cover_handoff": Out(1), "cover_slowest_row": Out(1),
             "assume_beat": Out(1),
             "i_ready": Out(1), "i_last": Out(1), "o_valid": Out(1), "o_last": Out(1),
