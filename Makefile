@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval sweep bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval sweep formal bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -60,6 +60,12 @@ eval: setup
 SWEEP_ARGS ?= --sizes 4 8 --threads 1 2 4 --windows 2 5 --rounding rne trunc
 sweep: setup
 	$(NBSMT) sweep $(SWEEP_ARGS) --out $(BUILD)/sweep
+
+# Proofs: every PE (T = 1, 2, 4 x the regression's policies) against the SPEC reference,
+# the PE registers, the array stream properties to depth 40, and the mutants that must
+# fail (docs/formal.md). Solvers run niced, one per core.
+formal: setup
+	nice $(NBSMT) formal --out $(BUILD)/formal
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).

@@ -1,6 +1,6 @@
 """Every project module is loaded under one name only.
 
-The source folders (hw/, sim/, tb/, synth/) install as subpackages of `nbsmt`. If one of
+The source folders (hw/, sim/, tb/, synth/, formal/) install as subpackages of `nbsmt`. If one of
 them is also importable as a top-level package (say the repository root lands on
 sys.path and something imports `tb.driver`), the same file runs twice as two module
 objects: two `Policy` classes that are never equal, two caches, isinstance checks that
@@ -34,7 +34,8 @@ def modules_loaded_twice(modules=None) -> dict[str, list[str]]:
     return {f: sorted(n) for f, n in by_file.items() if len(n) > 1}
 
 
-SUBPACKAGES = ("nbsmt.commands", "nbsmt.hw", "nbsmt.sim", "nbsmt.sweep", "nbsmt.synth", "nbsmt.tb")
+SUBPACKAGES = ("nbsmt.commands", "nbsmt.formal", "nbsmt.hw", "nbsmt.sim", "nbsmt.sweep",
+               "nbsmt.synth", "nbsmt.tb")
 
 
 def _import_every_project_module() -> list[str]:

@@ -1,0 +1,343 @@
+"""The proof matrix: what `make formal` and `nbsmt formal` run, in parallel, with reports.
+
+Four kinds of job, each a plain `Job` that a worker process turns into a `Result`:
+- "pe": one cycle of the generated PE against `ReferencePE` from any state, for all
+  operands, en and last (optionally one case of the reference's collision count n);
+- "pe-step": the PE's registers over `depth` cycles from any state;
+- "array": bounded model check of an R x C array's stream properties from reset to
+  `depth` cycles, and the first cycle each cover is reached;
+- "array-step": the array's one-cycle properties for one transition from any state.
+A job with a `mutant` runs on a mutated copy of the PE Verilog and is expected to fail
+with a counterexample.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import time
+
+from nbsmt.policy import Policy
+
+#: The policies the simulation regression covers, by the names reports use.
+POLICIES = {
+    "default": Policy(),
+    "authors": Policy.authors(),
+    "windows5": Policy(windows=5),
+    "trunc": Policy(rounding="trunc"),
+}
+
+#: Cycles of the register proof from an arbitrary state.
+PE_STEP_DEPTH = 3
+
+#: Arrays of the stream checks (rows, cols, threads) and the BMC depth each reaches.
+ARRAYS = ((2, 2, 2), (3, 2, 2))
+ARRAY_DEPTH = 40
+CI_ARRAY_DEPTH = 24
+
+#: The mutants the CI subset runs (both answer in seconds).
+CI_MUTANTS = ("rounding_tie", "no_clear")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    kind: str                   # "pe", "pe-step", "array" or "array-step"
+    threads: int
+    policy: str = "default"     # a key of POLICIES
+    mutant: str | None = None   # a key of nbsmt.formal.mutants.MUTANTS
+    case: int | None = None     # "pe" only: prove only cycles with n active lanes
+    rows: int = 0               # "array" only
+    cols: int = 0
+    depth: int = 0              # "pe-step", "array": cycles unrolled
+
+    @property
+    def name(self) -> str:
+        if self.kind == "array":
+            base = f"array {self.rows}x{self.cols} T{self.threads} depth {self.depth}"
+        elif self.kind == "array-step":
+            base = f"array-step {self.rows}x{self.cols} T{self.threads}"
+        else:
+            base = f"{self.kind} T{self.threads} {self.policy}"
+        if self.case is not None:
+            base += f" n={self.case}"
+        if self.mutant:
+            base += f" mutant {self.mutant}"
+        return base
+
+    @property
+    def expect(self) -> str:
+        return "failed" if self.mutant else "proven"
+
+
+@dataclasses.dataclass
+class Result:
+    job: Job
+    status: str                  # "proven", "failed" or "unknown" (out of time)
+    seconds: float               # solver wall time
+    compile_seconds: float       # Amaranth + Yosys, wall time
+    cpu_seconds: float = 0.0     # solver CPU time (the wall time on an idle machine)
+    counterexample: str = ""
+    covers: dict = dataclasses.field(default_factory=dict)   # cover -> first cycle, or None
+    checks: int = 0
+
+    @property
+    def as_expected(self) -> bool:
+        covered = all(v is not None for v in self.covers.values())
+        return self.status == self.job.expect and (self.status != "proven" or covered)
+
+    def as_dict(self) -> dict:
+        return {"name": self.job.name, **dataclasses.asdict(self.job), "expect": self.job.expect,
+                "status": self.status, "as_expected": self.as_expected,
+                "solver_seconds": round(self.seconds, 2),
+                "solver_cpu_seconds": round(self.cpu_seconds, 2),
+                "compile_seconds": round(self.compile_seconds, 2),
+                "covers": self.covers, "checks": self.checks,
+                "counterexample": self.counterexample}
+
+
+# -- jobs ---------------------------------------------------------------------------
+
+def pe_jobs(threads=(1, 2, 4), policies=tuple(POLICIES), split: bool = False) -> list[Job]:
+    """One-cycle proofs; `split` proves each collision count n as its own job."""
+    cases = lambda t: range(t + 1) if split and t > 1 else (None,)
+    return [Job("pe", t, p, case=c) for t in threads for p in policies for c in cases(t)]
+
+
+def step_jobs(threads=(1, 2, 4)) -> list[Job]:
+    return [Job("pe-step", t, depth=PE_STEP_DEPTH) for t in threads]
+
+
+def array_jobs(depth: int = ARRAY_DEPTH) -> list[Job]:
+    """Per array: the bounded trace check and the one-transition step proof."""
+    return [Job(kind, t, rows=r, cols=c, depth=depth if kind == "array" else 1)
+            for r, c, t in ARRAYS for kind in ("array", "array-step")]
+
+
+def mutant_jobs(threads=(2, 4)) -> list[Job]:
+    """Each mutant on the thread counts given (where it applies)."""
+    from nbsmt.formal.mutants import MUTANTS
+
+    return [Job(m.proof, t, mutant=m.name, depth=PE_STEP_DEPTH if m.proof == "pe-step" else 0)
+            for m in MUTANTS.values() for t in threads if m.applies(t, POLICIES["default"])
+            and (m.proof == "pe" or t == threads[0])]
+
+
+def full_matrix(split: bool = False, depth: int | None = None) -> list[Job]:
+    """Everything `make formal` runs; the longest jobs (4T) first."""
+    jobs = pe_jobs(split=split) + step_jobs() + array_jobs(depth or ARRAY_DEPTH) + mutant_jobs()
+    return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
+
+
+def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
+    """What tests/test_formal.py runs: the default policy, two quick mutants, the arrays."""
+    jobs = (pe_jobs(policies=("default",), split=split) + step_jobs()
+            + array_jobs(depth or CI_ARRAY_DEPTH)
+            + [j for j in mutant_jobs(threads=(2,)) if j.mutant in CI_MUTANTS])
+    return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
+
+
+# -- running ------------------------------------------------------------------------
+
+def pe_verilog(threads: int, policy: Policy, mutant: str | None = None) -> tuple[str, str]:
+    """(Verilog text, module name) of the generated PE, mutated if `mutant` is given."""
+    from nbsmt.hw.configs import pe_design
+    from nbsmt.hw.generate import to_verilog
+
+    from nbsmt.formal.mutants import mutant as get_mutant
+
+    component, name = pe_design(threads, policy)
+    text = to_verilog(component, name)
+    if mutant is not None:
+        m = get_mutant(mutant)
+        if not m.applies(threads, policy):
+            raise ValueError(f"mutant {mutant} does not apply to T={threads}, {policy.short_name}")
+        text = m.apply(text)
+    return text, name
+
+
+def _signed(value: int, bits: int) -> int:
+    """Two's complement reading of an unsigned `bits`-wide value (1 bit stays 0/1)."""
+    if bits == 1:
+        return int(value)
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _lanes(value: int, lanes: int, bits: int, signed: bool) -> list[int]:
+    out = [(value >> (t * bits)) & ((1 << bits) - 1) for t in range(lanes)]
+    return [_signed(v, bits) for v in out] if signed else out
+
+
+def _compile(harness, top: str, sources: dict[str, str]):
+    from nbsmt.hw.generate import to_verilog
+
+    from nbsmt.formal.smt import compile_design
+
+    return compile_design({**sources, f"{top}.v": to_verilog(harness, top)}, top)
+
+
+def run_pe(job: Job, time_limit: float | None = None) -> Result:
+    """One cycle of the PE against the reference: unsat of `not ok` is the proof."""
+    from nbsmt.formal.harness import PEMiter
+    from nbsmt.formal.smt import Unrolling
+
+    start = time.monotonic()
+    policy = POLICIES[job.policy]
+    text, name = pe_verilog(job.threads, policy, job.mutant)
+    design = _compile(PEMiter(module_name=name, threads=job.threads, policy=policy),
+                      "nbsmt_formal_pe_miter", {"pe.v": text})
+    compile_seconds = time.monotonic() - start
+    u = Unrolling(design, initial=False, time_limit=time_limit)
+    probes = {p: u.port_term(p, 0) for p in design.outputs if p != "ok"}
+    probes.update({p: u.port_term(p, 0) for p in ("a_in", "w_in", "en_in", "last_in")})
+    if job.case is not None:
+        u.assume(f"(= {u.port('ref_n', 0)} (_ bv{job.case} {design.width('ref_n')}))")
+    found, seconds, cpu = u.check(u.term(f"(not {u.port('ok', 0)})"))
+    if found is None:
+        return Result(job, "unknown", seconds, compile_seconds, cpu, checks=1)
+    if not found:
+        return Result(job, "proven", seconds, compile_seconds, cpu, checks=1)
+    v = {p: u.value(t) for p, t in probes.items()}
+    return Result(job, "failed", seconds, compile_seconds, cpu, checks=1,
+                  counterexample=format_pe_counterexample(v, job.threads, policy))
+
+
+def format_pe_counterexample(v: dict, threads: int, policy: Policy) -> str:
+    """Operands and both sides' values of a one-cycle counterexample, one block of text."""
+    acc_bits = policy.acc_bits
+    a = _lanes(int(v["a_in"]), threads, policy.act_bits, signed=False)
+    w = _lanes(int(v["w_in"]), threads, policy.weight_bits, signed=True)
+    side = lambda who: (f"contribution={_signed(v[f'{who}_contribution'], acc_bits)} "
+                        f"n_active={v[f'{who}_n_active']} lossy={v[f'{who}_lossy']} "
+                        f"result_valid={int(v[f'{who}_result_valid'])}")
+    return (f"a={a} w={w} en={int(v['en_in'])} last={int(v['last_in'])} "
+            f"acc={_signed(v['acc'], acc_bits)} (reference: {v['ref_n']} active lanes)\n"
+            f"  PE:        {side('dut')}\n"
+            f"  reference: {side('ref')}")
+
+
+def _bmc(job: Job, design, *, initial: bool, first: int, time_limit, compile_seconds,
+         trace_ports, properties: str = "ok_", covers: bool = True, extra=None) -> Result:
+    """Check every output named `properties`* in cycles first..depth, and find the first
+    cycle of each `cover_*` (if `covers`). `extra` adds properties written in SMT-LIB:
+    {name: function (unrolling, cycle) -> Bool expression}.
+
+    A property proven in cycle k is assumed in later cycles (it holds there anyway),
+    which keeps the incremental checks small.
+    """
+    from nbsmt.formal.smt import Unrolling
+
+    u = Unrolling(design, initial=initial, time_limit=time_limit)
+    oks = {p: (lambda u, k, p=p: u.port(p, k))
+           for p in sorted(design.outputs) if p.startswith(properties)}
+    oks.update(extra or {})
+    covers = {p: None for p in sorted(design.outputs) if covers and p.startswith("cover_")}
+    probes = {}
+    total = cpu_total = 0.0
+    checks = 0
+    for k in range(job.depth + 1):
+        u.extend(k)
+        probes[k] = {p: u.port_term(p, k) for p in trace_ports}
+        if k < first:
+            continue
+        for ok, prop in oks.items():
+            holds = prop(u, k)
+            found, seconds, cpu = u.check(u.term(f"(not {holds})"))
+            total += seconds
+            cpu_total += cpu
+            checks += 1
+            if found is None:
+                return Result(job, "unknown", total, compile_seconds, cpu_total, checks=checks,
+                              counterexample=f"{ok} undecided in cycle {k}")
+            if found:
+                trace = [(i, {p: _signed(u.value(t), design.width(p))
+                                  for p, t in probes[i].items()}) for i in range(k + 1)]
+                return Result(job, "failed", total, compile_seconds, cpu_total, checks=checks,
+                              counterexample=f"{ok} violated in cycle {k}\n"
+                                             + format_trace(trace))
+            u.assume(holds)
+        for cover, at in covers.items():
+            if at is None:
+                found, seconds, cpu = u.check(u.term(u.port(cover, k)))
+                total += seconds
+                cpu_total += cpu
+                checks += 1
+                if found:
+                    covers[cover] = k
+    return Result(job, "proven", total, compile_seconds, cpu_total, covers=covers,
+                  checks=checks)
+
+
+def format_trace(trace) -> str:
+    """One line per cycle: the traced ports' values."""
+    return "\n".join(f"  cycle {k}: " + " ".join(f"{p}={int(x)}" for p, x in values.items())
+                     for k, values in trace)
+
+
+def run_pe_step(job: Job, time_limit: float | None = None) -> Result:
+    from nbsmt.formal.harness import PEStep
+
+    start = time.monotonic()
+    policy = POLICIES[job.policy]
+    text, name = pe_verilog(job.threads, policy, job.mutant)
+    design = _compile(PEStep(module_name=name, threads=job.threads, policy=policy),
+                      "nbsmt_formal_pe_step", {"pe.v": text})
+    return _bmc(job, design, initial=False, first=1, time_limit=time_limit,
+                compile_seconds=time.monotonic() - start,
+                trace_ports=("en_in", "last_in", "acc", "result"))
+
+
+def run_array(job: Job, time_limit: float | None = None) -> Result:
+    """"array": the `ok_trace_*` properties and covers from reset to `depth` cycles;
+    "array-step": the `ok_step_*` properties for one transition from any state."""
+    from nbsmt.formal.harness import ArrayMonitor
+
+    start = time.monotonic()
+    monitor = ArrayMonitor(rows=job.rows, cols=job.cols, threads=job.threads,
+                           policy=POLICIES[job.policy])
+    design = _compile(monitor, "nbsmt_formal_array", {})
+    step = job.kind == "array-step"
+    # A stall changes no register of the array (the monitor's own excepted), so a run
+    # with back-pressure is the run without it with repeated states (docs/formal.md).
+    # Outside a stall, o.ready changes neither the next state nor i.ready: a twin of the
+    # state that differs only in o.ready, also not stalled, moves to the same registers.
+    def ready_unused(u, k):
+        twin, twin_next = u.twin(k - 1, ("o_ready",))
+        return (f"(=> (and (not {u.port('stall', k - 1)}) (not {u.port('stall', twin)})) "
+                f"(and {u.registers_equal('array.', k, twin_next)} "
+                f"(= {u.port('i_ready', k - 1)} {u.port('i_ready', twin)})))")
+
+    frozen = {"ok_step_all_registers_hold":
+              lambda u, k: f"(=> {u.port('stall', k - 1)} {u.registers_equal('array.', k - 1, k)})",
+              "ok_step_ready_only_stalls": ready_unused}
+    return _bmc(job, design, initial=not step, first=1 if step else 0, time_limit=time_limit,
+                compile_seconds=time.monotonic() - start,
+                trace_ports=("i_valid", "i_ready", "i_last", "o_valid", "o_ready", "o_last"),
+                properties="ok_step_" if step else "ok_trace_", covers=not step,
+                extra=frozen if step else None)
+
+
+_RUNNERS = {"pe": run_pe, "pe-step": run_pe_step, "array": run_array, "array-step": run_array}
+
+
+def run_job(job: Job, time_limit: float | None = None) -> Result:
+    return _RUNNERS[job.kind](job, time_limit)
+
+
+def run_jobs(jobs: list[Job], *, workers: int = 2, time_limit: float | None = None,
+             progress=None) -> list[Result]:
+    """Run `jobs` in `workers` processes (one solver each); results in job order.
+
+    `progress(result)` is called as each job finishes.
+    """
+    context = multiprocessing.get_context("spawn")
+    results: dict[Job, Result] = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, workers),
+                                                mp_context=context) as pool:
+        futures = {pool.submit(run_job, job, time_limit): job for job in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            if progress:
+                progress(result)
+    return [results[job] for job in jobs]
