@@ -81,15 +81,41 @@ def _case_id(case) -> str:
     return f"{sim}-{r}x{c}-t{t}-{p.zero_skip}-w{p.windows}-{p.rounding}-acc{p.acc_bits}"
 
 
+# Pipelined PEs: the same checks (bit-exact, counters, cycles = model with the depth) on
+# both simulators, every T and depth, short and long K, several tiles, back-pressure.
+PIPELINED_CASES = [
+    ("icarus", 3, 2, 1, Policy(), [(7, 9, 5, 1, "relu", SMOOTH), (4, 2, 3, 1, "dense", BP)]),
+    ("icarus", 2, 3, 2, Policy(), [(5, 11, 7, 2, "collide", SMOOTH), (3, 6, 4, 2, "relu", BP)]),
+    ("icarus", 4, 4, 4, Policy(), [(9, 13, 6, 4, "relu", SMOOTH), (5, 3, 4, 4, "collide", SMOOTH),
+                                   (6, 9, 5, 2, "pruned", BP)]),
+    ("verilator", 3, 3, 4, Policy(), [(7, 10, 8, 4, "relu", SMOOTH), (4, 2, 5, 4, "collide", SMOOTH),
+                                      (5, 7, 4, 4, "dense", BP)]),
+    ("verilator", 2, 4, 2, Policy(), [(5, 9, 9, 2, "relu", SMOOTH), (3, 4, 6, 1, "dense", BP)]),
+]
+PIPELINED = [(case, p) for case in PIPELINED_CASES for p in (1, 2)
+             if case[0] == "icarus" or (case[3], p) in ((4, 2), (2, 1))]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_array_matches_golden_counters_and_cycle_model(case):
+    _check_case(case, pipeline=0)
+
+
+@pytest.mark.parametrize("case, pipeline", PIPELINED,
+                         ids=[f"{_case_id(c)}-p{p}" for c, p in PIPELINED])
+def test_pipelined_array_matches_golden_counters_and_cycle_model(case, pipeline):
+    _check_case(case, pipeline=pipeline)
+
+
+def _check_case(case, *, pipeline: int) -> None:
     simulator, rows, cols, threads, policy, specs = case
     require_simulator(simulator)
     rng = np.random.default_rng(rows * 1000 + cols * 10 + threads)
     jobs, options = [], []
     for m_rows, k, n_cols, mode, mix, opt in specs:
         a, w = operands(mix, rng, m_rows, k, n_cols)
-        jobs.append(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy))
+        jobs.append(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
+                         pipeline=pipeline))
         options.append(opt)
     records, _ = run_jobs(jobs, simulator=simulator, options=options)
     for spec, opt, rec in zip(specs, options, records):
