@@ -17,6 +17,13 @@ active, so bin 0 needs neither flags nor a popcount of its own. It is exact when
 array is idle; while a K-step crosses the grid it runs ahead by that step's
 not-yet-visited PEs.
 
+The per-cycle increments (popcount trees over the grid) are registered before they are
+added, so the tree and the wide counter adder are two clock stages instead of one long
+path (the OS-SA's critical path without it, docs/timing.md). A counter therefore
+includes a cycle's PE statistics one cycle later; the last K-step reaches the far PE
+R + C - 2 cycles after it is accepted, so the counters are complete by the time the
+tile's last row has left.
+
 Counts wrap at `counter_bits` bits.
 """
 
@@ -98,12 +105,11 @@ class Counters(wiring.Component):
 
         with m.If(self.busy):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.advance):
-            m.d.sync += [
-                self.pe_cycles_by_active[0].eq(
-                    self.pe_cycles_by_active[0] + self.real_pes - active),
-                self.lossy_reductions.eq(self.lossy_reductions + lossy),
-            ]
-            m.d.sync += [self.pe_cycles_by_active[b].eq(self.pe_cycles_by_active[b] + bins[b - 1])
-                         for b in range(1, T + 1)]
+        # This cycle's increments (zero when the grid is stalled), added one cycle later.
+        increments = [(self.pe_cycles_by_active[0], self.real_pes - active),
+                      *[(self.pe_cycles_by_active[b], bins[b - 1]) for b in range(1, T + 1)],
+                      (self.lossy_reductions, lossy)]
+        for k, (counter, value) in enumerate(increments):
+            held = Signal(value.shape(), name=f"increment{k}")
+            m.d.sync += [held.eq(Mux(self.advance, value, 0)), counter.eq(counter + held)]
         return m
