@@ -215,7 +215,8 @@ class SySMTArray(wiring.Component):
         m.d.sync += pending.eq(pending + Mux(fire & beat.last, R, 0) - out_fire)
 
         m.submodules.counters = counters = Counters(
-            rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns)
+            rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns,
+            stats_delay=min(self._pipeline, 1))
         m.d.comb += [
             counters.advance.eq(advance),
             counters.busy.eq(fire | tile_open | (pending != 0)),

@@ -39,8 +39,3 @@ def pe_design(threads: int, policy: Policy | None = None,
     policy = Policy() if policy is None else policy
     return (NBSMTPE(threads=threads, policy=policy, pipeline=pipeline),
             pe_name(threads, policy, pipeline))
-
-
-def default_pe_designs(policy: Policy | None = None) -> list[tuple[NBSMTPE, str]]:
-    """The 1T, 2T and 4T PEs under `policy` (default: the default policy)."""
-    return [pe_design(t, policy) for t in DEFAULT_THREADS]

@@ -54,13 +54,15 @@ class Counters(wiring.Component):
     `advance` is the array's clock enable: PE statistics count only cycles in which the
     grid moved (a stalled PE would otherwise be counted again). `col_real` (present when
     `gate_columns`) is the per-column real flag of the K-step entering row 0, already
-    skewed like the weights.
+    skewed like the weights; it is delayed `stats_delay` more cycles to meet statistics
+    that pipelined PEs emit from a register (hw/pe.py).
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, counter_bits: int,
-                 gate_columns: bool):
+                 gate_columns: bool, stats_delay: int = 0):
         self._rows, self._cols, self._threads = rows, cols, threads
         self._bits, self._gate = counter_bits, gate_columns
+        self._stats_delay = stats_delay   # cycles the PEs' statistics lag their K-step
         T, n = threads, rows * cols
         members = {
             "advance": In(1),
@@ -91,6 +93,13 @@ class Counters(wiring.Component):
                         with m.If(self.advance):
                             m.d.sync += nxt.eq(flag)
                         flag = nxt
+            for i in range(R):
+                for j in range(C):
+                    for d in range(self._stats_delay):
+                        late = Signal(name=f"real_{i}_{j}_late{d}")
+                        with m.If(self.advance):
+                            m.d.sync += late.eq(real[i][j])
+                        real[i][j] = late
         pes = [(i, j) for i in range(R) for j in range(C)]
         bins = []
         for b in range(1, T + 1):

@@ -15,7 +15,9 @@ without changing what it computes: `pipe1` registers the routed operands between
 `reduce` and `mult`, `pipe2` (with `pipe1`) the contribution between `mult` and `accum`.
 The en/last control travels with the data through the same registers, so a tile's sum
 appears `pipeline` cycles later and nothing else changes: the pass-through registers
-(the systolic movement) and the lane statistics (`n_active`, `lossy`) stay in stage 0.
+(the systolic movement) stay in stage 0. The lane statistics (`n_active`, `lossy`)
+leave from `pipe1` when there is one (one cycle later): from stage 0 the reduction
+logic and the array's popcount trees made one path, the pipelined arrays' longest.
 
 A 1T PE is the conventional output-stationary MAC. A 2T PE has two r x W units (r = A/2)
 that are the halves of one A x W multiplier when at most one lane is active and serve
@@ -406,12 +408,15 @@ class NBSMTPE(wiring.Component):
         routed = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(reduce, name)]
         mult_in = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(mult, name)]
         en, last = self.en_in, self.last_in
+        n, lossy = reduce.n, reduce.lossy
         if self._pipeline >= 1:
             en1, last1 = Signal(name="en_p1"), Signal(name="last_p1")
-            _register(m, "pipe1", [*routed, en, last], [*mult_in, en1, last1])
-            en, last = en1, last1
+            n1, lossy1 = Signal.like(n, name="n_p1"), Signal.like(lossy, name="lossy_p1")
+            _register(m, "pipe1", [*routed, en, last, n, lossy], [*mult_in, en1, last1, n1, lossy1])
+            en, last, n, lossy = en1, last1, n1, lossy1
         else:
             m.d.comb += [dst.eq(src) for src, dst in zip(routed, mult_in)]
+        stats_en = en   # the statistics leave with the stage that registered them
         if self._pipeline >= 2:
             en2, last2 = Signal(name="en_p2"), Signal(name="last_p2")
             _register(m, "pipe2", [mult.contribution, en, last],
@@ -423,8 +428,8 @@ class NBSMTPE(wiring.Component):
             accum.en.eq(en), accum.last.eq(last),
             self.acc.eq(accum.acc), self.result.eq(accum.sum),
             self.result_valid.eq(en & last),
-            self.n_active.eq(Mux(self.en_in, reduce.n, 0)),
-            self.lossy.eq(Mux(self.en_in, reduce.lossy, 0)),
+            self.n_active.eq(Mux(stats_en, n, 0)),
+            self.lossy.eq(Mux(stats_en, lossy, 0)),
         ]
         m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                      self.en_out.eq(self.en_in), self.last_out.eq(self.last_in)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
 import re
 from pathlib import Path
 
@@ -192,6 +193,7 @@ class TimingLibrary:
     time_unit: str
     capacitance_unit: str
     cells: dict[str, Cell]
+    digest: str = ""                 # sha256 of the file's bytes (keys the timing cache)
 
     @property
     def has_timing(self) -> bool:
@@ -284,4 +286,5 @@ def load_timing_library(path) -> TimingLibrary:
         raise LibertyError(f"{str(path)!r} has no cells")
     return TimingLibrary(path.resolve(), top.args[0] if top.args else path.stem,
                          str(top.attrs.get("time_unit", "1ns")),
-                         str(top.attrs.get("capacitive_load_unit", "")), cells)
+                         str(top.attrs.get("capacitive_load_unit", "")), cells,
+                         hashlib.sha256(path.read_bytes()).hexdigest())

@@ -28,6 +28,7 @@ async def pe_random_streams(dut):
     policy = Policy(**cfg["policy"])
     threads, seed, cycles = cfg["threads"], cfg["seed"], cfg["cycles"]
     lag = int(cfg.get("pipeline", 0))   # acc/result/result_valid come this many cycles late
+    stats_lag = min(lag, 1)             # n_active/lossy leave from pipe1 when there is one
     vec = pe_vectors(threads, policy, cycles, seed)
     dut._log.info("T=%d %s seed=%d cycles=%d", threads, policy, seed, cycles)
 
@@ -51,6 +52,7 @@ async def pe_random_streams(dut):
         cur = ((vec.a_bus[i], vec.w_bus[i], int(vec.en[i]), int(vec.last[i])) if i < cycles
                else (0, 0, 0, 0))
         k = i - lag   # the cycle whose inputs the accumulator side shows now
+        j = i - stats_lag   # ... and the statistics
         a_in.value, w_in.value, en_in.value, last_in.value = cur
         await settle
         got = {
@@ -63,8 +65,8 @@ async def pe_random_streams(dut):
         want = {   # before the pipeline fills, its reset registers carry a zero contribution
             "acc": vec.acc[k] if k >= 0 else 0, "result": vec.result[k] if k >= 0 else 0,
             "result_valid": int(vec.en[k] & vec.last[k]) if k >= 0 else 0,
-            "n_active": vec.n_active[i] if i < cycles else 0,
-            "lossy": vec.lossy[i] if i < cycles else 0, "pass": prev,
+            "n_active": vec.n_active[j] if 0 <= j < cycles else 0,
+            "lossy": vec.lossy[j] if 0 <= j < cycles else 0, "pass": prev,
         }
         if got != want:
             diff = {n: (got[n], want[n]) for n in got if got[n] != want[n]}

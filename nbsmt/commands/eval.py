@@ -27,6 +27,11 @@ def register(sub) -> None:
     p.add_argument("--budget", type=float, default=1.0, metavar="PP",
                    help="accuracy-loss budget of the mode search, percentage points "
                         "of top-1 vs exact 8-bit (default: 1.0)")
+    p.add_argument("--clock-ns", metavar="NS",
+                   help="the SySMT arrays' clock period in ns, for speedups in time (default: "
+                        "the periods `nbsmt synth` measured, from --timing)")
+    p.add_argument("--timing", metavar="JSON",
+                   help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
     p.set_defaults(func=run)
 
 
@@ -37,21 +42,26 @@ def run(args) -> int:
 
     from nbsmt.fileio import write_json, write_text
 
+    from nbsmt.clocks import check_clock_ns, default_timing_report, load_periods
+
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
+    clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
+    periods = load_periods(args.timing or default_timing_report())
     out = Path(args.out)
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
     report = study(quick=args.quick, budget_pp=args.budget,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr))
     report["command"] = command
+    report["time"] = time_speedups(report, periods, clock_ns)
     try:
         write_json(out / "eval.json", report)
         if args.json:
             write_json(args.json, report)
         plot_accuracy(report, out / ACCURACY_PNG)
         plot_collisions(report, out / COLLISIONS_PNG)
-        write_text(out / "eval.md", markdown(report))
+        write_text(out / "eval.md", markdown(report) + time_markdown(report))
     except OSError as exc:
         raise InputError(f"cannot write the report: {exc.strerror or exc}: "
                          f"{exc.filename or out}") from None
@@ -60,7 +70,49 @@ def run(args) -> int:
     print(f"report written to {out}/eval.md: 2T (default policy) loses "
           f"{done['2T_default_loss_pp']:.2f} pp vs exact 8-bit; mode search at "
           f"{args.budget:g} pp: {speed}")
+    for arr, per_mode in report["time"].items():
+        for mode, t in per_mode.items():
+            print(f"{arr} mode {mode} on the {mode}T array (pipeline {t['pipeline']}): speedup "
+                  f"{t['cycle_speedup']:.2f}x in cycles, {t['time_speedup']:.2f}x in time at the "
+                  f"OS-SA's clock ({t['period_ns']:.3f} vs {t['ossa_period_ns']:.3f} ns; {t['source']})")
+    if not report["time"]:
+        print("speedup in time: no timing report (run `make synth`) and no --clock-ns")
     return 0
+
+
+def time_markdown(report: dict) -> str:
+    """The speedup-in-time section of eval.md (empty without clock periods)."""
+    rows = [[arr, mode, f"{mode}T, pipeline {t['pipeline']}", f"{t['period_ns']:.3f}",
+             f"{t['ossa_period_ns']:.3f}", f"{t['cycle_speedup']:.3f}x", f"{t['time_speedup']:.3f}x",
+             t["source"]]
+            for arr, per_mode in report.get("time", {}).items() for mode, t in per_mode.items()]
+    if not rows:
+        return ""
+    lines = ["", "## Speedup in time at the OS-SA's clock", "",
+             "Network cycles of each uniform mode on the array whose PE pipeline depth meets the "
+             "OS-SA's clock (the depth's cycles paid once per layer), in time: OS-SA cycles x "
+             "OS-SA period / (cycles x max(OS-SA period, this period)); periods from `nbsmt synth` "
+             "(docs/timing.md).", ""]
+    lines += _table(["array", "mode", "design", "period (ns)", "OS-SA period (ns)",
+                     "speedup (cycles)", "speedup (time)", "clock from"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def time_speedups(report: dict, periods: dict, clock_ns) -> dict:
+    """Per array and uniform mode m > 1: the network on the mT array at the pipeline depth
+    meeting the OS-SA's clock, speedup in cycles and in time (nbsmt.clocks)."""
+    from nbsmt.clocks import gemms_time_speedup
+    out = {}
+    for arr, per_mode in report["cycles"].items():
+        rows, cols = (int(x) for x in arr.split("x"))
+        base = per_mode["1"]["cycles"]
+        for mode in ("2", "4"):
+            net = per_mode[mode]
+            t = gemms_time_speedup(base, net["cycles"], len(net["layers"]), rows=rows, cols=cols,
+                                   threads=int(mode), periods=periods, clock_ns=clock_ns)
+            if t is not None:
+                out.setdefault(arr, {})[mode] = t
+    return out
 
 
 # ----------------------------------------------------------------------------------------
