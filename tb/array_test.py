@@ -74,9 +74,13 @@ async def _run_job(dut, job: dict, threads: int) -> None:
         assert cycle <= limit, f"no progress: {len(outs)}/{n_out} output beats after {cycle} cycles"
     loop_seconds = time.perf_counter() - started
     assert idx == len(beats), f"{len(beats) - idx} input beats were never accepted"
-    await FallingEdge(dut.clk)   # counters register the last cycle at its clock edge
+    await FallingEdge(dut.clk)
     await ReadOnly()
     extra = int(o_valid.value)   # a duplicated row would show up here
+    # The counters add their registered increments up to 2 cycles after the last row
+    # (hw/counters.py); the array is idle by now, so waiting changes no count.
+    await ClockCycles(dut.clk, 2)
+    await ReadOnly()
     np.savez(job["result"],
              out=np.array([np.frombuffer(o.to_bytes(out_bytes, "little"), dtype=np.uint8)
                            for o in outs]).reshape(len(outs), out_bytes),

@@ -126,7 +126,7 @@ def _amaranth_run(job, ready_prob=1.0, seed=0):
             await ctx.tick()
             cycle += 1
             assert cycle < 10_000
-        await ctx.tick()
+        await ctx.tick().repeat(3)   # counters settle up to 2 cycles after the last row
         nbytes = -(-fmt.output_bits // 8)
         res.update(out=np.array([np.frombuffer(o.to_bytes(nbytes, "little"), np.uint8) for o in outs]),
                    cycles=last - first + 1, stall_cycles=stalls, host_gaps=0,
