@@ -93,10 +93,10 @@ PIPELINED_CASES = [
                                                   (5, 5, 6, 2, "relu", BP)]),
     ("verilator", 3, 3, 4, Policy(), [(7, 10, 8, 4, "relu", SMOOTH), (4, 2, 5, 4, "collide", SMOOTH),
                                       (5, 7, 4, 4, "dense", BP)]),
-    ("verilator", 2, 4, 2, Policy(), [(5, 9, 9, 2, "relu", SMOOTH), (3, 4, 6, 1, "dense", BP)]),
 ]
+# Every case at both depths on Icarus; Verilator (a build costs minutes) the deepest 4T.
 PIPELINED = [(case, p) for case in PIPELINED_CASES for p in (1, 2)
-             if case[0] == "icarus" or (case[3], p) in ((4, 2), (2, 1))]
+             if case[0] == "icarus" or p == 2]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
