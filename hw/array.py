@@ -22,6 +22,11 @@ array accepts a tile's last K-step no sooner than R cycles after the previous ti
 so tiles of S >= R K-steps stream back to back and shorter ones wait; the cycle model
 in `nbsmt.sim.cycles` is this timing.
 
+Pipelined PEs (`pipeline` = P > 0): a PE adds K-step b to its sum P cycles after it
+sees it, so every tile's results, and the drain behind them, come P cycles later: row
+i leaves in cycle L + C + i + P. Nothing else moves (the operands' systolic hops, the
+admission rule, the counters), so a GEMM takes P cycles more, once.
+
 Back-pressure: while the output holds a beat the consumer does not take, every register
 of the grid, skews, drain and statistics holds (`EnableInserter`) and `i.ready` is low;
 nothing is dropped or duplicated, the timeline just pauses.
@@ -38,7 +43,7 @@ from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_int
+from nbsmt.policy import Policy, check_int, check_pipeline
 
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.configs import array_name
@@ -67,28 +72,32 @@ class SySMTArray(wiring.Component):
         Operand/accumulator widths and the NB-SMT arithmetic knobs.
     counter_bits : int
         Width of the statistics counters (default 48).
+    pipeline : int
+        Pipeline registers in every PE, 0, 1 or 2 (`nbsmt.hw.pe.NBSMTPE`).
 
     Raises
     ------
     TypeError
-        If a size is not an integer or `policy` is not a Policy.
+        If a size or `pipeline` is not an integer or `policy` is not a Policy.
     ValueError
-        If a size is out of range or `threads` is not 1, 2 or 4.
+        If a size is out of range, `threads` is not 1, 2 or 4 or `pipeline` not 0..2.
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 counter_bits: int = COUNTER_BITS):
+                 counter_bits: int = COUNTER_BITS, pipeline: int = 0):
         policy = Policy() if policy is None else policy
         try:
             check_int("rows", rows, 1, MAX_DIM)
             check_int("cols", cols, 1, MAX_DIM)
             check_pe_params(threads, policy)
             check_int("counter_bits", counter_bits, 8, 64)
+            check_pipeline(pipeline)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected array is not an unused design
             raise
         self._format = ArrayFormat(rows, cols, threads, policy)
         self._counter_bits = counter_bits
+        self._pipeline = pipeline
         in_layout = data.StructLayout(dict(self._format.input_fields()))
         out_layout = data.StructLayout(dict(self._format.output_fields()))
         super().__init__({
@@ -118,6 +127,10 @@ class SySMTArray(wiring.Component):
     @property
     def policy(self) -> Policy:
         return self._format.policy
+
+    @property
+    def pipeline(self) -> int:
+        return self._pipeline
 
     def elaborate(self, platform):
         m = Module()
@@ -162,7 +175,8 @@ class SySMTArray(wiring.Component):
             m.d.comb += skew_w.i.eq(beat.w)
         wgroup = T * W + gate_columns
 
-        pes = [[NBSMTPE(threads=T, policy=p) for _ in range(C)] for _ in range(R)]
+        pes = [[NBSMTPE(threads=T, policy=p, pipeline=self._pipeline) for _ in range(C)]
+               for _ in range(R)]
         for i in range(R):
             for j in range(C):
                 pe = pes[i][j]
@@ -194,14 +208,15 @@ class SySMTArray(wiring.Component):
 
         # Work in flight, for busy_cycles: a tile open or output rows still owed.
         tile_open = Signal()
-        pending = Signal(range(C + 2 * R + 1))
+        pending = Signal(range(C + 2 * R + self._pipeline + 1))
         out_fire = self.o.valid & self.o.ready
         with m.If(fire):
             m.d.sync += tile_open.eq(~beat.last)
         m.d.sync += pending.eq(pending + Mux(fire & beat.last, R, 0) - out_fire)
 
         m.submodules.counters = counters = Counters(
-            rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns)
+            rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns,
+            stats_delay=min(self._pipeline, 1))
         m.d.comb += [
             counters.advance.eq(advance),
             counters.busy.eq(fire | tile_open | (pending != 0)),
@@ -222,9 +237,9 @@ class SySMTArray(wiring.Component):
 
 
 def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 counter_bits: int = COUNTER_BITS) -> tuple[SySMTArray, str]:
+                 counter_bits: int = COUNTER_BITS, pipeline: int = 0) -> tuple[SySMTArray, str]:
     """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
     component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
-                           counter_bits=counter_bits)
+                           counter_bits=counter_bits, pipeline=pipeline)
     return component, array_name(rows=rows, cols=cols, threads=threads,
-                                 policy=component.policy)
+                                 policy=component.policy, pipeline=pipeline)

@@ -17,6 +17,15 @@ active, so bin 0 needs neither flags nor a popcount of its own. It is exact when
 array is idle; while a K-step crosses the grid it runs ahead by that step's
 not-yet-visited PEs.
 
+The per-cycle increments (popcount trees over the grid) are registered before they are
+added, so the tree and the wide counter adder are two clock stages instead of one long
+path (the OS-SA's critical path without it, docs/timing.md). A counter therefore
+includes a cycle's PE statistics one cycle later. Arrays of pipelined PEs (whose
+statistics leave from a register, `stats_delay` = 1) also register per-row partial
+sums before the grid-wide sum, one more cycle. The last K-step reaches the far PE
+R + C - 2 cycles after it is accepted: the counters are complete at most 2 cycles after
+the GEMM's last output row (a host reads them when the array is idle).
+
 Counts wrap at `counter_bits` bits.
 """
 
@@ -47,13 +56,15 @@ class Counters(wiring.Component):
     `advance` is the array's clock enable: PE statistics count only cycles in which the
     grid moved (a stalled PE would otherwise be counted again). `col_real` (present when
     `gate_columns`) is the per-column real flag of the K-step entering row 0, already
-    skewed like the weights.
+    skewed like the weights; it is delayed `stats_delay` more cycles to meet statistics
+    that pipelined PEs emit from a register (hw/pe.py).
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, counter_bits: int,
-                 gate_columns: bool):
+                 gate_columns: bool, stats_delay: int = 0):
         self._rows, self._cols, self._threads = rows, cols, threads
         self._bits, self._gate = counter_bits, gate_columns
+        self._stats_delay = stats_delay   # cycles the PEs' statistics lag their K-step
         T, n = threads, rows * cols
         members = {
             "advance": In(1),
@@ -84,26 +95,49 @@ class Counters(wiring.Component):
                         with m.If(self.advance):
                             m.d.sync += nxt.eq(flag)
                         flag = nxt
-        pes = [(i, j) for i in range(R) for j in range(C)]
+            for i in range(R):
+                for j in range(C):
+                    for d in range(self._stats_delay):
+                        late = Signal(name=f"real_{i}_{j}_late{d}")
+                        with m.If(self.advance):
+                            m.d.sync += late.eq(real[i][j])
+                        real[i][j] = late
+        # Pipelined arrays also split the grid-wide sums: per-row partial sums are
+        # registered (zero on a stalled cycle) and summed over the rows the next cycle.
+        split = self._stats_delay >= 1
+
+        def grid_sum(name, per_pe, top):
+            rows = [[per_pe(i, j) for j in range(C)] for i in range(R)]
+            if not split:
+                return tree_sum([v for row in rows for v in row])
+            parts = []
+            for i, row in enumerate(rows):
+                part = Signal(range(top * C + 1), name=f"{name}_row{i}")
+                m.d.sync += part.eq(Mux(self.advance, tree_sum(row), 0))
+                parts.append(part)
+            return tree_sum(parts)
+
         bins = []
         for b in range(1, T + 1):
             hit = Signal(range(R * C + 1), name=f"bin{b}_pes")
-            m.d.comb += hit.eq(tree_sum([(self.n_active[i][j] == b) & real[i][j] for i, j in pes]))
+            m.d.comb += hit.eq(grid_sum(f"bin{b}", lambda i, j, b=b: (self.n_active[i][j] == b)
+                                        & real[i][j], 1))
             bins.append(hit)
         active = Signal(range(R * C + 1))
         m.d.comb += active.eq(tree_sum(bins))
         lossy = Signal(range(R * C * T + 1))
         if T > 1:
-            m.d.comb += lossy.eq(tree_sum([Mux(real[i][j], self.lossy[i][j], 0) for i, j in pes]))
+            m.d.comb += lossy.eq(grid_sum("lossy", lambda i, j: Mux(real[i][j], self.lossy[i][j], 0), T))
 
         with m.If(self.busy):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.advance):
-            m.d.sync += [
-                self.pe_cycles_by_active[0].eq(
-                    self.pe_cycles_by_active[0] + self.real_pes - active),
-                self.lossy_reductions.eq(self.lossy_reductions + lossy),
-            ]
-            m.d.sync += [self.pe_cycles_by_active[b].eq(self.pe_cycles_by_active[b] + bins[b - 1])
-                         for b in range(1, T + 1)]
+        # This cycle's increments (zero when the grid is stalled; the split sums are gated
+        # already, and `real_pes` is zero unless a K-step was accepted), added a cycle later.
+        increments = [(self.pe_cycles_by_active[0], self.real_pes - active),
+                      *[(self.pe_cycles_by_active[b], bins[b - 1]) for b in range(1, T + 1)],
+                      (self.lossy_reductions, lossy)]
+        for k, (counter, value) in enumerate(increments):
+            held = Signal(value.shape(), name=f"increment{k}")
+            m.d.sync += [held.eq(value if split else Mux(self.advance, value, 0)),
+                         counter.eq(counter + held)]
         return m

@@ -10,6 +10,15 @@ Blocks, named for the area report's per-block breakdown:
 
 The operand/control pass-through registers live in the PE itself.
 
+Pipelining (`pipeline`, 0..2) cuts the PE's one long combinational path into stages
+without changing what it computes: `pipe1` registers the routed operands between
+`reduce` and `mult`, `pipe2` (with `pipe1`) the contribution between `mult` and `accum`.
+The en/last control travels with the data through the same registers, so a tile's sum
+appears `pipeline` cycles later and nothing else changes: the pass-through registers
+(the systolic movement) stay in stage 0. The lane statistics (`n_active`, `lossy`)
+leave from `pipe1` when there is one (one cycle later): from stage 0 the reduction
+logic and the array's popcount trees made one path, the pipelined arrays' longest.
+
 A 1T PE is the conventional output-stationary MAC. A 2T PE has two r x W units (r = A/2)
 that are the halves of one A x W multiplier when at most one lane is active and serve
 one reduced lane each when two are. A 4T PE has four r x (W/2) units: the quarters of
@@ -27,7 +36,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_int, check_policy, check_threads
+from nbsmt.policy import Policy, check_int, check_pipeline, check_policy, check_threads
 
 
 def check_pe_params(threads, policy) -> None:
@@ -304,6 +313,33 @@ class Accum(wiring.Component):
         return m
 
 
+class Stage(wiring.Component):
+    """One pipeline register of `width` bits (`q` is `d` one clock later).
+
+    Its own submodule, so the area breakdown and the timing report can name it.
+    """
+
+    def __init__(self, *, width: int):
+        check_int("width", width, 1)
+        super().__init__({"d": In(width), "q": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.q.eq(self.d)
+        return m
+
+
+def _register(m: Module, name: str, sources, sinks) -> None:
+    """Drive each of `sinks` from the matching source through one `Stage` named `name`."""
+    stage = Stage(width=sum(len(s) for s in sources))
+    m.submodules[name] = stage
+    m.d.comb += stage.d.eq(Cat(*sources))
+    pos = 0
+    for sink in sinks:
+        m.d.comb += sink.eq(stage.q[pos:pos + len(sink)])
+        pos += len(sink)
+
+
 class NBSMTPE(wiring.Component):
     """One output-stationary NB-SMT PE with `threads` lanes; one K-step per clock.
 
@@ -313,22 +349,27 @@ class NBSMTPE(wiring.Component):
         Lanes per PE, 1, 2 or 4.
     policy : nbsmt.policy.Policy
         Operand widths, accumulator width, zero skipping, windows and rounding.
+    pipeline : int
+        Pipeline registers inside the PE, 0, 1 or 2 (module doc): `acc`, `result` and
+        `result_valid` lag the inputs by this many cycles.
 
     Raises
     ------
     TypeError
-        If `threads` is not an integer or `policy` is not a Policy.
+        If `threads` or `pipeline` is not an integer or `policy` is not a Policy.
     ValueError
-        If `threads` is not 1, 2 or 4 (the Policy validates its own fields).
+        If `threads` is not 1, 2 or 4 or `pipeline` not 0, 1 or 2 (the Policy validates
+        its own fields).
     """
 
-    def __init__(self, *, threads: int, policy: Policy):
+    def __init__(self, *, threads: int, policy: Policy, pipeline: int = 0):
         try:
             check_pe_params(threads, policy)
+            check_pipeline(pipeline)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected PE is not an unused design
             raise
-        self._threads, self._policy = threads, policy
+        self._threads, self._policy, self._pipeline = threads, policy, pipeline
         T, A, W = threads, policy.act_bits, policy.weight_bits
         acc = signed(policy.acc_bits)
         super().__init__({
@@ -349,6 +390,10 @@ class NBSMTPE(wiring.Component):
         return self._policy
 
     @property
+    def pipeline(self) -> int:
+        return self._pipeline
+
+    @property
     def contribution_bits(self) -> int:
         """Signed width that holds any per-cycle contribution (A + W + log2 T)."""
         return self._policy.act_bits + self._policy.weight_bits + (self._threads - 1).bit_length()
@@ -360,16 +405,31 @@ class NBSMTPE(wiring.Component):
         m.submodules.mult = mult = Mult(threads=T, policy=p, width=width)
         m.submodules.accum = accum = Accum(acc_bits=p.acc_bits, width=width)
         m.d.comb += [reduce.a.eq(self.a_in), reduce.w.eq(self.w_in)]
-        for name in ("unit_a", "unit_w", "unit_shift"):
-            for src, dst in zip(getattr(reduce, name), getattr(mult, name)):
-                m.d.comb += dst.eq(src)
+        routed = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(reduce, name)]
+        mult_in = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(mult, name)]
+        en, last = self.en_in, self.last_in
+        n, lossy = reduce.n, reduce.lossy
+        if self._pipeline >= 1:
+            en1, last1 = Signal(name="en_p1"), Signal(name="last_p1")
+            n1, lossy1 = Signal.like(n, name="n_p1"), Signal.like(lossy, name="lossy_p1")
+            _register(m, "pipe1", [*routed, en, last, n, lossy], [*mult_in, en1, last1, n1, lossy1])
+            en, last, n, lossy = en1, last1, n1, lossy1
+        else:
+            m.d.comb += [dst.eq(src) for src, dst in zip(routed, mult_in)]
+        stats_en = en   # the statistics leave with the stage that registered them
+        if self._pipeline >= 2:
+            en2, last2 = Signal(name="en_p2"), Signal(name="last_p2")
+            _register(m, "pipe2", [mult.contribution, en, last],
+                      [accum.contribution, en2, last2])
+            en, last = en2, last2
+        else:
+            m.d.comb += accum.contribution.eq(mult.contribution)
         m.d.comb += [
-            accum.contribution.eq(mult.contribution),
-            accum.en.eq(self.en_in), accum.last.eq(self.last_in),
+            accum.en.eq(en), accum.last.eq(last),
             self.acc.eq(accum.acc), self.result.eq(accum.sum),
-            self.result_valid.eq(self.en_in & self.last_in),
-            self.n_active.eq(Mux(self.en_in, reduce.n, 0)),
-            self.lossy.eq(Mux(self.en_in, reduce.lossy, 0)),
+            self.result_valid.eq(en & last),
+            self.n_active.eq(Mux(stats_en, n, 0)),
+            self.lossy.eq(Mux(stats_en, lossy, 0)),
         ]
         m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                      self.en_out.eq(self.en_in), self.last_out.eq(self.last_in)]

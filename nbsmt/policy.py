@@ -19,6 +19,8 @@ ZERO_SKIP_CHOICES = ("both", "act")
 WINDOW_CHOICES = (2, 3, 5)
 ROUNDING_CHOICES = ("rne", "trunc")
 THREAD_CHOICES = (1, 2, 4)
+#: PE pipeline depths: 0 (one stage), 1 (register after reduce), 2 (also after mult).
+PIPELINE_DEPTHS = (0, 1, 2)
 
 #: Active lanes from which a PE reduces activations to r bits (SPEC §6).
 ACT_REDUCTION_LANES = 2
@@ -55,6 +57,11 @@ def check_threads(threads) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int):
         raise TypeError(f"threads must be an integer, not {threads!r}")
     return check_choice("threads", threads, THREAD_CHOICES)
+
+
+def check_pipeline(pipeline) -> int:
+    """Validate a PE pipeline depth (hw/pe.py) and return it."""
+    return check_int("pipeline", pipeline, min(PIPELINE_DEPTHS), max(PIPELINE_DEPTHS))
 
 
 def check_mode(mode, threads: int) -> int:

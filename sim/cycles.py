@@ -22,6 +22,14 @@ output beat leaves R - 1 + C cycles later, so
 
     cycles = (n - 1) * max(S, R) + S + R + C - 1,   n = ceil(M/R) * ceil(N/C).
 
+Pipelined PEs (`pipeline` = P registers inside each PE, hw/pe.py) add their sum P
+cycles after seeing a K-step; the operands still hop one PE per cycle and the admission
+rule is unchanged, so every output row leaves P cycles later and
+
+    cycles = (n - 1) * max(S, R) + S + R + C - 1 + P:
+
+P cycles once per GEMM, not per K-step or per tile.
+
 Tiles are issued row-block major (`tile_order`); every tile takes the same time, so
 the order changes which results come out when, never the count.
 """
@@ -29,7 +37,7 @@ the order changes which results come out when, never the count.
 from __future__ import annotations
 
 from nbsmt.sim.gemm import k_steps
-from nbsmt.policy import THREAD_CHOICES, check_int, check_mode
+from nbsmt.policy import THREAD_CHOICES, check_int, check_mode, check_pipeline
 
 
 def tile_counts(m_rows: int, n_cols: int, *, rows: int, cols: int) -> tuple[int, int]:
@@ -47,32 +55,38 @@ def tile_order(m_rows: int, n_cols: int, *, rows: int, cols: int) -> list[tuple[
     return [(bi * rows, bj * cols) for bi in range(mt) for bj in range(nt)]
 
 
-def gemm_cycles(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int) -> int:
-    """Cycles of C[M,N] = A[M,K] @ W[K,N] on an R x C SySMT array in mode m (see module doc)."""
-    return cycle_report(m_rows, k, n_cols, rows=rows, cols=cols, mode=mode)["cycles"]
+def gemm_cycles(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int,
+                pipeline: int = 0) -> int:
+    """Cycles of C[M,N] = A[M,K] @ W[K,N] on an R x C SySMT array in mode m whose PEs
+    have `pipeline` registers (see module doc)."""
+    return cycle_report(m_rows, k, n_cols, rows=rows, cols=cols, mode=mode,
+                        pipeline=pipeline)["cycles"]
 
 
-def _cycles(tiles: int, steps: int, rows: int, cols: int) -> int:
-    """The module doc's formula: tiles every max(S, R) cycles, then fill and drain."""
-    return (tiles - 1) * max(steps, rows) + steps + rows + cols - 1
+def _cycles(tiles: int, steps: int, rows: int, cols: int, pipeline: int) -> int:
+    """The module doc's formula: tiles every max(S, R) cycles, then fill, pipeline, drain."""
+    return (tiles - 1) * max(steps, rows) + steps + rows + cols - 1 + pipeline
 
 
-def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int) -> dict:
+def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode: int,
+                 pipeline: int = 0) -> dict:
     """The cycle count with its parts, the mode-1 count and the PE utilization.
 
-    fill_drain: R + C - 1 cycles of the first beat reaching the far PE plus the last
-    tile's rows leaving; input_wait: cycles per tile the input waits for the output
-    (max(0, R - S)); utilization: real PE-cycles M*N*S over R*C*cycles.
+    fill_drain: R + C - 1 + P cycles of the first beat reaching the far PE, the PE
+    pipeline and the last tile's rows leaving; input_wait: cycles per tile the input
+    waits for the output (max(0, R - S)); utilization: real PE-cycles M*N*S over
+    R*C*cycles. The mode-1 count is on the same array (same pipeline depth).
     """
     for name, value in (("M", m_rows), ("K", k), ("N", n_cols), ("rows", rows), ("cols", cols)):
         check_int(name, value, 1)
+    check_pipeline(pipeline)
     mode = check_mode(mode, max(THREAD_CHOICES))   # any array: the mode alone is checked
     steps = k_steps(k, mode)
     mt, nt = tile_counts(m_rows, n_cols, rows=rows, cols=cols)
     tiles = mt * nt
     period = max(steps, rows)
-    cycles = _cycles(tiles, steps, rows, cols)
-    cycles_mode1 = _cycles(tiles, k, rows, cols)
+    cycles = _cycles(tiles, steps, rows, cols, pipeline)
+    cycles_mode1 = _cycles(tiles, k, rows, cols, pipeline)
     return {
         "cycles": cycles,
         "cycles_mode1": cycles_mode1,
@@ -82,6 +96,7 @@ def cycle_report(m_rows: int, k: int, n_cols: int, *, rows: int, cols: int, mode
         "k_steps": steps,
         "tile_period": period,
         "input_wait_per_tile": period - steps,
-        "fill_drain": rows + cols - 1,
+        "fill_drain": rows + cols - 1 + pipeline,
+        "pipeline": pipeline,
         "utilization": (m_rows * n_cols * steps) / (rows * cols * cycles),
     }

@@ -30,7 +30,25 @@ def write_report(outputs: OutputSet, report: dict) -> None:
         stage.json("--json", report)
         plot_accuracy(report, stage.path(ACCURACY_PNG))
         plot_collisions(report, stage.path(COLLISIONS_PNG))
-        stage.text("eval.md", markdown(report))
+        stage.text("eval.md", markdown(report) + time_markdown(report))
+
+
+def time_markdown(report: dict) -> str:
+    """The speedup-in-time section of eval.md (empty without clock periods)."""
+    rows = [[arr, mode, f"{mode}T, pipeline {t['pipeline']}", f"{t['period_ns']:.3f}",
+             f"{t['ossa_period_ns']:.3f}", f"{t['cycle_speedup']:.3f}x", f"{t['time_speedup']:.3f}x",
+             t["source"]]
+            for arr, per_mode in report.get("time", {}).items() for mode, t in per_mode.items()]
+    if not rows:
+        return ""
+    lines = ["", "## Speedup in time at the OS-SA's clock", "",
+             "Network cycles of each uniform mode on the array whose PE pipeline depth meets the "
+             "OS-SA's clock (the depth's cycles paid once per layer), in time: OS-SA cycles x "
+             "OS-SA period / (cycles x max(OS-SA period, this period)); periods from `nbsmt synth` "
+             "(docs/timing.md).", ""]
+    lines += _table(["array", "mode", "design", "period (ns)", "OS-SA period (ns)",
+                     "speedup (cycles)", "speedup (time)", "clock from"], rows)
+    return "\n".join(lines) + "\n"
 
 
 def _pct(x) -> str:

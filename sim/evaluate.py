@@ -336,3 +336,20 @@ def emulator_check(operands: dict, qnet: quantize.QNet, rows: int = 256) -> dict
                 "shape": [int(a.shape[0]), int(a.shape[1]), int(w.shape[1])],
                 "equal": bool(np.array_equal(want.output, got.output) and want.stats == got.stats)}
     return out
+
+
+def time_speedups(report: dict, periods: dict, clock_ns) -> dict:
+    """Per array and uniform mode m > 1: the network on the mT array at the pipeline depth
+    meeting the OS-SA's clock, speedup in cycles and in time (nbsmt.clocks)."""
+    from nbsmt.clocks import gemms_time_speedup
+    out = {}
+    for arr, per_mode in report["cycles"].items():
+        rows, cols = (int(x) for x in arr.split("x"))
+        base = per_mode["1"]["cycles"]
+        for mode in ("2", "4"):
+            net = per_mode[mode]
+            t = gemms_time_speedup(base, net["cycles"], len(net["layers"]), rows=rows, cols=cols,
+                                   threads=int(mode), periods=periods, clock_ns=clock_ns)
+            if t is not None:
+                out.setdefault(arr, {})[mode] = t
+    return out

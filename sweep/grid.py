@@ -12,11 +12,12 @@ import dataclasses
 import itertools
 
 from nbsmt.hw.array import MAX_DIM
-from nbsmt.policy import (ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES,
-                          Policy, check_choice, check_int, check_threads)
+from nbsmt.policy import (PIPELINE_DEPTHS, ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES,
+                          ZERO_SKIP_CHOICES, Policy, check_choice, check_int, check_pipeline,
+                          check_threads)
 
 #: Pipeline depths the generator builds (0: single-cycle PE).
-PIPELINE_CHOICES = (0,)
+PIPELINE_CHOICES = PIPELINE_DEPTHS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,15 +32,18 @@ class DesignPoint:
     def __post_init__(self):
         check_int("size", self.size, 1, MAX_DIM)
         check_threads(self.threads)
-        check_choice("pipeline", self.pipeline, PIPELINE_CHOICES)
+        check_pipeline(self.pipeline)
 
     @property
     def name(self) -> str:
-        """e.g. 8x8-2t, 8x8-4t-w5_trunc, 8x8-2t-p1 (the policy's canonical short name)."""
-        name = f"{self.size}x{self.size}-{self.threads}t"
-        if not self.policy.is_default:
-            name += f"-{self.policy.short_name}"
-        return name + (f"-p{self.pipeline}" if self.pipeline else "")
+        """e.g. 8x8-2t, 8x8-4t-w5_trunc, 8x8-2t-p1 (as `nbsmt synth` names it)."""
+        return self.config().name
+
+    def config(self):
+        """The synthesis flow's Config of this design (the R x R array)."""
+        from nbsmt.synth.configs import Config
+        return Config("array", self.threads, policy=self.policy, rows=self.size,
+                      cols=self.size, pipeline=self.pipeline)
 
     def baseline(self) -> "DesignPoint":
         """The conventional OS-SA of the same size: 1 thread, default policy, no pipeline."""

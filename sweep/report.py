@@ -4,7 +4,8 @@ against speedup, coloured by accuracy loss, with the Pareto-optimal points (judg
 area, speedup and accuracy loss together) marked. All files are written all or nothing.
 
 Ratios: area_ratio = area / the OS-SA's area; speedup = the OS-SA's cycles / cycles on
-the same workload (both arrays R x R; the OS-SA in mode 1, the design in mode T). An
+the same workload (both arrays R x R; the OS-SA in mode 1, the design in mode T);
+time_speedup = the same in time at the OS-SA's clock, when the designs were timed. An
 undefined value (a metric that failed or was not asked for) is null, never NaN.
 """
 
@@ -30,7 +31,9 @@ def _ratio(num, den):
 
 
 def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
-    """`rows` plus area_ratio and speedup against each point's OS-SA row."""
+    """`rows` plus, against each point's OS-SA row: area_ratio, speedup (cycles) and, when
+    both were timed, time_speedup at the OS-SA's clock (`nbsmt.clocks.time_speedup`)."""
+    from nbsmt.clocks import time_speedup
     by_point = dict(zip(points, rows))
     out = []
     for point, row in zip(points, rows):
@@ -38,15 +41,23 @@ def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
         row = dict(row)
         row["area_ratio"] = _ratio(row.get("area_ge"), base.get("area_ge"))
         row["speedup"] = _ratio(base.get("cycles"), row.get("cycles"))
+        timed = [r.get(k) for r in (base, row) for k in ("cycles", "critical_path_ns")]
+        if all(v is not None for v in timed):
+            row["time_speedup"] = time_speedup(*timed)
         out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                     for k, v in row.items()})
     return out
 
 
+def speed_column(rows: list[dict]) -> str:
+    """time_speedup when the sweep timed its designs, else speedup (in cycles)."""
+    return "time_speedup" if any(r.get("time_speedup") is not None for r in rows) else "speedup"
+
+
 def objectives(rows: list[dict]) -> list[tuple[str, int]]:
-    """(column, sense) the front is judged on: area ratio (smaller), speedup (larger) and,
-    when the sweep measured it, the first accuracy-loss column (smaller)."""
-    found = [("area_ratio", -1), ("speedup", 1)]
+    """(column, sense) the front is judged on: area ratio (smaller), speedup in time (or in
+    cycles, untimed; larger) and, when measured, the first accuracy-loss column (smaller)."""
+    found = [("area_ratio", -1), (speed_column(rows), 1)]
     loss = next((c for c in ACCURACY_COLUMNS if any(r.get(c) is not None for r in rows)), None)
     return found + ([(loss, -1)] if loss else [])
 
@@ -60,8 +71,9 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     def beats(q, r):
         better_or_equal = all(sense * q[c] >= sense * r[c] for c, sense in objs)
         return better_or_equal and any(sense * q[c] > sense * r[c] for c, sense in objs)
+    speed = objs[1][0]
     return sorted((r for r in pts if not any(beats(q, r) for q in pts)),
-                  key=lambda r: (r["area_ratio"], -r["speedup"]))
+                  key=lambda r: (r["area_ratio"], -r[speed]))
 
 
 def columns(rows: list[dict]) -> list[str]:
@@ -88,7 +100,9 @@ def _fmt(v) -> str:
 
 def markdown(record: dict) -> str:
     rows, front = record["rows"], {r["name"] for r in record["pareto_front"]}
+    speed = speed_column(rows)
     shown = ["name", "area_ge", "area_ratio", "cycles", "speedup",
+             *[c for c in ("critical_path_ns", "time_speedup") if any(c in r for r in rows)],
              *[c for c in ("top1", *ACCURACY_COLUMNS, "lossy_mac_rate") if any(c in r for r in rows)]]
     lines = ["# Design-space sweep", "",
              f"Produced by `{record['command']}`. Workload: {record['workload']}. "
@@ -98,13 +112,16 @@ def markdown(record: dict) -> str:
              "Ratios are against the OS-SA (1 thread, default policy) of the same size: "
              "area_ratio = area / OS-SA area (NAND2 gate equivalents, `nbsmt synth`'s "
              "flow); speedup = OS-SA cycles / cycles on the workload (the array cycle "
-             "model, mode = threads). Pareto-optimal points are in bold: no other point is "
+             "model, mode = threads); time_speedup = the same in time at the OS-SA's clock, "
+             "each design at the slower of its own clock and the OS-SA's (critical paths on "
+             "the OSU 0.18 um cells, OpenSTA; docs/timing.md). Pareto-optimal points are in bold: no other point is "
              f"at once at least as good on {', '.join(c for c, _ in objectives(rows))} "
              "and better on one.", "",
              "## Pareto-optimal points", ""]
     for r in record["pareto_front"]:
         lines.append(f"- **{r['name']}**: area {_fmt(r['area_ratio'])}x, speedup "
-                     f"{_fmt(r['speedup'])}x"
+                     f"{_fmt(r['speedup'])}x in cycles"
+                     + (f", {_fmt(r['time_speedup'])}x in time" if speed == "time_speedup" else "")
                      + "".join(f", {c} {_fmt(r[c])}" for c in ACCURACY_COLUMNS if c in r))
     lines += ["", f"![Pareto plot]({PARETO_PNG})", "", "## All points", "",
               "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
@@ -122,8 +139,9 @@ def markdown(record: dict) -> str:
 def pareto_plot(record: dict, path) -> None:
     from nbsmt.plotting import pyplot, save_png
     plt = pyplot()
+    speed = speed_column(record["rows"])
     rows = [r for r in record["rows"] if r.get("area_ratio") is not None
-            and r.get("speedup") is not None]
+            and r.get(speed) is not None]
     colour = next((c for c in ACCURACY_COLUMNS if any(r.get(c) is not None for r in rows)), None)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if rows:
@@ -131,19 +149,20 @@ def pareto_plot(record: dict, path) -> None:
         kwargs = {}
         if colour and all(v is not None for v in values):
             kwargs = {"c": values, "cmap": "viridis"}
-        sc = ax.scatter([r["area_ratio"] for r in rows], [r["speedup"] for r in rows],
+        sc = ax.scatter([r["area_ratio"] for r in rows], [r[speed] for r in rows],
                         s=40, zorder=2, **kwargs)
         if kwargs:
             fig.colorbar(sc, ax=ax, label=colour)
         front = record["pareto_front"]
-        ax.plot([r["area_ratio"] for r in front], [r["speedup"] for r in front], "o",
+        ax.plot([r["area_ratio"] for r in front], [r[speed] for r in front], "o",
                 mec="red", mfc="none", ms=12, label="Pareto-optimal", zorder=3)
         for r in front:
-            ax.annotate(r["name"], (r["area_ratio"], r["speedup"]), fontsize=7,
+            ax.annotate(r["name"], (r["area_ratio"], r[speed]), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("area / OS-SA area (same size)")
-    ax.set_ylabel("speedup vs OS-SA (cycles)")
+    ax.set_ylabel("speedup vs OS-SA (time, at the OS-SA clock)" if speed == "time_speedup"
+                  else "speedup vs OS-SA (cycles)")
     ax.grid(alpha=0.3)
     ax.set_title(f"{record['workload']} ({record['command']})", fontsize=8)
     save_png(fig, path, bbox_inches="tight")

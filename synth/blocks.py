@@ -3,8 +3,9 @@
 Categories follow the PE/array structure (hw/pe.py, hw/array.py): inside a PE the
 submodule `reduce` is operand reduction / collision logic, `mult` the partial-product
 multipliers with their combining adder, `accum` the accumulator adder and register, and
-the PE's own cells its operand/control pass-through registers. Everything in an array
-outside its PEs (skew, drain, counters, control) is one category.
+the PE's own cells its operand/control pass-through registers, `pipe1`/`pipe2` the
+pipeline registers of a pipelined PE. Everything in an array outside its PEs (skew,
+drain, counters, control) is one category.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import re
 
 from nbsmt.synth.modules import Hierarchy, clean_name
 
-CATEGORIES = ("multipliers", "reduction", "operand_regs", "accumulator", "array_control", "other")
+CATEGORIES = ("multipliers", "reduction", "operand_regs", "accumulator", "pipeline_regs",
+              "array_control", "other")
 LABELS = {
     "multipliers": "partial-product multipliers (+ combining adder)",
     "reduction": "operand reduction / collision logic",
     "operand_regs": "operand/control pass-through registers (PE)",
     "accumulator": "accumulator adder and register",
+    "pipeline_regs": "PE pipeline registers",
     "array_control": "skew / drain / counters / control (array)",
     "other": "other",
 }
-_PE_CHILD = (("mult", "multipliers"), ("reduce", "reduction"), ("acc", "accumulator"))
+_PE_CHILD = (("mult", "multipliers"), ("reduce", "reduction"), ("acc", "accumulator"),
+             ("pipe", "pipeline_regs"))
 _PE_INSTANCE = re.compile(r"^pe(_\d+)+$")
 
 

@@ -13,16 +13,18 @@ import functools
 import dataclasses
 import importlib.metadata
 import tempfile
+import time
 from pathlib import Path
 
 from nbsmt.cache import Cache, digest, verilog_cache
 from nbsmt.hw.generate import cached_verilog
 
-from nbsmt.synth import yosys
+from nbsmt.synth import techmap, timing, yosys
 from nbsmt.synth.blocks import CATEGORIES, module_shares
 from nbsmt.synth.configs import Config
 from nbsmt.synth.liberty import Library
 from nbsmt.synth.modules import Hierarchy, clean_name, deduplicate
+from nbsmt.synth.nldm import TimingLibrary
 
 @functools.cache
 def yosys_version() -> str:
@@ -120,19 +122,72 @@ def _cancel_pending_on_error(pool):
         raise
 
 
+def _is_timing(value) -> bool:
+    """Whether a cached timing entry has the structure `time_design` stores."""
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return (isinstance(value, dict) and number(value.get("critical_path_ns"))
+            and number(value.get("area_um2")) and isinstance(value.get("cells"), dict)
+            and (value.get("fmax_mhz") is None or number(value["fmax_mhz"])))
+
+
+def time_design(config: Config, verilog: str, library: TimingLibrary, cache: Cache) -> dict:
+    """Critical path, fmax and library area of `config`: mapped onto the timing library
+    (synth/techmap.py) and timed by OpenSTA (synth/timing.py); cached by content."""
+    h = deduplicate(verilog)
+    top = h.top.lstrip("\\")
+    load = library.flip_flop_data_capacitance()
+    tcl = timing.tcl_script(top, output_load_pf=load)
+    key = digest("timing", h.verilog, techmap.script(top), techmap.SCRIPT_VERSION,
+                 techmap.MAX_FANOUT, tcl, library.digest, yosys_version(), timing.sta_version())
+    hit = cache.get_json("timing", key, check=_is_timing)
+    if hit is not None:
+        return {**hit, "cached": True}
+    with tempfile.TemporaryDirectory(prefix="nbsmt-timing-") as tmp:
+        mapped = techmap.map_design(h.verilog, top, library, Path(tmp))
+        start = time.monotonic()
+        report = timing.run_sta(mapped.verilog, top, library.path, Path(tmp), output_load_pf=load,
+                                design_kind=config.design)
+        sta_seconds = time.monotonic() - start
+    value = {**report, "area_um2": round(mapped.area_um2, 1), "cells": mapped.cells,
+             "cell_count": sum(mapped.cells.values()), "fanout_buffers": mapped.buffers_added,
+             "map_seconds": round(mapped.seconds, 2), "sta_seconds": round(sta_seconds, 2),
+             "library": library.path.name, "output_load_pf": load,
+             "input_slew_ns": timing.INPUT_SLEW_NS, "max_fanout": techmap.MAX_FANOUT}
+    cache.put_json("timing", key, value)
+    return {**value, "cached": False}
+
+
 def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
             flat_configs: set[Config] = frozenset(), progress=None) -> dict[tuple[Config, bool], Synthesis]:
-    """Synthesize every config (and flat copies of `flat_configs`), `jobs` Yosys at a time.
+    """Synthesize every config (and flat copies of `flat_configs`), `jobs` Yosys at a time."""
+    return run_flows(configs, library, cache, jobs=jobs, flat_configs=flat_configs,
+                     progress=progress)[0]
 
-    Verilog is generated here, in order; each synthesis starts as soon as its Verilog
-    exists, so generation of the next design overlaps synthesis of the previous ones.
+
+def run_flows(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
+              flat_configs: set[Config] = frozenset(), timing_configs=frozenset(),
+              timing_library: TimingLibrary | None = None, progress=None,
+              timing_progress=None) -> tuple[dict[tuple[Config, bool], Synthesis], dict[Config, dict]]:
+    """Area synthesis of every config (and flat copies of `flat_configs`) and, with a
+    timing library, timing of `timing_configs`; `jobs` tool runs at a time.
+
+    Verilog is generated here, in order; each run starts as soon as its Verilog exists,
+    so generation of the next design overlaps synthesis of the previous ones.
     """
     results: dict[tuple[Config, bool], Synthesis] = {}
+    timings: dict[Config, dict] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             _cancel_pending_on_error(pool):
         futures = {}
         for config in configs:
             verilog, seconds = generate(config, cache)
+            if timing_library is not None and config in timing_configs:
+                future = pool.submit(time_design, config, verilog, timing_library, cache)
+                if timing_progress:
+                    future.add_done_callback(
+                        lambda f, c=config: f.exception() is None and timing_progress(c, f.result()))
+                futures[future] = (config, "timing")
             for flat in (False, True) if config in flat_configs else (False,):
                 future = pool.submit(synthesize, config, verilog, library, cache, flat=flat,
                                      generate_seconds=seconds)
@@ -141,5 +196,9 @@ def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int 
                         lambda f: f.exception() is None and progress(f.result()))
                 futures[future] = (config, flat)
         for future in concurrent.futures.as_completed(futures):
-            results[futures[future]] = future.result()
-    return results
+            config, what = futures[future]
+            if what == "timing":
+                timings[config] = future.result()
+            else:
+                results[(config, what)] = future.result()
+    return results, timings

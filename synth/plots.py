@@ -11,7 +11,7 @@ from nbsmt.synth.report import PAPER_RATIO
 
 
 def _default(records):
-    return [r for r in records if r["policy_tag"] == "default"]
+    return [r for r in records if r["policy_tag"] == "default" and not r.get("pipeline")]
 
 
 def ratio_plot(records: list[dict], path: Path) -> Path | None:

@@ -1,8 +1,9 @@
 """Area records, ratios against the OS-SA, and the Markdown / CSV / JSON report.
 
 One record per configuration. `ratio_vs_ossa` divides by the 1-thread design of the same
-kind and size with the default policy (the conventional output-stationary array; policy
-knobs have no meaning without threads), in GE when the library has a NAND2, else in um^2.
+kind and size with the default policy and no PE pipeline (the conventional output-
+stationary array; policy knobs have no meaning without threads), in GE when the library
+has a NAND2, else in um^2.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def build_records(results: dict[tuple[Config, bool], Synthesis], library: Librar
         ge = _ge(s.area_um2, library)
         record = {
             "name": config.name, "design": config.design, "threads": config.threads,
-            "rows": config.rows, "cols": config.cols,
+            "rows": config.rows, "cols": config.cols, "pipeline": config.pipeline,
             "policy": config.policy.as_dict(), "policy_tag": config.policy.short_name,
             "area_ge": _round(ge), "area_um2": _round(s.area_um2, 2),
             "transistors": s.transistors,
@@ -61,6 +62,10 @@ def build_records(results: dict[tuple[Config, bool], Synthesis], library: Librar
         if base is not None:
             record["ratio_vs_ossa"] = round(s.area_um2 / base.area_um2, 3)
             record["ratio_transistors_vs_ossa"] = round(s.transistors / base.transistors, 3)
+        same_depth = results.get((config.same_depth_baseline(), False))
+        if config.pipeline and same_depth is not None:
+            # against the 1T array pipelined alike (the OS-SA at the same depth)
+            record["ratio_vs_ossa_same_pipeline"] = round(s.area_um2 / same_depth.area_um2, 3)
         if flat_s is not None:
             record["flat"] = {
                 "area_ge": _round(_ge(flat_s.area_um2, library)),
@@ -71,7 +76,7 @@ def build_records(results: dict[tuple[Config, bool], Synthesis], library: Librar
         records.append(record)
     order = {"pe": 0, "array": 1}
     records.sort(key=lambda r: (r["policy_tag"] != "default", order[r["design"]], r["rows"],
-                                r["policy_tag"], r["threads"]))
+                                r["policy_tag"], r["pipeline"], r["threads"]))
     return records
 
 
@@ -84,7 +89,8 @@ def _fmt(x, digits=1) -> str:
 
 
 def _size(r: dict) -> str:
-    return "PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}"
+    size = "PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}"
+    return f"{size} pipeline {r['pipeline']}" if r.get("pipeline") else size
 
 
 def markdown(records: list[dict], library: Library, *, command: str, yosys: str) -> str:
@@ -99,7 +105,7 @@ def markdown(records: list[dict], library: Library, *, command: str, yosys: str)
            else "; no 2-input NAND found, so areas are in um^2 only (no GE)."),
         "Transistors: Yosys `stat -tech cmos` on the same netlist mapped to static CMOS gates "
         "(`abc -g cmos4`), a library-free second figure.",
-        f"Method: {METHOD_HIER}. Ratios divide by the 1-thread OS-SA of the same size "
+        f"Method: {METHOD_HIER}. Ratios divide by the 1-thread OS-SA of the same size, pipeline 0 "
         "(default policy). Paper (MICRO 2020): 2T 1.4x, 4T 2.5x.", "",
         "## Area and ratio vs OS-SA", "",
         f"| design | threads | policy | area ({unit}) | area (um^2) | transistors | ratio ({unit}) "
@@ -136,7 +142,7 @@ def markdown(records: list[dict], library: Library, *, command: str, yosys: str)
 
 
 def csv_text(records: list[dict]) -> str:
-    columns = ["name", "design", "threads", "rows", "cols", "policy_tag", "area_ge", "area_um2",
+    columns = ["name", "design", "threads", "rows", "cols", "pipeline", "policy_tag", "area_ge", "area_um2",
                "transistors", "sequential_um2", "ratio_vs_ossa", "ratio_transistors_vs_ossa",
                "synth_seconds", "generate_seconds", "cached"]
     out = io.StringIO()

@@ -77,16 +77,17 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
 
     if not jobs:
         raise ValueError("run_jobs needs at least one job")
-    fmt = jobs[0].fmt
-    if any(j.fmt != fmt for j in jobs):
+    fmt, pipeline = jobs[0].fmt, jobs[0].pipeline
+    if any(j.fmt != fmt or j.pipeline != pipeline for j in jobs):
         raise ValueError("all jobs of one run must target the same array and policy")
     counter_bits = COUNTER_BITS if counter_bits is None else counter_bits
     options = options or [JobOptions() for _ in jobs]
     shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
-    top = array_name(**shape, policy=fmt.policy)
+    top = array_name(**shape, policy=fmt.policy, pipeline=pipeline)
     verilog, _ = cached_verilog(
         {"top": top, "counter_bits": counter_bits},
-        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits),
+        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits,
+                             pipeline=pipeline),
         verilog_cache())
     name = f"{top}_c{counter_bits}"   # the build folder
     with tempfile.TemporaryDirectory(prefix="nbsmt-array-") as tmp:

@@ -60,10 +60,14 @@ async def _run_job(dut, job: dict, threads: int) -> None:
                        lambda: o_payload.value.to_unsigned())
     loop_seconds = time.perf_counter() - started
     record = stream.record()
-    await FallingEdge(dut.clk)   # counters register the last cycle at its clock edge
+    await FallingEdge(dut.clk)
     await ReadOnly()
-    np.savez(job["result"], **record, loop_seconds=loop_seconds,
-             extra_output=int(o_valid.value),   # a duplicated row would show up here
+    extra = int(o_valid.value)   # a duplicated row would show up here
+    # The counters add their registered increments up to 2 cycles after the last row
+    # (hw/counters.py); the array is idle by now, so waiting changes no count.
+    await ClockCycles(dut.clk, 2)
+    await ReadOnly()
+    np.savez(job["result"], **record, loop_seconds=loop_seconds, extra_output=extra,
              busy_cycles=dut.busy_cycles.value.to_unsigned(),
              pe_cycles_by_active=np.array(
                  [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()

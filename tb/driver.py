@@ -19,7 +19,7 @@ import numpy as np
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.policy import Policy, resolve_run
+from nbsmt.policy import Policy, check_pipeline, resolve_run
 from nbsmt.tb.beats import pack, unpack
 
 
@@ -34,6 +34,7 @@ class ArrayJob:
     tiles: list[tuple[int, int]]
     k_steps: int
     beats: np.ndarray          # uint8 [tiles * k_steps, input bytes]
+    pipeline: int = 0          # the array's PE pipeline depth (only latency depends on it)
 
     @property
     def output_beats(self) -> int:
@@ -42,13 +43,17 @@ class ArrayJob:
     def cycle_report(self) -> dict:
         m_rows, k = self.a.shape
         return cycle_report(m_rows, k, self.w.shape[1], rows=self.fmt.rows,
-                            cols=self.fmt.cols, mode=self.mode)
+                            cols=self.fmt.cols, mode=self.mode, pipeline=self.pipeline)
 
 
 def plan(a, w, *, rows: int, cols: int, threads: int, mode: int | None = None,
-         policy: Policy | None = None) -> ArrayJob:
-    """Tile A[M,K] @ W[K,N] onto the array and pack every input beat (see module doc)."""
+         policy: Policy | None = None, pipeline: int = 0) -> ArrayJob:
+    """Tile A[M,K] @ W[K,N] onto the array and pack every input beat (see module doc).
+
+    `pipeline` (the PEs' depth) changes no beat, only the cycles the job should take.
+    """
     threads, mode, policy = resolve_run(threads, mode, policy)
+    check_pipeline(pipeline)
     a = np.asarray(a, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     m_rows, n_cols = a.shape[0], w.shape[1]
@@ -74,7 +79,7 @@ def plan(a, w, *, rows: int, cols: int, threads: int, mode: int | None = None,
     beats = pack(fmt.input_fields(), {
         "a": a_beats.reshape(count, -1), "w": w_beats.reshape(count, -1),
         "last": last.reshape(count, 1), "rows": real_rows, "cols": real_cols}, count)
-    return ArrayJob(fmt, mode, a, w, tiles, steps, beats)
+    return ArrayJob(fmt, mode, a, w, tiles, steps, beats, pipeline)
 
 
 def assemble(job: ArrayJob, out_beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +129,8 @@ def check(job: ArrayJob, rtl: dict) -> dict:
     return {
         "ok": all(checks.values()),
         "checks": checks,
-        "array": {"rows": job.fmt.rows, "cols": job.fmt.cols, "threads": job.fmt.threads},
+        "array": {"rows": job.fmt.rows, "cols": job.fmt.cols, "threads": job.fmt.threads,
+                  "pipeline": job.pipeline},
         "mode": job.mode,
         "cycles": int(rtl["cycles"]),
         "stall_cycles": int(rtl["stall_cycles"]),

@@ -59,6 +59,9 @@ def test_sim_cli_writes_the_rtl_result_and_stats_with_waves(operands):
     (["--threads", "2", "--rows", "0"], "--rows must be between 1 and 64, not 0"),
     (["--threads", "2", "--cols", "65"], "--cols must be between 1 and 64, not 65"),
     (["--threads", "1", "--acc-bits", "8"], "acc_bits must be between 16 and 62, not 8"),
+    (["--threads", "2", "--clock-ns", "0"], "--clock-ns must be a clock period in ns (a positive number), not '0'"),
+    (["--threads", "2", "--clock-ns", "nan"], "--clock-ns must be a clock period in ns (a positive number), not 'nan'"),
+    (["--threads", "2", "--clock-ns", "fast"], "--clock-ns must be a clock period in ns (a positive number), not 'fast'"),
 ])
 def test_bad_options_exit_2_with_one_line(operands, args, message):
     d, _, _ = operands

@@ -29,6 +29,8 @@ from nbsmt.tb.job_stream import JobStream
     (dict(rows=2, cols=2, threads=3), ValueError, "threads must be one of 1, 2, 4, not 3"),
     (dict(rows=2, cols=2, threads=2, policy="rne"), TypeError, "policy must be a"),
     (dict(rows=2, cols=2, threads=2, counter_bits=4), ValueError, "counter_bits must be between"),
+    (dict(rows=2, cols=2, threads=2, pipeline=3), ValueError, "pipeline must be between 0 and 2, not 3"),
+    (dict(rows=2, cols=2, threads=2, pipeline="1"), TypeError, "pipeline must be an integer, not '1'"),
 ])
 def test_bad_parameters_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -100,7 +102,8 @@ def _amaranth_run(job, ready_prob=1.0, seed=0):
     """Drive one planned job through the array in Amaranth's simulator, with the cocotb
     bench's own host/consumer loop (`JobStream`)."""
     fmt = job.fmt
-    dut = SySMTArray(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy)
+    dut = SySMTArray(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads, policy=fmt.policy,
+                     pipeline=job.pipeline)
     stream = JobStream(as_ints(job.beats), job.output_beats, -(-fmt.output_bits // 8),
                        cycle_limit=10_000, ready_prob=ready_prob, seed=seed)
     res = {}
@@ -116,7 +119,7 @@ def _amaranth_run(job, ready_prob=1.0, seed=0):
                            lambda: ctx.get(dut.o.payload.as_value()))
             await ctx.tick()
         res.update(stream.record(), extra_output=ctx.get(dut.o.valid))
-        await ctx.tick()
+        await ctx.tick().repeat(3)   # counters settle up to 2 cycles after the last row
         res.update(busy_cycles=ctx.get(dut.busy_cycles),
                    pe_cycles_by_active=[ctx.get(x) for x in dut.pe_cycles_by_active],
                    lossy_reductions=ctx.get(dut.lossy_reductions))
@@ -133,15 +136,24 @@ def _amaranth_run(job, ready_prob=1.0, seed=0):
     (3, 2, 4, 4, (5, 3, 5), Policy(zero_skip="act"), 1.0),  # K < R: input waits; gated columns
     (3, 2, 4, 2, (5, 9, 5), Policy(), 0.6),                 # back-pressure
 ])
-def test_array_in_amaranth_simulator(rows, cols, threads, mode, shape, policy, ready):
+@pytest.mark.parametrize("pipeline", [0, 2])
+def test_array_in_amaranth_simulator(rows, cols, threads, mode, shape, policy, ready, pipeline):
     rng = np.random.default_rng(rows * cols)
     m_rows, k, n_cols = shape
     a = np.where(rng.random((m_rows, k)) < 0.4, 0, rng.integers(0, 256, (m_rows, k)))
     w = np.where(rng.random((k, n_cols)) < 0.3, 0, rng.integers(-128, 128, (k, n_cols)))
     rec = _amaranth_run(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode,
-                             policy=policy), ready_prob=ready)
+                             policy=policy, pipeline=pipeline), ready_prob=ready)
     assert rec["ok"], rec["checks"]
     assert (rec["stall_cycles"] > 0) == (ready < 1.0)
+
+
+def test_module_names_encode_a_nonzero_pipeline_depth():
+    from nbsmt.hw.configs import pe_name
+    assert pe_name(2, Policy()) == "nbsmt_pe_t2"
+    assert pe_name(2, Policy(), 1) == "nbsmt_pe_t2_p1"
+    assert pe_name(4, Policy(windows=5), 2) == "nbsmt_pe_t4_p2_w5"
+    assert array_design(rows=8, cols=8, threads=4, pipeline=2)[1] == "nbsmt_array_8x8_t4_p2"
 
 
 def test_32x32_4t_array_elaborates():

@@ -57,6 +57,19 @@ def test_report_is_consistent():
     assert 0 < r["utilization"] <= 1
 
 
+@pytest.mark.parametrize("pipeline", [1, 2])
+def test_pipeline_adds_its_depth_once_per_gemm_not_per_step_or_tile(pipeline):
+    for shape in [(8, 100, 8), (32, 4, 24), (9, 20, 3)]:
+        for mode in (1, 2, 4):
+            base = cycle_report(*shape, rows=8, cols=8, mode=mode)
+            deep = cycle_report(*shape, rows=8, cols=8, mode=mode, pipeline=pipeline)
+            assert deep["cycles"] == base["cycles"] + pipeline
+            assert deep["cycles_mode1"] == base["cycles_mode1"] + pipeline
+            assert deep["tile_period"] == base["tile_period"]
+    # one PE, one step: accepted in cycle 0, sum P cycles later, out one cycle after that
+    assert gemm_cycles(1, 1, 1, rows=1, cols=1, mode=1, pipeline=pipeline) == 2 + pipeline
+
+
 def test_tile_order_is_row_block_major_and_covers_the_output():
     assert tile_order(5, 5, rows=2, cols=3) == [(0, 0), (0, 3), (2, 0), (2, 3), (4, 0), (4, 3)]
 
@@ -66,6 +79,8 @@ def test_tile_order_is_row_block_major_and_covers_the_output():
     (dict(rows=1, cols=2.0, mode=1), TypeError, "cols must be an integer, not 2.0"),
     (dict(rows=1, cols=1, mode=3), ValueError, "mode must be one of 1, 2, 4, not 3"),
     (dict(rows=1, cols=1, mode=True), ValueError, "mode must be one of"),
+    (dict(rows=1, cols=1, mode=1, pipeline=3), ValueError, "pipeline must be between 0 and 2, not 3"),
+    (dict(rows=1, cols=1, mode=1, pipeline=1.0), TypeError, "pipeline must be an integer, not 1.0"),
 ])
 def test_bad_parameters_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -95,3 +95,11 @@ def test_bad_budget_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--budget" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("clock", ["-2", "0", "inf", "x"])
+def test_bad_clock_is_one_line_and_exit_2(tmp_path, clock):
+    proc = run("eval", "--quick", "--clock-ns", clock, "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--clock-ns must be a clock period" in proc.stderr
+    assert not list(tmp_path.iterdir())

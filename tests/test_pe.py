@@ -43,3 +43,25 @@ def test_pe_against_golden_model(simulator, threads, policy_name):
     run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
                simulator=simulator, build_name=name, env={CONFIG_ENV: config},
                testcase="pe_random_streams")
+
+
+# Pipelined PEs (default policy): the accumulator side lags the inputs by the depth and
+# the bench shifts its expectations by it (the statistics by one cycle). Every T and
+# depth on Icarus, the deepest 4T on Verilator (a build costs about a minute); fewer
+# cycles, since the arithmetic is the unpipelined PE's.
+PIPELINED = [("icarus", t, p) for t in (1, 2, 4) for p in (1, 2)]
+PIPELINED += [("verilator", 4, 2)]
+
+
+@pytest.mark.parametrize("simulator, threads, pipeline", PIPELINED,
+                         ids=[f"{s}-t{t}-p{p}" for s, t, p in PIPELINED])
+def test_pipelined_pe_against_golden_model(simulator, threads, pipeline):
+    require_simulator(simulator)
+    policy = Policy()
+    component, name = pe_design(threads, policy, pipeline)
+    config = {"threads": threads, "policy": policy.as_dict(), "pipeline": pipeline,
+              "cycles": env_int("NBSMT_PE_CYCLES", 3_000, 1),
+              "seed": _seed(f"{threads}-p{pipeline}")}
+    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+               simulator=simulator, build_name=name, env={CONFIG_ENV: config},
+               testcase="pe_random_streams")

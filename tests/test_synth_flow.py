@@ -125,3 +125,20 @@ def test_library_without_flip_flop_exits_2(tmp_path, capsys):
                    "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "failed" in err[0]
+
+
+def test_every_design_is_timed_with_a_path_through_its_blocks(report):
+    root, _, _ = report
+    doc = json.loads((root / "out" / "timing.json").read_text())
+    assert {(r["design"], r["threads"]) for r in doc["records"]} == {
+        (d, t) for d in ("pe", "array") for t in (1, 2, 4)}
+    for r in doc["records"]:
+        assert 0.5 < r["critical_path_ns"] < 50 and r["fmax_mhz"] == pytest.approx(
+            1000 / r["critical_path_ns"], rel=1e-3)
+        assert r["timing_area_um2"] > 0 and r["blocks"]
+        assert r["library"] == "osu018_stdcells.lib"
+    iso = {(r["design"], r["threads"]): r for r in doc["iso_frequency"]}
+    assert iso[("array", 1)]["time_speedup"] == pytest.approx(1.0)
+    for t in (2, 4):   # at no depth faster than its cycles, and never slower than 1x
+        r = iso[("array", t)]
+        assert 1.0 < r["time_speedup"] <= r["cycle_speedup"]

@@ -25,17 +25,25 @@ def register(sub) -> None:
     p.add_argument("--budget", type=float, default=1.0, metavar="PP",
                    help="accuracy-loss budget of the mode search, percentage points "
                         "of top-1 vs exact 8-bit (default: 1.0)")
+    p.add_argument("--clock-ns", metavar="NS",
+                   help="the SySMT arrays' clock period in ns, for speedups in time (default: "
+                        "the periods `nbsmt synth` measured, from --timing)")
+    p.add_argument("--timing", metavar="JSON",
+                   help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from pathlib import Path
 
+    from nbsmt.clocks import check_clock_ns, default_timing_report, load_periods
     from nbsmt.sim.eval_report import report_outputs, write_report
-    from nbsmt.sim.evaluate import study
+    from nbsmt.sim.evaluate import study, time_speedups
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
+    clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
+    periods = load_periods(args.timing or default_timing_report())
     out = Path(args.out)
     outputs = report_outputs(out, args.json)
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
@@ -43,10 +51,18 @@ def run(args) -> int:
     report = study(quick=args.quick, budget_pp=args.budget,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr))
     report["command"] = command
+    report["time"] = time_speedups(report, periods, clock_ns)
     write_report(outputs, report)
     done = report["done"]
     speed = ", ".join(f"{k} x{v:.2f}" for k, v in done["mode_search_speedup_at_budget"].items())
     print(f"report written to {out}/eval.md: 2T (default policy) loses "
           f"{done['2T_default_loss_pp']:.2f} pp vs exact 8-bit; mode search at "
           f"{args.budget:g} pp: {speed}")
+    for arr, per_mode in report["time"].items():
+        for mode, t in per_mode.items():
+            print(f"{arr} mode {mode} on the {mode}T array (pipeline {t['pipeline']}): speedup "
+                  f"{t['cycle_speedup']:.2f}x in cycles, {t['time_speedup']:.2f}x in time at the "
+                  f"OS-SA's clock ({t['period_ns']:.3f} vs {t['ossa_period_ns']:.3f} ns; {t['source']})")
+    if not report["time"]:
+        print("speedup in time: no timing report (run `make synth`) and no --clock-ns")
     return 0

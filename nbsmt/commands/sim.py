@@ -21,11 +21,34 @@ def register(sub) -> None:
     p.add_argument("--cols", type=int, default=8, help="array columns C (default: 8)")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
                    help="RTL simulator (default: verilator)")
+    p.add_argument("--pipeline", type=int, default=0, choices=(0, 1, 2),
+                   help="pipeline registers in every PE (default: 0)")
+    p.add_argument("--clock-ns", metavar="NS",
+                   help="this array's clock period in ns, for the speedup in time (default: "
+                        "the period `nbsmt synth` measured, from --timing)")
+    p.add_argument("--timing", metavar="JSON",
+                   help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
     p.add_argument("--out", required=True, metavar="C.npy", help="the RTL's output, int64 [M,N]")
     p.add_argument("--stats", metavar="S.json",
                    help="cycles, cycle model, hardware counters, golden statistics, checks")
     p.add_argument("--waves", action="store_true", help="record a waveform and print its path")
     p.set_defaults(func=run)
+
+
+def _time(record, rows, cols, threads, pipeline, clocks) -> dict:
+    """Speedup vs the OS-SA (1T, pipeline 0, same size, mode 1) in cycles and in time."""
+    from nbsmt.clocks import time_speedup
+    from nbsmt.sim.cycles import gemm_cycles
+
+    g = record["golden"]["shape"]
+    ossa = gemm_cycles(g["M"], g["K"], g["N"], rows=rows, cols=cols, mode=1)
+    cycles = record["cycles"]
+    out = {"ossa_cycles": ossa, "cycle_speedup": ossa / cycles, "ns": None,
+           "time_speedup": None, "period_ns": None, "ossa_period_ns": None, "source": None}
+    if clocks is not None:
+        out.update(clocks, ns=cycles * clocks["period_ns"],
+                   time_speedup=time_speedup(ossa, clocks["ossa_period_ns"], cycles, clocks["period_ns"]))
+    return out
 
 
 def waves_file(build_dir):
@@ -40,6 +63,7 @@ def run(args) -> int:
     from nbsmt.tb.driver import plan
     from nbsmt.toolchain import missing_simulator
 
+    from nbsmt.clocks import array_clocks, check_clock_ns, default_timing_report, load_periods
     from nbsmt.fileio import OutputSet
     from nbsmt.operands import load_operands
 
@@ -48,24 +72,37 @@ def run(args) -> int:
     rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
     outputs = OutputSet({"--out": args.out, "--stats": args.stats},
                         inputs={"--a": args.a, "--w": args.w})
+    clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
+    periods = load_periods(args.timing or default_timing_report())
     a, w = load_operands(args.a, args.w, policy)
     reason = missing_simulator(args.simulator)
     if reason:
         raise InputError(reason)
-    job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy)
+    job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
+               pipeline=args.pipeline)
     (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
                                          quiet=True)
     output = record.pop("output")
     record["simulator"] = args.simulator
+    model = record["cycle_model"]
+    record["time"] = _time(record, rows, cols, threads, args.pipeline,
+                           array_clocks(periods, rows, cols, threads, args.pipeline, clock_ns))
     with outputs.staging() as stage:
         stage.npy("--out", output)
         stage.json("--stats", record)
-    model = record["cycle_model"]
     g = record["golden"]
-    print(f"C[{g['shape']['M']},{g['shape']['N']}] from the {rows}x{cols} T={threads} array "
-          f"(mode {mode}, {args.simulator}) written to {args.out}: {record['cycles']} cycles "
-          f"(model {model['cycles']}, mode 1 {model['cycles_mode1']}), collisions "
-          f"{g['collision_rate']:.1%}, lossy {record['counters']['lossy_reductions']}")
+    print(f"C[{g['shape']['M']},{g['shape']['N']}] from the {rows}x{cols} T={threads} "
+          f"pipeline {args.pipeline} array (mode {mode}, {args.simulator}) written to {args.out}: "
+          f"{record['cycles']} cycles (model {model['cycles']}, mode 1 {model['cycles_mode1']}), "
+          f"collisions {g['collision_rate']:.1%}, lossy {record['counters']['lossy_reductions']}")
+    t = record["time"]
+    if t["ns"] is None:
+        print(f"speedup vs the OS-SA: {t['cycle_speedup']:.2f}x in cycles; in time: unknown "
+              "(no timing report for this array: run `nbsmt synth` or give --clock-ns)")
+    else:
+        print(f"speedup vs the OS-SA: {t['cycle_speedup']:.2f}x in cycles, {t['time_speedup']:.2f}x "
+              f"in time at the OS-SA's clock ({t['ns']:,.0f} ns at {t['period_ns']:.3f} ns vs "
+              f"OS-SA {t['ossa_period_ns']:.3f} ns; {t['source']})")
     if args.waves:
         path = waves_file(build_dir)
         print(f"waves: {path}" if path else f"waves: none found in {build_dir}")

@@ -10,13 +10,16 @@ from nbsmt.errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
     p = sub.add_parser(
-        "synth", help="area of SySMT vs the OS-SA by Yosys synthesis (GE, um^2, transistors)",
+        "synth", help="area and timing of SySMT vs the OS-SA (Yosys synthesis, OpenSTA)",
         description="Synthesize PEs and R x C arrays with Yosys and report area (NAND2 gate "
                     "equivalents, um^2, transistor estimate), the ratio vs the 1-thread OS-SA and "
-                    "a per-block breakdown. Without --pe/--rows/--threads: the default report "
-                    "(PE and 4x4/8x8/16x16 arrays for 1/2/4 threads, PE policy variants).")
+                    "a per-block breakdown; map them onto a timing library (OSU 0.18 um) and "
+                    "time them with OpenSTA: critical path, fmax, the blocks it crosses, and "
+                    "the comparison at the OS-SA's clock. Without --pe/--rows/--threads: the "
+                    "default report (PE and 4x4/8x8/16x16 arrays for 1/2/4 threads, PE policy "
+                    "variants; PE and 8x8 also at pipeline depths 1 and 2, and timed).")
     p.add_argument("--pe", action="store_true", help="synthesize the PE alone")
     p.add_argument("--rows", type=int, metavar="R", help="synthesize an R x C array")
     p.add_argument("--cols", type=int, metavar="C", help="array columns (default: R)")
@@ -24,9 +27,18 @@ def register(sub) -> None:
                    help="thread counts, from 1 2 4 (default: all; 1 is always added as baseline)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help="array sizes N (N x N) of the default report (default: 4 8 16)")
+    p.add_argument("--timing-sizes", type=int, nargs="+", metavar="N",
+                   help="sizes of the default report also built at every pipeline depth and "
+                        "timed (default: 8; the PE always is)")
+    p.add_argument("--pipeline", type=int, nargs="+", choices=PIPELINE_DEPTHS, metavar="P",
+                   help="PE pipeline depths of the chosen designs, from 0 1 2 (default: 0)")
     add_policy_arguments(p)
     p.add_argument("--liberty", metavar="LIB",
                    help="your own Liberty file instead of the bundled Nangate-45-area cells")
+    p.add_argument("--timing-liberty", metavar="LIB",
+                   help="Liberty file with NLDM timing for the timing flow (default: OSU 0.18 um "
+                        "from the Debian package qflow-tech-osu018)")
+    p.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
     p.add_argument("--out", default="build/synth", metavar="DIR",
                    help="report folder: area.md, area.csv, area.json, PNG plots (default: build/synth)")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")
@@ -42,32 +54,72 @@ def register(sub) -> None:
 
 def _configs(args):
     from nbsmt.synth.configs import (DEFAULT_ARRAY_SIZES, DEFAULT_POLICY, DEFAULT_THREADS,
-                                     Config, default_set)
+                                     DEFAULT_TIMING_SIZES, Config, default_set, timing_set)
 
     policy = policy_from_args(args)
     custom_policy = policy != DEFAULT_POLICY
     threads = tuple(sorted(set(args.threads or DEFAULT_THREADS) | {1}))
     shape = array_shape_from_args(args)
     try:
-        if not (args.pe or args.rows is not None or args.threads or custom_policy):
+        if not (args.pe or args.rows is not None or args.threads or custom_policy or args.pipeline):
             sizes = tuple(args.sizes or DEFAULT_ARRAY_SIZES)
-            return default_set(sizes, threads)
-        if args.sizes:
-            raise InputError("--sizes applies to the default report only (use --rows/--cols)")
+            timing_sizes = tuple(args.timing_sizes or DEFAULT_TIMING_SIZES)
+            for n in timing_sizes:
+                int_arg("--timing-sizes", n, 1)
+            configs = default_set(sizes, threads, timing_sizes)
+            return configs, timing_set(configs, timing_sizes)
+        if args.sizes or args.timing_sizes:
+            raise InputError("--sizes/--timing-sizes apply to the default report only "
+                             "(use --rows/--cols)")
         configs = []
-        for t in threads:
-            if args.pe or args.rows is None:
-                configs.append(Config("pe", t, policy=policy))
-            if shape is not None:
-                configs.append(Config("array", t, policy=policy, rows=shape[0], cols=shape[1]))
+        for depth in args.pipeline or (0,):
+            for t in threads:
+                if args.pe or args.rows is None:
+                    configs.append(Config("pe", t, policy=policy, pipeline=depth))
+                if shape is not None:
+                    configs.append(Config("array", t, policy=policy, rows=shape[0],
+                                          cols=shape[1], pipeline=depth))
         configs += [c.baseline() for c in configs]
-        return list(dict.fromkeys(configs))
+        configs = list(dict.fromkeys(configs))
+        return configs, configs
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
 
 
 # What `run` writes into --out (checked before any synthesis starts).
 REPORT_FILES = ("area.md", "area.csv", "area.json", "area_ratio.png", "area_breakdown.png")
+TIMING_FILES = ("timing.md", "timing.csv", "timing.json")
+
+
+def _timing_library(args):
+    """The timing library, or None with --no-timing; InputError when it cannot time."""
+    if args.no_timing:
+        return None
+    from nbsmt.synth.liberty import LibertyError
+    from nbsmt.synth.nldm import load_timing_library
+    from nbsmt.synth.techmap import OSU_LIBERTY, OSU_PACKAGE
+    from nbsmt.synth.timing import STA_PACKAGE, sta_path
+
+    path = args.timing_liberty or OSU_LIBERTY
+    if args.timing_liberty is None and not OSU_LIBERTY.exists():
+        raise InputError(f"timing library {OSU_LIBERTY} not found: run `make setup` (installs "
+                         f"{OSU_PACKAGE}), pass --timing-liberty, or --no-timing")
+    if sta_path() is None:
+        raise InputError(f"OpenSTA ('sta') not found: run `make setup` (installs {STA_PACKAGE}) "
+                         "or pass --no-timing")
+    try:
+        library = load_timing_library(path)
+    except LibertyError as exc:
+        raise InputError(str(exc)) from None
+    if not library.has_timing:
+        raise InputError(f"{str(path)!r} has no timing tables (no cell_rise/cell_fall): the "
+                         "timing flow needs an NLDM Liberty library")
+    try:
+        library.flip_flop_data_capacitance()
+        library.strongest_buffer()
+    except LibertyError as exc:
+        raise InputError(str(exc)) from None
+    return library
 
 
 def run(args) -> int:
@@ -75,7 +127,7 @@ def run(args) -> int:
 
     from nbsmt.cache import Cache
     from nbsmt.fileio import OutputSet
-    from nbsmt.synth.flow import run_all, yosys_version
+    from nbsmt.synth.flow import run_flows, yosys_version
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot
     from nbsmt.synth.report import build_records, write_report
@@ -87,11 +139,14 @@ def run(args) -> int:
         library = load_library(args.liberty or DEFAULT_LIBERTY)
     except LibertyError as exc:
         raise InputError(str(exc)) from None
-    configs = _configs(args)
+    configs, timed = _configs(args)
+    timing_library = _timing_library(args)
     out = Path(args.out)
-    OutputSet({name: out / name for name in REPORT_FILES} | {"--json": args.json},
+    files = REPORT_FILES + (TIMING_FILES if timing_library is not None else ())
+    OutputSet({name: out / name for name in files} | {"--json": args.json},
               inputs={"--liberty": args.liberty} if args.liberty else {})
-    flat = {c for c in configs if c.rows <= args.flat_check and c.cols <= args.flat_check}
+    flat = {c for c in configs if c.rows <= args.flat_check and c.cols <= args.flat_check
+            and c.pipeline == 0}
     cache = Cache(None if args.no_cache else args.cache)
 
     def progress(s):
@@ -100,12 +155,18 @@ def run(args) -> int:
         print(f"synth {s.config.name}{' (flat)' if s.flat else ''}: {ge}, "
               f"{s.transistors:,} transistors ({how})", file=sys.stderr, flush=True)
 
+    def timing_progress(config, t):
+        how = "cached" if t["cached"] else f"{t['map_seconds'] + t['sta_seconds']:.1f} s"
+        print(f"timing {config.name}: {t['critical_path_ns']:.3f} ns ({t['fmax_mhz']:.1f} MHz), "
+              f"{t['area_um2']:,.0f} um^2 on {t['library']} ({how})", file=sys.stderr, flush=True)
+
     try:
-        results = run_all(configs, library, cache, jobs=args.jobs, flat_configs=flat,
-                          progress=progress)
+        results, timings = run_flows(configs, library, cache, jobs=args.jobs, flat_configs=flat,
+                                     timing_configs=set(timed), timing_library=timing_library,
+                                     progress=progress, timing_progress=timing_progress)
     except SynthError as exc:
-        if args.liberty:
-            raise InputError(f"synthesis with {args.liberty} failed: {exc}") from None
+        if args.liberty or args.timing_liberty:
+            raise InputError(f"synthesis failed: {exc}") from None
         raise
     records = build_records(results, library)
     command = "nbsmt " + shlex.join(args.argv)
@@ -119,4 +180,27 @@ def run(args) -> int:
             size = "PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}"
             print(f"{size} {r['threads']}T: {r['ratio_vs_ossa']:.3f}x the OS-SA", flush=True)
     print(f"report: {paths['md']}", flush=True)
+    if timings:
+        from nbsmt.synth.timing import sta_version
+        from nbsmt.synth.timing_report import iso_frequency, timing_records
+        from nbsmt.synth.timing_report import write_report as write_timing
+
+        trecords = timing_records(timings, records)
+        iso = iso_frequency(trecords)
+        tpaths = write_timing(args.out, trecords, iso, command=command,
+                              library=timing_library.path.name, sta=sta_version())
+        for r in iso:
+            if r["design"] == "pe":
+                continue
+            print(f"{r['size']} {r['threads']}T at the OS-SA clock ({r['ossa_period_ns']:.3f} ns): "
+                  f"pipeline {r['pipeline']} ({r['critical_path_ns']:.3f} ns, "
+                  f"{'meets it' if r['meets_ossa_clock'] else 'does not meet it'}), area "
+                  f"{_ratio(r['area_ratio_ge'])} the OS-SA (GE), {_ratio(r['area_ratio_timing_lib'])} "
+                  f"(timing library), speedup {r['cycle_speedup']:.2f}x in cycles, "
+                  f"{r['time_speedup']:.2f}x in time", flush=True)
+        print(f"timing report: {tpaths['md']}", flush=True)
     return 0
+
+
+def _ratio(x) -> str:
+    return "-" if x is None else f"{x:.3f}x"

@@ -6,7 +6,7 @@ from nbsmt.cli import add_policy_arguments, array_shape_from_args, policy_from_a
 
 
 def register(sub) -> None:
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
     p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
                                    "encodes it, e.g. nbsmt_pe_t2_w5_trunc.v), or for an "
@@ -17,6 +17,8 @@ def register(sub) -> None:
                       help="the 1T (OS-SA baseline), 2T and 4T PEs, under the policy flags")
     p.add_argument("--rows", type=int, help="generate an R x C array of such PEs (with --cols)")
     p.add_argument("--cols", type=int, help="array columns (default: --rows)")
+    p.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS,
+                   help="pipeline registers in every PE (default: 0; the name gets _p1/_p2)")
     add_policy_arguments(p)
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
@@ -25,15 +27,17 @@ def register(sub) -> None:
 def designs(args) -> list:
     """(component, name) pairs the parsed arguments ask for."""
     from nbsmt.hw.array import array_design
-    from nbsmt.hw.configs import DEFAULT_THREADS, default_pe_designs, pe_design
+    from nbsmt.hw.configs import DEFAULT_THREADS, pe_design
 
     policy = policy_from_args(args)
     shape = array_shape_from_args(args)
     if shape is None:
-        return default_pe_designs(policy) if args.defaults else [pe_design(args.threads, policy)]
+        threads = DEFAULT_THREADS if args.defaults else (args.threads,)
+        return [pe_design(t, policy, args.pipeline) for t in threads]
     rows, cols = shape
     threads = DEFAULT_THREADS if args.defaults else (args.threads,)
-    return [array_design(rows=rows, cols=cols, threads=t, policy=policy) for t in threads]
+    return [array_design(rows=rows, cols=cols, threads=t, policy=policy, pipeline=args.pipeline)
+            for t in threads]
 
 
 def run(args) -> int:

