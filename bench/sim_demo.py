@@ -32,18 +32,18 @@ from nbsmt.sim.gemm import error_stats
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
-from nbsmt.tb.stimulus import gemm_operands
+from nbsmt.tb.stimulus import DEMO_SEED, DEMO_SHAPE, demo_operands
 
-SHAPE = (64, 256, 64)
+SHAPE = DEMO_SHAPE
 ARRAY = (8, 8)
 CONFIGS = [("OS-SA (1T)", 1, 1), ("SySMT-2T", 2, 2), ("SySMT-4T", 4, 4)]
 TARGETS = {2: 0.52, 4: 0.27}
 
 
-def workload(seed: int = 2020):
-    """The `demo` operand family (`nbsmt.tb.stimulus`): ReLU-like activations (~50 % zeros,
-    ~70 % of the rest below 16) and 40 %-pruned bell-shaped weights."""
-    return gemm_operands("demo", np.random.default_rng(seed), *SHAPE)
+def workload(seed: int = DEMO_SEED):
+    """The `demo` operand family (`nbsmt.tb.stimulus.demo_operands`): ReLU-like activations
+    (~50 % zeros, ~70 % of the rest below 16) and 40 %-pruned bell-shaped weights."""
+    return demo_operands(seed, SHAPE)
 
 
 def main(argv=None) -> int:

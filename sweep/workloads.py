@@ -17,9 +17,6 @@ from nbsmt.cache import digest
 from nbsmt.errors import InputError
 from nbsmt.policy import Policy
 
-DEMO_SHAPE = (64, 256, 64)
-DEMO_SEED = 2020
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Workload:
@@ -48,8 +45,8 @@ class Workload:
 def load(spec: str) -> Workload:
     """`demo`, `digits` or `A.npy,W.npy` (InputError for anything else)."""
     if spec == "demo":
-        from nbsmt.tb.stimulus import gemm_operands
-        a, w = gemm_operands("demo", np.random.default_rng(DEMO_SEED), *DEMO_SHAPE)
+        from nbsmt.tb.stimulus import demo_operands
+        a, w = demo_operands()
         return Workload("demo GEMM 64x256x64", "gemm", a, w)
     if spec == "digits":
         return Workload("digits CNN (test split)", "digits")

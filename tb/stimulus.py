@@ -30,6 +30,11 @@ from nbsmt.policy import Policy
 FAMILIES = ("uniform", "sparse", "narrow", "extreme", "collide")
 WORKLOADS = ("relu", "pruned", "demo")
 
+#: The `make sim` demo GEMM: shape, seed and share of zero activations.
+DEMO_SHAPE = (64, 256, 64)
+DEMO_SEED = 2020
+DEMO_ZERO_ACTIVATIONS = 0.5
+
 
 def _check(family: str) -> None:
     if family not in FAMILIES + WORKLOADS:
@@ -59,11 +64,14 @@ def activations(family: str, rng: np.random.Generator, shape, act_bits: int = 8)
         small = rng.integers(1, min(16, top + 1), shape)
         return np.where(rng.random(shape) < 0.55, 0,
                         np.where(rng.random(shape) < 0.7, small, a))
-    # demo
+    return _demo_activations(rng, shape, top, DEMO_ZERO_ACTIVATIONS)
+
+
+def _demo_activations(rng, shape, top: int, zero_activations: float) -> np.ndarray:
     small = rng.integers(1, min(16, top + 1), shape)
     large = np.clip(np.round(rng.exponential(40, shape)) + 16, 16, top).astype(np.int64)
     a = np.where(rng.random(shape) < 0.7, small, large)
-    return np.where(rng.random(shape) < 0.5, 0, a)
+    return np.where(rng.random(shape) < zero_activations, 0, a)
 
 
 def weights(family: str, rng: np.random.Generator, shape, weight_bits: int = 8) -> np.ndarray:
@@ -100,6 +108,17 @@ def gemm_operands(family: str, rng: np.random.Generator, m_rows: int, k: int, n_
     policy = Policy() if policy is None else policy
     return (activations(family, rng, (m_rows, k), policy.act_bits),
             weights(family, rng, (k, n_cols), policy.weight_bits))
+
+
+def demo_operands(seed: int = DEMO_SEED, shape=DEMO_SHAPE,
+                  zero_activations: float = DEMO_ZERO_ACTIVATIONS):
+    """The `make sim` demo GEMM (the `demo` family), at any share of zero activations:
+    the other draws are the same, so a sparsity sweep changes only which activations
+    are zero."""
+    rng = np.random.default_rng(seed)
+    m_rows, k, n_cols = shape
+    a = _demo_activations(rng, (m_rows, k), 255, zero_activations)
+    return a, weights("demo", rng, (k, n_cols))
 
 
 def mixed_lanes(rng: np.random.Generator, cycles: int, threads: int, policy: Policy,
