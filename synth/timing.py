@@ -18,7 +18,6 @@ is named with its place in the hierarchy, so the report says which blocks it cro
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import shutil

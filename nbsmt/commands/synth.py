@@ -131,6 +131,7 @@ def run(args) -> int:
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot
     from nbsmt.synth.report import build_records, write_report
+    from nbsmt.synth.timing import TimingError
     from nbsmt.synth.yosys import SynthError
 
     int_arg("--jobs", args.jobs, 1)
@@ -166,8 +167,11 @@ def run(args) -> int:
                                      progress=progress, timing_progress=timing_progress)
     except SynthError as exc:
         if args.liberty or args.timing_liberty:
-            raise InputError(f"synthesis failed: {exc}") from None
+            lib = args.liberty or args.timing_liberty
+            raise InputError(f"synthesis with {lib} failed: {exc}") from None
         raise
+    except TimingError as exc:   # OpenSTA could not time the netlist with this library
+        raise InputError(f"timing failed: {exc}") from None
     records = build_records(results, library)
     command = "nbsmt " + shlex.join(args.argv)
     paths = write_report(args.out, records, library, command=command, yosys=yosys_version(),
