@@ -27,6 +27,7 @@ import numpy as np
 
 from nbsmt.clocks import (array_clocks, default_timing_report, iso_depths, load_periods,
                           time_speedup)
+from nbsmt.cli import format_ratio
 from nbsmt.fileio import write_json
 from nbsmt.sim.gemm import error_stats
 from nbsmt.policy import Policy
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
                   f"{speed_t:.2f}")
         print(f"  {'':11s} collisions {collisions:.1%} of PE-cycles with work, lossy "
               f"reductions {rec['counters']['lossy_reductions']}, error vs exact: rel. "
-              f"Frobenius {err['rel_frobenius']:.2e}, max abs {err['max_abs']:.0f}; "
+              f"Frobenius {format_ratio(err['rel_frobenius'], '.2e')}, max abs {err['max_abs']:.0f}; "
               f"bit-exact with golden: {rec['checks']['output_equals_golden']}, counters "
               f"{'match' if rec['checks']['pe_cycles_by_active'] and rec['checks']['lossy_reductions'] else 'DIFFER'}"
               f" [{wall:.0f} s wall]")
