@@ -20,29 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from nbsmt.fileio import write_json
+from nbsmt.operands import DEMO_SHAPE as SHAPE, demo_operands
 from nbsmt.sim.gemm import error_stats
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
 
-SHAPE = (64, 256, 64)
 ARRAY = (8, 8)
 CONFIGS = [("OS-SA (1T)", 1, 1), ("SySMT-2T", 2, 2), ("SySMT-4T", 4, 4)]
 TARGETS = {2: 0.52, 4: 0.27}
-
-
-def workload(seed: int = 2020):
-    """ReLU-like activations (~50 % zeros, ~70 % of the rest below 16) and 40 %-pruned
-    bell-shaped weights."""
-    rng = np.random.default_rng(seed)
-    m_rows, k, n_cols = SHAPE
-    small = rng.integers(1, 16, (m_rows, k))
-    large = np.clip(np.round(rng.exponential(40, (m_rows, k))) + 16, 16, 255).astype(np.int64)
-    a = np.where(rng.random((m_rows, k)) < 0.7, small, large)
-    a = np.where(rng.random((m_rows, k)) < 0.5, 0, a)
-    w = np.clip(np.round(rng.normal(0, 32, (k, n_cols))), -128, 127).astype(np.int64)
-    w = np.where(rng.random((k, n_cols)) < 0.4, 0, w)
-    return a, w
 
 
 def main(argv=None) -> int:
@@ -51,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/sim-demo", help="folder for summary.json")
     args = ap.parse_args(argv)
 
-    a, w = workload()
+    a, w = demo_operands()
     exact = a @ w
     rows, cols = ARRAY
     print(f"GEMM {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} on {rows}x{cols} arrays ({args.simulator}): "

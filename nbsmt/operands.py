@@ -61,3 +61,21 @@ def load_operands(a_path, w_path, policy: Policy):
     a = load_matrix(a_path, "--a")
     w = load_matrix(w_path, "--w")
     return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
+
+
+#: The `make sim` demo GEMM (bench/sim_demo.py) and `nbsmt energy --demo`.
+DEMO_SHAPE = (64, 256, 64)
+
+
+def demo_operands(seed: int = 2020, shape=DEMO_SHAPE, zero_activations: float = 0.5):
+    """ReLU-like activations (`zero_activations` of them zero, ~70 % of the rest below 16)
+    and 40 %-pruned bell-shaped weights: the demo GEMM, at any activation sparsity."""
+    rng = np.random.default_rng(seed)
+    m_rows, k, n_cols = shape
+    small = rng.integers(1, 16, (m_rows, k))
+    large = np.clip(np.round(rng.exponential(40, (m_rows, k))) + 16, 16, 255).astype(np.int64)
+    a = np.where(rng.random((m_rows, k)) < 0.7, small, large)
+    a = np.where(rng.random((m_rows, k)) < zero_activations, 0, a)
+    w = np.clip(np.round(rng.normal(0, 32, (k, n_cols))), -128, 127).astype(np.int64)
+    w = np.where(rng.random((k, n_cols)) < 0.4, 0, w)
+    return a, w
