@@ -108,6 +108,7 @@ class PERun:
     effectual_macs: int
     energy: Energy
     dynamic_per_cycle: np.ndarray     # pJ of each cycle's toggles
+    combinational_per_cycle: np.ndarray   # the part of it in combinational cells
     actions: list[str]
     clock_pj_per_cycle: float
     leakage_w: float
@@ -153,10 +154,11 @@ def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
     for (i, j), k in zip(elements, ends):
         if (run.outputs["result"][k] & mask) != (int(golden[i, j]) & mask):
             raise EnergyCheckError(f"{name} ({model}): C[{i},{j}] != golden_gemm")
-    per_net = em.per_net()
+    per_bucket = run.toggles @ em.toggle_energy
+    combinational = [b for b, (_, cat) in enumerate(em.buckets) if cat == "combinational"]
     energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
     return PERun(threads, mode, model, cycles, s.macs, s.effectual, energy,
-                 run.toggles @ per_net, action_of(c.active, c.reduced_lossy, s.en),
+                 per_bucket.sum(axis=1), per_bucket[:, combinational].sum(axis=1), action_of(c.active, c.reduced_lossy, s.en),
                  float(em.per_cycle.sum()), float(em.leakage_w.sum()))
 
 

@@ -74,7 +74,7 @@ def testbench(netlist: Netlist, inputs: list[str], outputs: list[str], cycles: i
               f"  reg [{max(in_bits, 1) - 1}:0] stim [0:{cycles - 1}];",
               "  integer i, f;",
               "  initial begin",
-              '    $readmemh("stimulus.hex", stim);',
+              '    $readmemh("stimulus.hex", stim);' if inputs else "",
               '    f = $fopen("outputs.txt", "w");',
               f"    repeat ({RESET_CYCLES}) begin #{half} {CLOCK} = 1; #{half} {CLOCK} = 0; end",
               f"    #{half - 1};",
@@ -83,7 +83,7 @@ def testbench(netlist: Netlist, inputs: list[str], outputs: list[str], cycles: i
               "    #1;",
               f"    for (i = 0; i < {cycles}; i = i + 1) begin",
               f"      {CLOCK} = 1;",
-              f"      {{{', '.join(inputs)}}} <= stim[i];",
+              f"      {{{', '.join(inputs)}}} <= stim[i];" if inputs else "",
               f"      {RESET} <= 0;",
               f"      #{half} {CLOCK} = 0;",
               f"      #{half - 1};",
@@ -193,14 +193,14 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 
 def simulate(netlist: Netlist, verilog: str, inputs: dict[str, list[int]], outputs: list[str],
              nets: list[int], *, model: str, workdir: Path, bins: int = 1,
-             period_ns: float = SIM_PERIOD_NS) -> GateRun:
-    """Simulate `cycles = len(any input)` cycles of the netlist (text `verilog`) in Icarus
-    under `model`; outputs per cycle and toggles of `nets` per bin of cycles."""
+             period_ns: float = SIM_PERIOD_NS, cycles: int | None = None) -> GateRun:
+    """Simulate `cycles` (default: the inputs' length) cycles of the netlist (text
+    `verilog`) in Icarus under `model`; outputs per cycle and toggles of `nets` per bin."""
     if model not in GLITCH_MODELS:
         raise ValueError(f"glitch model must be one of {', '.join(GLITCH_MODELS)}, not {model!r}")
     if shutil.which("iverilog") is None:
         raise GateSimError("Icarus Verilog (iverilog) is not installed: run `make setup`")
-    cycles = len(next(iter(inputs.values())))
+    cycles = cycles if cycles is not None else len(next(iter(inputs.values())))
     names = list(inputs)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "netlist.v").write_text("`timescale 1ns/10ps\n" + verilog)
