@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test verilog lint sim synth eval bench clean
+.PHONY: setup demo test verilog lint sim synth eval energy bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -40,6 +40,10 @@ synth: setup
 
 eval: setup
 	$(NBSMT) eval --out $(BUILD)/eval
+
+# Gate-level energy of the demo GEMM's PEs on the OSU 0.18 um library (docs/energy.md).
+energy: setup
+	nice $(NBSMT) energy --demo --sparsity-sweep --out $(BUILD)/energy
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).

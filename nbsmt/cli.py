@@ -15,7 +15,7 @@ import sys
 
 from nbsmt.errors import InputError
 
-COMMANDS = ("gemm", "verilog", "synth", "sim", "eval")
+COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "energy")
 
 
 class Parser(argparse.ArgumentParser):
