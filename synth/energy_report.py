@@ -1,11 +1,17 @@
-"""The energy report: PE gate-level runs per thread count and glitch model, GEMM estimates
-on an R x C grid of PEs, the activation-sparsity sweep, written as MD/JSON/CSV/PNG.
+"""The energy report: PE and R x C array gate-level runs per thread count and glitch model,
+the GEMM's energy from per-action energies, the activation-sparsity sweep; MD/JSON/CSV/PNG.
 
-Each (threads, glitch model) gets one gate-level PE run over a sample of the GEMM's
-output elements (synth/energy.py, bit-exact checked). Its per-action energies then price
-the whole GEMM on R x C PEs: every PE-cycle of the array's cycles (sim/cycles.py) is an
-action, the PE-cycles without a K-step of a real output are idle. Skew, drain and
-counters are not in these figures (docs/energy.md says what is left out).
+For each (glitch model, threads):
+
+- **PE**: one gate-level run over a sample of the GEMM's output elements
+  (synth/energy.py, bit-exact checked): pJ per MAC, the category and block splits;
+- **array**: a calibration run of the R x C array on a tile of the GEMM that is not the
+  first one (a K-prefix of it) gives per-action energies (synth/array_energy.py); a
+  direct run on the first tile (full K) checks the estimate against gate-level
+  simulation (`validation_error`); the whole GEMM is then priced from its action counts.
+
+The sweep prices the demo GEMM (or A's non-zero values) at 0-90 % zero activations with
+the array's per-action energies.
 """
 
 from __future__ import annotations
@@ -19,9 +25,8 @@ import numpy as np
 from nbsmt.fileio import write_json, write_text
 from nbsmt.operands import demo_operands
 from nbsmt.policy import Policy
-from nbsmt.sim.cycles import gemm_cycles
-from nbsmt.sim.gemm import k_steps
-from nbsmt.synth.energy import IDLE, ActionEnergies, action_counts, characterize, run_pe
+from nbsmt.synth.array_energy import characterize_array, run_array
+from nbsmt.synth.energy import characterize, run_pe
 from nbsmt.synth.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
@@ -34,62 +39,87 @@ def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int
     return [(int(p) // n_cols, int(p * 7) % n_cols) for p in picks]
 
 
-def gemm_estimate(table: ActionEnergies, a, w, *, rows: int, cols: int, policy: Policy) -> dict:
-    """Energy of a @ w on R x C PEs in mode T from per-action energies (module doc)."""
-    m_rows, k = a.shape
-    n_cols = w.shape[1]
-    threads = table.threads
-    counts = action_counts(a, w, threads=threads, policy=policy)
-    cycles = gemm_cycles(m_rows, k, n_cols, rows=rows, cols=cols, mode=threads)
-    counts[IDLE] = rows * cols * cycles - sum(counts.values())
-    energy = table.estimate(counts)
-    macs = m_rows * k * n_cols
+def _pe_record(a, w, sample, *, threads, model, policy, workdir) -> dict:
+    run = run_pe(a, w, sample, threads=threads, model=model, policy=policy, idle_after=2,
+                 workdir=workdir)
+    table = characterize(run)
+    return {
+        "threads": threads, "model": model, "cycles": run.cycles, "elements": len(sample),
+        "macs": run.macs, "effectual_macs": run.effectual_macs,
+        "pj_per_mac": run.pj_per_mac, "pj_per_effectual_mac": run.pj_per_effectual_mac,
+        "pj_per_mac_by_category": {c: e / run.macs for c, e in run.energy.by_category().items()},
+        "pj_per_mac_by_block": {b: e / run.macs for b, e in run.energy.by_block().items()},
+        "action_pj": table.dynamic, "action_samples": table.samples,
+        "clock_pj_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w,
+        "bit_exact": True,
+    }
+
+
+def calibration_tile(a, w, rows: int, cols: int, threads: int):
+    """The second tile along the diagonal (the first if the GEMM has one row or column
+    block), its K cut to 32 K-steps: what the per-action energies are measured on."""
+    r0 = rows if a.shape[0] >= 2 * rows else 0
+    c0 = cols if w.shape[1] >= 2 * cols else 0
+    k = min(a.shape[1], 32 * threads)
+    return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
+
+
+def _array_record(a, w, *, rows, cols, threads, model, policy, workdir) -> tuple[dict, object]:
+    cal = run_array(*calibration_tile(a, w, rows, cols, threads), rows=rows, cols=cols,
+                    threads=threads, model=model, policy=policy, per_cycle=True, workdir=workdir)
+    table = characterize_array(cal)
+    ta, tw = a[:rows], w[:, :cols]
+    direct = run_array(ta, tw, rows=rows, cols=cols, threads=threads, model=model, policy=policy,
+                       workdir=workdir)
+    tile_estimate = table.estimate(ta, tw, policy)
+    gemm = table.estimate(a, w, policy)
+    macs = a.shape[0] * a.shape[1] * w.shape[1]
     effectual = int(np.count_nonzero(a[:, :, None] * w[None, :, :]))
-    return {"cycles": cycles, "energy_pj": energy, "pj_per_mac": energy / macs,
-            "pj_per_effectual_mac": energy / effectual if effectual else None,
-            "pe_cycles_by_action": counts, "macs": macs, "effectual_macs": effectual}
+    return {
+        "threads": threads, "model": model, "rows": rows, "cols": cols,
+        "tile": {"M": ta.shape[0], "K": ta.shape[1], "N": tw.shape[1], "cycles": direct.cycles,
+                 "direct_pj": direct.energy.total, "direct_pj_per_mac": direct.energy.total / direct.macs,
+                 "estimate_pj": tile_estimate["energy_pj"],
+                 "validation_error": tile_estimate["energy_pj"] / direct.energy.total - 1,
+                 "pj_per_mac_by_category": {c: e / direct.macs for c, e in direct.energy.by_category().items()},
+                 "pj_per_mac_by_block": {b: e / direct.macs for b, e in direct.energy.by_block().items()},
+                 "bit_exact": True},
+        "action_pj": {"pe": table.pe, "pe_samples": table.pe_samples,
+                      "per_input_beat": table.per_input_beat, "per_output_beat": table.per_output_beat,
+                      "per_cycle_counters_control": table.per_cycle,
+                      "clock_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w},
+        **gemm, "macs": macs, "effectual_macs": effectual,
+        "pj_per_effectual_mac": gemm["energy_pj"] / effectual if effectual else None,
+    }, table
+
+
+def _ratios(records: list[dict], key: str) -> None:
+    for r in records:
+        base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
+        r["ratio_vs_ossa"] = r[key] / base[key] if base else None
 
 
 def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: Policy,
-          elements: int, sweep: bool, workdir: Path, demo: bool) -> dict:
+          elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True) -> dict:
     """All records of the report (module doc)."""
     m_rows, k = a.shape
     sample = sample_elements(m_rows, w.shape[1], elements)
-    pe, gemm, sweeps = [], [], []
-    tables = {}
+    pe, gemm, sweeps, tables = [], [], [], {}
     for model in models:
         for t in threads:
-            run = run_pe(a, w, sample, threads=t, model=model, policy=policy, idle_after=2,
-                         workdir=workdir)
-            table = characterize(run)
-            tables[(t, model)] = table
-            pe.append({
-                "threads": t, "model": model, "cycles": run.cycles, "elements": len(sample),
-                "macs": run.macs, "effectual_macs": run.effectual_macs,
-                "pj_per_mac": run.pj_per_mac, "pj_per_effectual_mac": run.pj_per_effectual_mac,
-                "pj_per_mac_by_category": {c: e / run.macs for c, e in run.energy.by_category().items()},
-                "pj_per_mac_by_block": {b: e / run.macs for b, e in run.energy.by_block().items()},
-                "action_pj": table.dynamic, "action_samples": table.samples,
-                "clock_pj_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w,
-                "bit_exact": True,
-            })
-            rec = gemm_estimate(table, a, w, rows=rows, cols=cols, policy=policy)
-            gemm.append({"threads": t, "model": model, "rows": rows, "cols": cols, **rec})
-    for model in models:
-        base = next((g for g in gemm if g["model"] == model and g["threads"] == 1), None)
-        for g in gemm:
-            if g["model"] == model:
-                g["ratio_vs_ossa"] = g["energy_pj"] / base["energy_pj"] if base else None
-        for p in pe:
-            pbase = next((q for q in pe if q["model"] == model and q["threads"] == 1), None)
-            if p["model"] == model:
-                p["ratio_vs_ossa"] = p["pj_per_mac"] / pbase["pj_per_mac"] if pbase else None
+            pe.append(_pe_record(a, w, sample, threads=t, model=model, policy=policy, workdir=workdir))
+            if array:
+                rec, tables[(t, model)] = _array_record(a, w, rows=rows, cols=cols, threads=t,
+                                                        model=model, policy=policy, workdir=workdir)
+                gemm.append(rec)
+    _ratios(pe, "pj_per_mac")
+    _ratios(gemm, "energy_pj")
     if sweep:
         for zeros in SWEEP:
             sa, sw = demo_operands(shape=(m_rows, k, w.shape[1]), zero_activations=zeros) if demo else (
                 _sparsify(a, zeros), w)
             for (t, model), table in tables.items():
-                rec = gemm_estimate(table, sa, sw, rows=rows, cols=cols, policy=policy)
+                rec = table.estimate(sa, sw, policy)
                 sweeps.append({"threads": t, "model": model, "zero_activations": zeros,
                                "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"]})
     return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
@@ -126,16 +156,32 @@ def markdown(report: dict, command: str) -> str:
     for p in report["pe"]:
         lines.append(f"| {p['model']} | {p['threads']} | "
                      + " | ".join(_fmt(p["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
-    lines += ["", f"## GEMM on {report['rows']}x{report['cols']} PEs (per-action estimate; PEs only)", "",
-              "| glitch model | T | cycles | energy (uJ) | pJ/MAC | pJ/effectual MAC | vs OS-SA |",
-              "|---|---|---|---|---|---|---|"]
-    for g in report["gemm"]:
-        lines.append(f"| {g['model']} | {g['threads']} | {g['cycles']} | {g['energy_pj'] / 1e6:.3f} | "
-                     f"{_fmt(g['pj_per_mac'])} | {_fmt(g['pj_per_effectual_mac'])} | "
-                     f"{_fmt(g['ratio_vs_ossa'], 3)} |")
+    if report["gemm"]:
+        r, c = report["rows"], report["cols"]
+        lines += ["", f"## {r}x{c} array: direct gate-level run on the first tile vs the per-action estimate", "",
+                  "| glitch model | T | tile | cycles | direct pJ/MAC | estimate error | clock | sequential | combinational | inputs |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for g in report["gemm"]:
+            t, cat = g["tile"], g["tile"]["pj_per_mac_by_category"]
+            lines.append(f"| {g['model']} | {g['threads']} | {t['M']}x{t['K']}x{t['N']} | {t['cycles']} | "
+                         f"{_fmt(t['direct_pj_per_mac'])} | {t['validation_error']:+.1%} | "
+                         + " | ".join(_fmt(cat[k]) for k in ("clock", "sequential", "combinational", "inputs")) + " |")
+        blocks = sorted({b for g in report["gemm"] for b in g["tile"]["pj_per_mac_by_block"]})
+        lines += ["", f"### {r}x{c} array tile, pJ per MAC by block (direct run)", "",
+                  "| glitch model | T | " + " | ".join(blocks) + " |", "|---|---|" + "---|" * len(blocks)]
+        for g in report["gemm"]:
+            lines.append(f"| {g['model']} | {g['threads']} | "
+                         + " | ".join(_fmt(g["tile"]["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
+        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", "",
+                  "| glitch model | T | cycles | energy (uJ) | pJ/MAC | pJ/effectual MAC | vs OS-SA |",
+                  "|---|---|---|---|---|---|---|"]
+        for g in report["gemm"]:
+            lines.append(f"| {g['model']} | {g['threads']} | {g['cycles']} | {g['energy_pj'] / 1e6:.3f} | "
+                         f"{_fmt(g['pj_per_mac'])} | {_fmt(g['pj_per_effectual_mac'])} | "
+                         f"{_fmt(g['ratio_vs_ossa'], 3)} |")
     if report["sweep"]:
         zs = sorted({r["zero_activations"] for r in report["sweep"]})
-        lines += ["", "## Activation sparsity sweep (pJ/MAC, per-action estimate)", "",
+        lines += ["", f"## Activation sparsity sweep: pJ/MAC of the GEMM on the array (per-action estimate)", "",
                   "| glitch model | T | " + " | ".join(f"{z:.0%}" for z in zs) + " |",
                   "|---|---|" + "---|" * len(zs)]
         keys = sorted({(r["model"], r["threads"]) for r in report["sweep"]})
@@ -174,8 +220,8 @@ def sweep_plot(report: dict, path: Path) -> None:
         ax.plot([100 * z for z, _ in pts], [e for _, e in pts], "-o" if model == "zero-delay" else "--s",
                 label=f"{t}T {model}", color=f"C{[1, 2, 4].index(t)}")
     ax.set_xlabel("zero activations (%)")
-    ax.set_ylabel("pJ per MAC (PEs)")
-    ax.set_title(f"{report['rows']}x{report['cols']} PEs, OSU 0.18 um")
+    ax.set_ylabel("pJ per MAC")
+    ax.set_title(f"{report['rows']}x{report['cols']} array, OSU 0.18 um, per-action estimate")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_png(fig, path, bbox_inches="tight")

@@ -121,7 +121,7 @@ def count_toggles(vcd: Path, netlist: Netlist, nets: list[int], *, t0: float, pe
     # VCD id -> list of (bit position from the LSB, net index)
     targets: dict[str, list[tuple[int, int]]] = {}
     widths: dict[str, int] = {}
-    counts = np.zeros((bins, len(nets)), dtype=np.int64)
+    counts = np.zeros((bins, len(nets)), dtype=np.int32)
     with open(vcd) as fh:
         for line in fh:
             if line.startswith("$var"):
@@ -145,22 +145,29 @@ def count_toggles(vcd: Path, netlist: Netlist, nets: list[int], *, t0: float, pe
                     widths[code] = size
             elif line.startswith("$enddefinitions"):
                 break
+        # Scalars (nearly every net) take a fast path: code -> net index.
+        scalar = {code: bits[0][1] for code, bits in targets.items() if widths[code] == 1}
         committed: dict[str, str] = {}
         current: dict[str, str] = {}
-        changed: set[str] = set()
         now_bin = 0
 
         def flush() -> None:
-            for code in changed:
-                new, old = current[code], committed.get(code)
+            row = counts[now_bin]
+            for code, new in current.items():
+                old = committed.get(code)
                 committed[code] = new
-                if old is None:
+                if old is None or old == new:
+                    continue
+                i = scalar.get(code)
+                if i is not None:
+                    if old in "01" and new in "01":
+                        row[i] += 1
                     continue
                 for pos, i in targets[code]:
                     a, b = old[-1 - pos], new[-1 - pos]
                     if a != b and a in "01" and b in "01":
-                        counts[now_bin, i] += 1
-            changed.clear()
+                        row[i] += 1
+            current.clear()
 
         for line in fh:
             c = line[0]
@@ -169,17 +176,15 @@ def count_toggles(vcd: Path, netlist: Netlist, nets: list[int], *, t0: float, pe
                 t = int(line[1:]) * timescale_ns
                 now_bin = min(max(int((t - t0) // period), 0), bins - 1)
             elif c in "01xzXZ":
-                code = line[1:].strip()
+                code = line[1:].rstrip("\n")
                 if code in targets:
                     current[code] = c.lower()
-                    changed.add(code)
             elif c in "bB":
                 value, code = line[1:].split()
                 if code in targets:
                     size = widths[code]
                     pad = "0" if value[0] in "01" else value[0].lower()
                     current[code] = value.lower().rjust(size, pad)
-                    changed.add(code)
         flush()
     return counts
 

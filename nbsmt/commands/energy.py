@@ -26,12 +26,13 @@ def register(sub) -> None:
                    help="thread counts from 1 2 4 (default: all; 1 is always added as baseline)")
     p.add_argument("--rows", type=int, default=8, metavar="R", help="array rows (default: 8)")
     p.add_argument("--cols", type=int, metavar="C", help="array columns (default: R)")
+    p.add_argument("--pe-only", action="store_true", help="PE runs only, no array runs")
     p.add_argument("--elements", type=int, default=16, metavar="N",
                    help="output elements simulated at gate level per PE run (default: 16)")
     p.add_argument("--model", choices=("zero-delay", "cell-delays", "both"), default="both",
                    help="glitch model (default: both)")
     p.add_argument("--sparsity-sweep", action="store_true",
-                   help="also estimate pJ/MAC over 0-90 %% zero activations, with a plot")
+                   help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
     add_policy_arguments(p)
     p.add_argument("--out", default="build/energy", metavar="DIR",
                    help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png")
@@ -62,7 +63,7 @@ def run(args) -> int:
     try:
         report = build(a, w, threads=threads, models=models, rows=rows, cols=cols, policy=policy,
                        elements=args.elements, sweep=args.sparsity_sweep,
-                       workdir=out / "work", demo=args.a is None)
+                       workdir=out / "work", demo=args.a is None, array=not args.pe_only)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:
@@ -75,7 +76,8 @@ def run(args) -> int:
         print(f"PE {p['threads']}T {p['model']:11s} {p['pj_per_mac']:6.2f} pJ/MAC "
               f"({p['pj_per_effectual_mac']:.2f} per effectual), {p['ratio_vs_ossa']:.3f}x the OS-SA")
     for g in report["gemm"]:
-        print(f"GEMM on {rows}x{cols} PEs {g['threads']}T {g['model']:11s} {g['energy_pj'] / 1e6:.3f} uJ, "
-              f"{g['pj_per_mac']:.2f} pJ/MAC, {g['ratio_vs_ossa']:.3f}x the OS-SA")
+        print(f"{rows}x{cols} array {g['threads']}T {g['model']:11s} GEMM {g['energy_pj'] / 1e6:.3f} uJ, "
+              f"{g['pj_per_mac']:.2f} pJ/MAC, {g['ratio_vs_ossa']:.3f}x the OS-SA; first tile direct "
+              f"{g['tile']['direct_pj_per_mac']:.2f} pJ/MAC, estimate {g['tile']['validation_error']:+.1%}")
     print(f"report in {out / 'energy.md'} ({report['seconds']} s)")
     return 0
