@@ -225,16 +225,18 @@ def padded_action_counts(a, w, *, rows: int, cols: int, threads: int, policy: Po
     """PE-cycles per action of every K-step the array runs, padding of partial tiles included."""
     job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     a_l, w_l = lane_operands(a, w, threads, threads)
-    counts: dict[str, int] = {}
-    for r0, c0 in job.tiles:
-        al = np.zeros((rows, job.k_steps, threads), dtype=np.int64)
-        wl = np.zeros((job.k_steps, cols, threads), dtype=np.int64)
-        part_a, part_w = a_l[r0:r0 + rows], w_l[:, c0:c0 + cols]
-        al[:len(part_a)] = part_a
-        wl[:, :part_w.shape[1]] = part_w
-        c = contribution(al[:, :, None, :], wl[None, :, :, :], policy)
-        for act in action_of(c.active.ravel(), c.reduced_lossy.ravel(), np.ones(c.active.size, dtype=bool)):
-            counts[act] = counts.get(act, 0) + 1
+    mt, nt = -(-a.shape[0] // rows), -(-w.shape[1] // cols)
+    a_pad = np.zeros((mt * rows, job.k_steps, threads), dtype=np.int64)
+    w_pad = np.zeros((job.k_steps, nt * cols, threads), dtype=np.int64)
+    a_pad[:len(a_l)] = a_l
+    w_pad[:, :w_l.shape[1]] = w_l
+    c = contribution(a_pad[:, :, None, :], w_pad[None, :, :, :], policy)
+    key = np.bincount((2 * c.active + (c.reduced_lossy > 0)).ravel(), minlength=2 * threads + 2)
+    counts = {}
+    for n in range(threads + 1):
+        for lossy in (0, 1):
+            if key[2 * n + lossy]:
+                counts[f"n{n}" + ("-lossy" if lossy else "")] = int(key[2 * n + lossy])
     return counts
 
 
