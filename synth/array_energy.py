@@ -190,14 +190,18 @@ class ArrayActionEnergies:
     clock_pj_per_cycle: float
     leakage_w: float
 
-    def pe_energy(self, action: str) -> float:
-        """pJ of one PE-cycle of `action`; an action the calibration never saw takes its
-        lossy/exact twin (same number of active lanes)."""
-        twin = action[:-len("-lossy")] if action.endswith("-lossy") else action + "-lossy"
-        for key in (action, twin):
-            if key in self.pe:
-                return self.pe[key]
-        raise KeyError(f"action {action!r} was not seen in the calibration run ({self.threads}T)")
+    def pe_energy(self, action: str) -> tuple[float, bool]:
+        """pJ of one PE-cycle of `action`, and whether it was measured. An action the
+        calibration never saw takes its lossy/exact twin (same active lanes), else the
+        nearest measured action with fewer active lanes (a lower bound)."""
+        if action in self.pe:
+            return self.pe[action], True
+        n = 0 if action == IDLE else int(action[1:].split("-")[0])
+        for k in range(n, -1, -1):
+            for key in (f"n{k}", f"n{k}-lossy"):
+                if key in self.pe:
+                    return self.pe[key], False
+        raise KeyError(f"no PE action measured for {action!r} ({self.threads}T)")
 
     def estimate(self, a, w, policy: Policy | None = None) -> dict:
         """Energy of a @ w in mode T on this array from action counts (module doc)."""
@@ -209,7 +213,9 @@ class ArrayActionEnergies:
         counts = padded_action_counts(a, w, rows=self.rows, cols=self.cols, threads=self.threads,
                                       policy=policy)
         counts[IDLE] = counts.get(IDLE, 0) + self.rows * self.cols * cycles - sum(counts.values())
-        pe = sum(n * self.pe_energy(k) for k, n in counts.items() if n)
+        priced = {k: self.pe_energy(k) for k, n in counts.items() if n}
+        pe = sum(counts[k] * e for k, (e, _) in priced.items())
+        unseen = sorted(k for k, (_, seen) in priced.items() if not seen)
         beats_in = len(job.tiles) * job.k_steps
         beats_out = job.output_beats
         array = beats_in * self.per_input_beat + beats_out * self.per_output_beat + cycles * self.per_cycle
@@ -218,7 +224,7 @@ class ArrayActionEnergies:
         macs = m_rows * k * n_cols
         return {"cycles": cycles, "energy_pj": total, "pj_per_mac": total / macs,
                 "pe_dynamic_pj": pe, "array_dynamic_pj": array, "clock_leakage_pj": fixed,
-                "pe_cycles_by_action": counts}
+                "pe_cycles_by_action": counts, "unseen_actions": unseen}
 
 
 def padded_action_counts(a, w, *, rows: int, cols: int, threads: int, policy: Policy) -> dict[str, int]:

@@ -121,7 +121,8 @@ def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: 
             for (t, model), table in tables.items():
                 rec = table.estimate(sa, sw, policy)
                 sweeps.append({"threads": t, "model": model, "zero_activations": zeros,
-                               "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"]})
+                               "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
+                               "unseen_actions": rec["unseen_actions"]})
     return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
             "policy": policy.as_dict(), "pe": pe, "gemm": gemm, "sweep": sweeps}
 
@@ -189,6 +190,11 @@ def markdown(report: dict, command: str) -> str:
             row = {r["zero_activations"]: r["pj_per_mac"] for r in report["sweep"]
                    if r["model"] == model and r["threads"] == t}
             lines.append(f"| {model} | {t} | " + " | ".join(_fmt(row[z]) for z in zs) + " |")
+        unseen = sorted({a for r in report["sweep"] for a in r["unseen_actions"]}
+                        | {a for g in report["gemm"] for a in g["unseen_actions"]})
+        if unseen:
+            lines += ["", f"Actions not seen in the calibration runs, priced as the nearest measured "
+                          f"action with as many or fewer active lanes: {', '.join(unseen)}."]
     return "\n".join(lines) + "\n"
 
 

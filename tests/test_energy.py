@@ -195,3 +195,61 @@ def test_array_per_action_estimate_matches_a_direct_array_run_within_5_percent(t
         estimate = table.estimate(a[:8], w[:, :8])
         assert estimate["cycles"] == direct.cycles
         assert estimate["energy_pj"] == pytest.approx(direct.energy.total, rel=0.05), threads
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, "NBSMT_BUILD_DIR": str(Path("build").resolve())}
+    return subprocess.run([sys.executable, "-m", "nbsmt.cli", "energy", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.fixture
+def small_operands(tmp_path):
+    a, w = demo_operands(shape=(5, 9, 3))
+    np.save(tmp_path / "A.npy", a.astype(np.uint8))
+    np.save(tmp_path / "W.npy", w.astype(np.int8))
+    return tmp_path
+
+
+def test_energy_cli_writes_md_json_csv_and_the_sweep_plot(small_operands):
+    import json
+    d = small_operands
+    out = d / "report"
+    r = _cli("--a", d / "A.npy", "--w", d / "W.npy", "--threads", "2", "--rows", "2",
+             "--model", "zero-delay", "--elements", "2", "--sparsity-sweep", "--out", out,
+             "--json", d / "copy.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((out / "energy.json").read_text())
+    assert [(p["threads"], p["model"]) for p in report["pe"]] == [(1, "zero-delay"), (2, "zero-delay")]
+    assert report["pe"][0]["ratio_vs_ossa"] == 1.0 and report["gemm"][0]["ratio_vs_ossa"] == 1.0
+    assert all(g["tile"]["bit_exact"] for g in report["gemm"])
+    assert len(report["sweep"]) == 20
+    for name in ("energy.md", "energy.csv", "energy_sweep.png"):
+        assert (out / name).stat().st_size > 0
+    assert json.loads((d / "copy.json").read_text()) == report
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rows", "0"], "--rows must be between 1 and 64, not 0"),
+    (["--elements", "0"], "--elements must be between 1 and 4096, not 0"),
+    (["--acc-bits", "8"], "acc_bits must be between 16 and 62, not 8"),
+])
+def test_energy_cli_bad_options_exit_2_with_one_line_and_no_report(small_operands, args, message):
+    d = small_operands
+    r = _cli("--a", d / "A.npy", "--w", d / "W.npy", *args, "--out", d / "report")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"nbsmt energy: error: {message}"
+    assert not (d / "report").exists()
+
+
+def test_energy_cli_bad_operands_exit_2(small_operands):
+    d = small_operands
+    r = _cli("--a", d / "A.npy", "--out", d / "report")
+    assert r.returncode == 2 and r.stderr.strip() == "nbsmt energy: error: --a and --w go together"
+    r = _cli("--a", d / "missing.npy", "--w", d / "W.npy", "--out", d / "report")
+    assert r.returncode == 2 and r.stderr.startswith("nbsmt energy: error: --a ")
+    assert not (d / "report").exists()
