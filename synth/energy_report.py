@@ -99,19 +99,40 @@ def _ratios(records: list[dict], key: str) -> None:
         r["ratio_vs_ossa"] = r[key] / base[key] if base else None
 
 
+def _job(a, w, sample, t, model, *, rows, cols, policy, workdir, array):
+    """The PE record, and the array record and per-action table, of one (threads, model)."""
+    workdir = workdir / model
+    pe = _pe_record(a, w, sample, threads=t, model=model, policy=policy, workdir=workdir)
+    if not array:
+        return pe, None, None
+    rec, table = _array_record(a, w, rows=rows, cols=cols, threads=t, model=model, policy=policy,
+                               workdir=workdir)
+    return pe, rec, table
+
+
 def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: Policy,
-          elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True) -> dict:
-    """All records of the report (module doc)."""
+          elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True,
+          jobs: int = 1) -> dict:
+    """All records of the report (module doc); `jobs` (threads, model) runs in parallel."""
     m_rows, k = a.shape
     sample = sample_elements(m_rows, w.shape[1], elements)
     pe, gemm, sweeps, tables = [], [], [], {}
-    for model in models:
-        for t in threads:
-            pe.append(_pe_record(a, w, sample, threads=t, model=model, policy=policy, workdir=workdir))
-            if array:
-                rec, tables[(t, model)] = _array_record(a, w, rows=rows, cols=cols, threads=t,
-                                                        model=model, policy=policy, workdir=workdir)
-                gemm.append(rec)
+    keys = [(t, model) for model in models for t in threads]
+    common = dict(rows=rows, cols=cols, policy=policy, workdir=workdir, array=array)
+    if jobs > 1:
+        import concurrent.futures
+        import multiprocessing
+        with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_job, a, w, sample, t, m, **common) for t, m in keys]
+            results = [f.result() for f in futures]
+    else:
+        results = [_job(a, w, sample, t, m, **common) for t, m in keys]
+    for key, (p, rec, table) in zip(keys, results):
+        pe.append(p)
+        if rec is not None:
+            gemm.append(rec)
+            tables[key] = table
     _ratios(pe, "pj_per_mac")
     _ratios(gemm, "energy_pj")
     if sweep:

@@ -31,6 +31,8 @@ def register(sub) -> None:
                    help="output elements simulated at gate level per PE run (default: 16)")
     p.add_argument("--model", choices=("zero-delay", "cell-delays", "both"), default="both",
                    help="glitch model (default: both)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="(threads, glitch model) runs in parallel (default: 2)")
     p.add_argument("--sparsity-sweep", action="store_true",
                    help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
     add_policy_arguments(p)
@@ -49,6 +51,7 @@ def run(args) -> int:
     rows = array_dim_from_args("--rows", args.rows)
     cols = array_dim_from_args("--cols", args.cols if args.cols is not None else args.rows)
     int_arg("--elements", args.elements, 1, 4096)
+    int_arg("--jobs", args.jobs, 1, 64)
     policy = policy_from_args(args)
     if (args.a is None) != (args.w is None):
         raise InputError("--a and --w go together")
@@ -63,7 +66,8 @@ def run(args) -> int:
     try:
         report = build(a, w, threads=threads, models=models, rows=rows, cols=cols, policy=policy,
                        elements=args.elements, sweep=args.sparsity_sweep,
-                       workdir=out / "work", demo=args.a is None, array=not args.pe_only)
+                       workdir=out / "work", demo=args.a is None, array=not args.pe_only,
+                       jobs=args.jobs)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:
