@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval sweep formal bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval sweep formal energy bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -66,6 +66,10 @@ sweep: setup
 # fail (docs/formal.md). Solvers run niced, one per core.
 formal: setup
 	nice $(NBSMT) formal --out $(BUILD)/formal
+
+# Gate-level energy of the demo GEMM's PEs on the OSU 0.18 um library (docs/energy.md).
+energy: setup
+	nice $(NBSMT) energy --demo --sparsity-sweep --out $(BUILD)/energy
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).

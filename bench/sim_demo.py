@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     periods = load_periods(args.timing or default_timing_report())
 
-    a, w = workload()
+    a, w = demo_operands()
     exact = a @ w
     rows, cols = ARRAY
     print(f"GEMM {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} on {rows}x{cols} arrays ({args.simulator}): "

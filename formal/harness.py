@@ -156,8 +156,11 @@ class ArrayMonitor(wiring.Component):
     - `ok_step_hold`: after a stall (o.valid and not o.ready) the same beat is offered.
     - `ok_step_frozen`: a stalled cycle changes no PE-cycle bin nor the lossy count, and
       takes no input.
-    - `ok_step_work`: the PE-cycle bins grow by rows x cols of each accepted K-step, once.
     `ok_trace_*` depend on the history and are checked from reset to a bounded depth:
+    - `ok_trace_work`: the PE-cycle bins grow by rows x cols of each accepted K-step, once,
+      on the advancing cycle after the one that staged it (the counters register their
+      increments, hw/counters.py; the staging register is the array's own, so this one
+      needs the history from reset rather than one step from any state).
     - `ok_trace_framing`: `o.last` marks exactly every R-th accepted row (rows of a tile
       stay together, none repeated or skipped inside a tile).
     - `ok_trace_owed`: a row is offered only while rows are owed (R per accepted tile,
@@ -182,7 +185,7 @@ class ArrayMonitor(wiring.Component):
         fmt = self._array.format
         super().__init__({
             "i_valid": In(1), "i_payload": In(fmt.input_bits), "o_ready": In(1),
-            "ok_step_hold": Out(1), "ok_step_frozen": Out(1), "ok_step_work": Out(1),
+            "ok_step_hold": Out(1), "ok_step_frozen": Out(1), "ok_trace_work": Out(1),
             "ok_trace_framing": Out(1), "ok_trace_owed": Out(1), "ok_trace_live": Out(1),
             "cover_stall": Out(1), "cover_handoff": Out(1), "cover_slowest_row": Out(1),
             "assume_beat": Out(1),
@@ -232,9 +235,15 @@ class ArrayMonitor(wiring.Component):
         prev_counted = [Signal.like(c, name=f"prev_count{k}") for k, c in enumerate(counted)]
         total = sum(arr.pe_cycles_by_active)[:len(arr.pe_cycles_by_active[0])]
         prev_total = Signal.like(arr.pe_cycles_by_active[0])
+        # The counters register an advancing cycle's increment and add it on the next
+        # advancing cycle (hw/counters.py): an accepted K-step's real PEs are staged, then
+        # added one advancing cycle later; a stall holds both.
+        staged_work = Signal.like(prev_total)
         prev_work = Signal.like(prev_total)
+        with m.If(~stall):
+            m.d.sync += staged_work.eq(Mux(i_fire, beat.rows * beat.cols, 0))
         m.d.sync += [prev_stall.eq(stall), prev_payload.eq(payload), prev_total.eq(total),
-                     prev_work.eq(Mux(i_fire, beat.rows * beat.cols, 0))]
+                     prev_work.eq(Mux(stall, 0, staged_work))]
         m.d.sync += [p.eq(c) for p, c in zip(prev_counted, counted)]
 
         unchanged = 1
@@ -246,7 +255,7 @@ class ArrayMonitor(wiring.Component):
             self.ok_trace_owed.eq(~o.valid | (owed > 0)),
             self.ok_trace_live.eq(wait < C),
             self.ok_step_frozen.eq((~prev_stall | unchanged) & (~stall | ~arr.i.ready)),
-            self.ok_step_work.eq(total == (prev_total + prev_work)[:len(prev_total)]),
+            self.ok_trace_work.eq(total == (prev_total + prev_work)[:len(prev_total)]),
         ]
 
         tile_stalled = Signal()   # the tile being handed out has stalled

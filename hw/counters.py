@@ -20,7 +20,8 @@ not-yet-visited PEs.
 The per-cycle increments (popcount trees over the grid) are registered before they are
 added, so the tree and the wide counter adder are two clock stages instead of one long
 path (the OS-SA's critical path without it, docs/timing.md). A counter therefore
-includes a cycle's PE statistics one cycle later. Arrays of pipelined PEs (whose
+includes a cycle's PE statistics one advancing cycle later; like every register of the
+array these hold while it is stalled (the formal stall property, docs/formal.md). Arrays of pipelined PEs (whose
 statistics leave from a register, `stats_delay` = 1) also register per-row partial
 sums before the grid-wide sum, one more cycle. The last K-step reaches the far PE
 R + C - 2 cycles after it is accepted: the counters are complete at most 2 cycles after
@@ -103,7 +104,8 @@ class Counters(wiring.Component):
                             m.d.sync += late.eq(real[i][j])
                         real[i][j] = late
         # Pipelined arrays also split the grid-wide sums: per-row partial sums are
-        # registered (zero on a stalled cycle) and summed over the rows the next cycle.
+        # registered and summed over the rows the next cycle. Like every register of the
+        # array, they hold while it is stalled (the stalled cycle is not counted).
         split = self._stats_delay >= 1
 
         def grid_sum(name, per_pe, top):
@@ -113,7 +115,8 @@ class Counters(wiring.Component):
             parts = []
             for i, row in enumerate(rows):
                 part = Signal(range(top * C + 1), name=f"{name}_row{i}")
-                m.d.sync += part.eq(Mux(self.advance, tree_sum(row), 0))
+                with m.If(self.advance):
+                    m.d.sync += part.eq(tree_sum(row))
                 parts.append(part)
             return tree_sum(parts)
 
@@ -131,13 +134,14 @@ class Counters(wiring.Component):
 
         with m.If(self.busy):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        # This cycle's increments (zero when the grid is stalled; the split sums are gated
-        # already, and `real_pes` is zero unless a K-step was accepted), added a cycle later.
+        # An advancing cycle's increments are registered, and added on the next advancing
+        # cycle: a stall holds both (every register of the array holds while it is
+        # stalled), so a stalled cycle is never counted and nothing is counted twice.
         increments = [(self.pe_cycles_by_active[0], self.real_pes - active),
                       *[(self.pe_cycles_by_active[b], bins[b - 1]) for b in range(1, T + 1)],
                       (self.lossy_reductions, lossy)]
         for k, (counter, value) in enumerate(increments):
             held = Signal(value.shape(), name=f"increment{k}")
-            m.d.sync += [held.eq(value if split else Mux(self.advance, value, 0)),
-                         counter.eq(counter + held)]
+            with m.If(self.advance):
+                m.d.sync += [held.eq(value), counter.eq(counter + held)]
         return m

@@ -19,7 +19,7 @@ import warnings
 from nbsmt.errors import InputError
 from nbsmt.interrupts import Interrupted, handled
 
-COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal")
+COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal", "energy")
 
 
 class Parser(argparse.ArgumentParser):

@@ -84,3 +84,4 @@ def load_operands(a_path, w_path, policy: Policy):
     a = load_matrix(a_path, "--a")
     w = load_matrix(w_path, "--w")
     return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
+

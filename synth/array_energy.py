@@ -1,0 +1,268 @@
+"""Energy of a GEMM on an R x C SySMT array: direct gate-level runs and the per-action estimate.
+
+A direct run maps the whole array onto the OSU library (synth/techmap.py, cached by
+Verilog text), streams the host's input beats (tb/driver.py `plan`) into the netlist in
+Icarus with an always-ready output, and checks the output tile bit-exact against
+`golden_gemm` and the hardware counters against its statistics, in the same run.
+
+The estimate prices any GEMM from action counts:
+
+- every PE-cycle: idle, or a K-step with n active lanes, lossy or exact (the PE's
+  per-action dynamic energy, characterized from the PEs *inside* a calibration run of
+  the same array, so stall-enable logic and neighbour loads are those of the array);
+- skew (+ input wires) per input beat, drain per output beat, counters and control per
+  cycle (characterized from the same run);
+- clock of every flop and leakage of every cell per cycle.
+
+PE (i, j) computes the K-step accepted in cycle g in cycle g + i + j (docs/array.md);
+a cycle's toggles are those between its rising edge and the next, so a K-step is priced
+with the register updates of the step before it, the same convention as the PE runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+from nbsmt.cache import Cache, build_root, digest, verilog_cache
+from nbsmt.hw.array import array_design
+from nbsmt.hw.configs import array_name
+from nbsmt.hw.generate import cached_verilog
+from nbsmt.policy import Policy
+from nbsmt.sim.arith import contribution
+from nbsmt.sim.cycles import gemm_cycles
+from nbsmt.sim.gemm import golden_gemm, lane_operands
+from nbsmt.synth.energy import IDLE, PERIOD_NS, EnergyCheckError, action_of, osu_library
+from nbsmt.synth.gatesim import simulate
+from nbsmt.synth.power import Energy, EnergyModel, energy_model
+from nbsmt.synth.techmap import SCRIPT_VERSION, Netlist, map_design, to_verilog
+from nbsmt.tb.beats import as_ints
+from nbsmt.tb.driver import assemble, plan
+
+#: Array-level parts priced per beat or per cycle (blocks of synth/timing.block_of).
+PER_INPUT_BEAT = ("skew", "inputs")
+PER_OUTPUT_BEAT = ("drain",)
+PER_CYCLE = ("counters", "control", "fanout-tree")
+
+
+def mapped_array(rows: int, cols: int, threads: int, policy: Policy | None = None,
+                 *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
+    """The array mapped onto the OSU library (cached by Verilog, script and library)."""
+    policy = policy or Policy()
+    top = array_name(rows=rows, cols=cols, threads=threads, policy=policy)
+    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), 0),
+                                lambda: (array_design(rows=rows, cols=cols, threads=threads,
+                                                      policy=policy)[0], top), verilog_cache())
+    lib = osu_library()
+    cache = Cache(build_root() / "energy-cache")
+    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes())
+    hit = cache.get_json("mapped", key)
+    if hit is None:
+        mapped = map_design(verilog, top, lib.timing, workdir / top)
+        hit = {"top": mapped.netlist.top, "ports": mapped.netlist.ports, "cells": mapped.netlist.cells}
+        cache.put_json("mapped", key, hit)
+    netlist = Netlist(hit["top"], {k: tuple(v) for k, v in hit["ports"].items()},
+                      {k: tuple(v) for k, v in hit["cells"].items()})
+    return netlist, to_verilog(netlist), energy_model(netlist, lib, design="array")
+
+
+def pe_actions(a, w, *, rows: int, cols: int, threads: int, policy: Policy, cycles: int) -> np.ndarray:
+    """Action of every PE in every cycle, [cycles, rows, cols] strings (module doc)."""
+    job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
+    a_l, w_l = lane_operands(a, w, threads, threads)
+    steps = job.k_steps
+    out = np.full((cycles, rows, cols), IDLE, dtype=object)
+    for t, (r0, c0) in enumerate(job.tiles):
+        al = np.zeros((rows, steps, threads), dtype=np.int64)
+        wl = np.zeros((steps, cols, threads), dtype=np.int64)
+        part_a, part_w = a_l[r0:r0 + rows], w_l[:, c0:c0 + cols]
+        al[:len(part_a)] = part_a
+        wl[:, :part_w.shape[1]] = part_w
+        c = contribution(al[:, :, None, :], wl[None, :, :, :], policy)    # [R, S, C]
+        acts = np.array(action_of(c.active.ravel(), c.reduced_lossy.ravel(),
+                                  np.ones(c.active.size, dtype=bool)), dtype=object)
+        acts = acts.reshape(rows, steps, cols)
+        for i in range(rows):
+            for j in range(cols):
+                g = t * steps + np.arange(steps) + i + j
+                keep = g < cycles
+                out[g[keep], i, j] = acts[i, keep, j]
+    return out
+
+
+@dataclasses.dataclass
+class ArrayRun:
+    rows: int
+    cols: int
+    threads: int
+    model: str
+    cycles: int
+    input_beats: int
+    output_beats: int
+    macs: int
+    energy: Energy
+    pe_dynamic: np.ndarray | None     # [cycles, rows, cols] pJ, when asked for
+    actions: np.ndarray | None        # [cycles, rows, cols]
+    clock_pj_per_cycle: float
+    leakage_w: float
+
+
+def _pe_group(netlist: Netlist, em: EnergyModel, rows: int, cols: int) -> np.ndarray:
+    """PE index (i * cols + j) of each net's driver, -1 for nets outside the PEs."""
+    drivers = {}
+    lib = osu_library().timing
+    for name, (kind, pins) in netlist.cells.items():
+        for pin, net in pins.items():
+            if lib.cells[kind].pins[pin].direction == "output":
+                drivers[net] = name
+    out = np.full(len(em.nets), -1)
+    for i, net in enumerate(em.nets):
+        m = re.match(r"pe_(\d+)_(\d+)\.", drivers.get(net, ""))
+        out[i] = int(m.group(1)) * cols + int(m.group(2)) if m else -1
+    return out
+
+
+def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
+              policy: Policy | None = None, per_cycle: bool = False,
+              workdir: Path = Path("build/energy")) -> ArrayRun:
+    """Direct gate-level run of a @ w in mode T on the array, checked bit-exact (module doc)."""
+    policy = policy or Policy()
+    netlist, verilog, em = mapped_array(rows, cols, threads, policy, workdir=workdir / "map")
+    job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
+    beats = as_ints(job.beats)
+    cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads)
+    simulated = cycles + 1                     # the last cycle's register updates too
+    idle = simulated - len(beats)
+    inputs = {"i__payload": beats + [0] * idle, "i__valid": [1] * len(beats) + [0] * idle,
+              "o__ready": [1] * simulated}
+    counters = [p for p in netlist.ports if p.startswith(("pe_cycles_by_active", "lossy", "busy"))]
+    run = simulate(netlist, verilog, inputs, ["i__ready", "o__valid", "o__payload", *counters],
+                   em.nets, model=model, workdir=workdir / "sim" / f"{netlist.top}_{model}",
+                   bins=simulated if per_cycle else 1, cycles=simulated)
+    name = f"{netlist.top} ({model})"
+    if any(r != 1 for r in run.outputs["i__ready"][:len(beats)]):
+        raise EnergyCheckError(f"{name}: the array held back an input beat (not a back-to-back GEMM)")
+    outs = [run.outputs["o__payload"][c] for c in range(simulated) if run.outputs["o__valid"][c]]
+    nbytes = (job.fmt.output_bits + 7) // 8
+    if len(outs) != job.output_beats or any(o is None for o in outs):
+        raise EnergyCheckError(f"{name}: {len(outs)} output beats, expected {job.output_beats}")
+    got, _ = assemble(job, np.array([list(o.to_bytes(nbytes, "little")) for o in outs], dtype=np.uint8))
+    golden = golden_gemm(a, w, threads=threads, policy=policy)
+    if not np.array_equal(got, golden.output):
+        i, j = np.argwhere(got != golden.output)[0]
+        raise EnergyCheckError(f"{name}: C[{i},{j}] = {got[i, j]}, golden {golden.output[i, j]}")
+    final = {p: run.outputs[p][-1] for p in counters}
+    want = {f"pe_cycles_by_active__{b}": n for b, n in enumerate(golden.stats["pe_cycles_by_active"])}
+    want["lossy_reductions"] = golden.stats["macs_reduced_lossy"]
+    for p, v in want.items():
+        if p in final and final[p] != v:
+            raise EnergyCheckError(f"{name}: counter {p} = {final[p]}, golden {v}")
+    energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
+    pe_dynamic = actions = None
+    if per_cycle:
+        group = _pe_group(netlist, em, rows, cols)
+        weighted = run.toggles.astype(np.float64) * em.per_net()[None, :]
+        pe_dynamic = np.zeros((simulated, rows * cols))
+        inside = group >= 0
+        np.add.at(pe_dynamic.T, group[inside], weighted[:, inside].T)
+        pe_dynamic = pe_dynamic.reshape(simulated, rows, cols)
+        actions = pe_actions(a, w, rows=rows, cols=cols, threads=threads, policy=policy, cycles=simulated)
+    return ArrayRun(rows, cols, threads, model, cycles, len(beats), job.output_beats,
+                    a.shape[0] * a.shape[1] * w.shape[1], energy, pe_dynamic, actions,
+                    float(em.per_cycle.sum()), float(em.leakage_w.sum()))
+
+
+@dataclasses.dataclass
+class ArrayActionEnergies:
+    """Per-action energies of one array (module doc), pJ."""
+
+    rows: int
+    cols: int
+    threads: int
+    model: str
+    pe: dict[str, float]
+    pe_samples: dict[str, int]
+    per_input_beat: float
+    per_output_beat: float
+    per_cycle: float                  # counters, control, fanout trees (dynamic)
+    clock_pj_per_cycle: float
+    leakage_w: float
+
+    def pe_energy(self, action: str) -> tuple[float, bool]:
+        """pJ of one PE-cycle of `action`, and whether it was measured. An action the
+        calibration never saw takes its lossy/exact twin (same active lanes), else the
+        nearest measured action with fewer active lanes (a lower bound)."""
+        if action in self.pe:
+            return self.pe[action], True
+        n = 0 if action == IDLE else int(action[1:].split("-")[0])
+        for k in range(n, -1, -1):
+            for key in (f"n{k}", f"n{k}-lossy"):
+                if key in self.pe:
+                    return self.pe[key], False
+        raise KeyError(f"no PE action measured for {action!r} ({self.threads}T)")
+
+    def estimate(self, a, w, policy: Policy | None = None) -> dict:
+        """Energy of a @ w in mode T on this array from action counts (module doc)."""
+        policy = policy or Policy()
+        m_rows, k = a.shape
+        n_cols = w.shape[1]
+        cycles = gemm_cycles(m_rows, k, n_cols, rows=self.rows, cols=self.cols, mode=self.threads)
+        job = plan(a, w, rows=self.rows, cols=self.cols, threads=self.threads, policy=policy)
+        counts = padded_action_counts(a, w, rows=self.rows, cols=self.cols, threads=self.threads,
+                                      policy=policy)
+        counts[IDLE] = counts.get(IDLE, 0) + self.rows * self.cols * cycles - sum(counts.values())
+        priced = {k: self.pe_energy(k) for k, n in counts.items() if n}
+        pe = sum(counts[k] * e for k, (e, _) in priced.items())
+        unseen = sorted(k for k, (_, seen) in priced.items() if not seen)
+        beats_in = len(job.tiles) * job.k_steps
+        beats_out = job.output_beats
+        array = beats_in * self.per_input_beat + beats_out * self.per_output_beat + cycles * self.per_cycle
+        fixed = cycles * (self.clock_pj_per_cycle + self.leakage_w * PERIOD_NS * 1e-9 / 1e-12)
+        total = pe + array + fixed
+        macs = m_rows * k * n_cols
+        return {"cycles": cycles, "energy_pj": total, "pj_per_mac": total / macs,
+                "pe_dynamic_pj": pe, "array_dynamic_pj": array, "clock_leakage_pj": fixed,
+                "pe_cycles_by_action": counts, "unseen_actions": unseen}
+
+
+def padded_action_counts(a, w, *, rows: int, cols: int, threads: int, policy: Policy) -> dict[str, int]:
+    """PE-cycles per action of every K-step the array runs, padding of partial tiles included."""
+    job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
+    a_l, w_l = lane_operands(a, w, threads, threads)
+    mt, nt = -(-a.shape[0] // rows), -(-w.shape[1] // cols)
+    a_pad = np.zeros((mt * rows, job.k_steps, threads), dtype=np.int64)
+    w_pad = np.zeros((job.k_steps, nt * cols, threads), dtype=np.int64)
+    a_pad[:len(a_l)] = a_l
+    w_pad[:, :w_l.shape[1]] = w_l
+    c = contribution(a_pad[:, :, None, :], w_pad[None, :, :, :], policy)
+    key = np.bincount((2 * c.active + (c.reduced_lossy > 0)).ravel(), minlength=2 * threads + 2)
+    counts = {}
+    for n in range(threads + 1):
+        for lossy in (0, 1):
+            if key[2 * n + lossy]:
+                counts[f"n{n}" + ("-lossy" if lossy else "")] = int(key[2 * n + lossy])
+    return counts
+
+
+def characterize_array(run: ArrayRun) -> ArrayActionEnergies:
+    """Per-action energies from a direct run made with `per_cycle=True`."""
+    if run.pe_dynamic is None:
+        raise ValueError("characterize_array needs a run with per_cycle=True")
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for act, e in zip(run.actions.ravel(), run.pe_dynamic.ravel()):
+        sums[act] = sums.get(act, 0.0) + float(e)
+        counts[act] = counts.get(act, 0) + 1
+    by_block = {}
+    for (block, cat), e in run.energy.parts.items():
+        if cat not in ("clock", "leakage"):
+            by_block[block] = by_block.get(block, 0.0) + e
+    part = lambda names: sum(by_block.get(b, 0.0) for b in names)   # noqa: E731
+    return ArrayActionEnergies(
+        run.rows, run.cols, run.threads, run.model,
+        {k: sums[k] / counts[k] for k in sorted(sums)}, dict(sorted(counts.items())),
+        part(PER_INPUT_BEAT) / run.input_beats, part(PER_OUTPUT_BEAT) / run.output_beats,
+        part(PER_CYCLE) / run.cycles, run.clock_pj_per_cycle, run.leakage_w)

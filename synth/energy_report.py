@@ -1,0 +1,265 @@
+"""The energy report: PE and R x C array gate-level runs per thread count and glitch model,
+the GEMM's energy from per-action energies, the activation-sparsity sweep; MD/JSON/CSV/PNG.
+
+For each (glitch model, threads):
+
+- **PE**: one gate-level run over a sample of the GEMM's output elements
+  (synth/energy.py, bit-exact checked): pJ per MAC, the category and block splits;
+- **array**: a calibration run of the R x C array on a tile of the GEMM that is not the
+  first one (a K-prefix of it) gives per-action energies (synth/array_energy.py); a
+  direct run on the first tile (full K) checks the estimate against gate-level
+  simulation (`validation_error`); the whole GEMM is then priced from its action counts.
+
+The sweep prices the demo GEMM (or A's non-zero values) at 0-90 % zero activations with
+the array's per-action energies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from nbsmt.fileio import write_json, write_text
+from nbsmt.tb.stimulus import demo_operands
+from nbsmt.policy import Policy
+from nbsmt.synth.array_energy import characterize_array, run_array
+from nbsmt.synth.energy import characterize, run_pe
+from nbsmt.synth.gatesim import GLITCH_MODELS
+
+SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
+
+
+def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int]]:
+    """`count` output elements spread over the GEMM (a fixed stride through rows and columns)."""
+    total = m_rows * n_cols
+    picks = np.linspace(0, total - 1, min(count, total)).round().astype(int)
+    return [(int(p) // n_cols, int(p * 7) % n_cols) for p in picks]
+
+
+def _pe_record(a, w, sample, *, threads, model, policy, workdir) -> dict:
+    run = run_pe(a, w, sample, threads=threads, model=model, policy=policy, idle_after=2,
+                 workdir=workdir)
+    table = characterize(run)
+    return {
+        "threads": threads, "model": model, "cycles": run.cycles, "elements": len(sample),
+        "macs": run.macs, "effectual_macs": run.effectual_macs,
+        "pj_per_mac": run.pj_per_mac, "pj_per_effectual_mac": run.pj_per_effectual_mac,
+        "pj_per_mac_by_category": {c: e / run.macs for c, e in run.energy.by_category().items()},
+        "pj_per_mac_by_block": {b: e / run.macs for b, e in run.energy.by_block().items()},
+        "action_pj": table.dynamic, "action_samples": table.samples,
+        "clock_pj_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w,
+        "bit_exact": True,
+    }
+
+
+def calibration_tile(a, w, rows: int, cols: int, threads: int):
+    """The second tile along the diagonal (the first if the GEMM has one row or column
+    block), its K cut to 32 K-steps: what the per-action energies are measured on."""
+    r0 = rows if a.shape[0] >= 2 * rows else 0
+    c0 = cols if w.shape[1] >= 2 * cols else 0
+    k = min(a.shape[1], 32 * threads)
+    return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
+
+
+def _array_record(a, w, *, rows, cols, threads, model, policy, workdir) -> tuple[dict, object]:
+    cal = run_array(*calibration_tile(a, w, rows, cols, threads), rows=rows, cols=cols,
+                    threads=threads, model=model, policy=policy, per_cycle=True, workdir=workdir)
+    table = characterize_array(cal)
+    ta, tw = a[:rows], w[:, :cols]
+    direct = run_array(ta, tw, rows=rows, cols=cols, threads=threads, model=model, policy=policy,
+                       workdir=workdir)
+    tile_estimate = table.estimate(ta, tw, policy)
+    gemm = table.estimate(a, w, policy)
+    macs = a.shape[0] * a.shape[1] * w.shape[1]
+    effectual = int(np.count_nonzero(a[:, :, None] * w[None, :, :]))
+    return {
+        "threads": threads, "model": model, "rows": rows, "cols": cols,
+        "tile": {"M": ta.shape[0], "K": ta.shape[1], "N": tw.shape[1], "cycles": direct.cycles,
+                 "direct_pj": direct.energy.total, "direct_pj_per_mac": direct.energy.total / direct.macs,
+                 "estimate_pj": tile_estimate["energy_pj"],
+                 "validation_error": tile_estimate["energy_pj"] / direct.energy.total - 1,
+                 "pj_per_mac_by_category": {c: e / direct.macs for c, e in direct.energy.by_category().items()},
+                 "pj_per_mac_by_block": {b: e / direct.macs for b, e in direct.energy.by_block().items()},
+                 "bit_exact": True},
+        "action_pj": {"pe": table.pe, "pe_samples": table.pe_samples,
+                      "per_input_beat": table.per_input_beat, "per_output_beat": table.per_output_beat,
+                      "per_cycle_counters_control": table.per_cycle,
+                      "clock_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w},
+        **gemm, "macs": macs, "effectual_macs": effectual,
+        "pj_per_effectual_mac": gemm["energy_pj"] / effectual if effectual else None,
+    }, table
+
+
+def _ratios(records: list[dict], key: str) -> None:
+    for r in records:
+        base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
+        r["ratio_vs_ossa"] = r[key] / base[key] if base else None
+
+
+def _job(a, w, sample, t, model, *, rows, cols, policy, workdir, array):
+    """The PE record, and the array record and per-action table, of one (threads, model)."""
+    workdir = workdir / model
+    pe = _pe_record(a, w, sample, threads=t, model=model, policy=policy, workdir=workdir)
+    if not array:
+        return pe, None, None
+    rec, table = _array_record(a, w, rows=rows, cols=cols, threads=t, model=model, policy=policy,
+                               workdir=workdir)
+    return pe, rec, table
+
+
+def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: Policy,
+          elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True,
+          jobs: int = 1) -> dict:
+    """All records of the report (module doc); `jobs` (threads, model) runs in parallel."""
+    m_rows, k = a.shape
+    sample = sample_elements(m_rows, w.shape[1], elements)
+    pe, gemm, sweeps, tables = [], [], [], {}
+    keys = [(t, model) for model in models for t in threads]
+    common = dict(rows=rows, cols=cols, policy=policy, workdir=workdir, array=array)
+    if jobs > 1:
+        import concurrent.futures
+        import multiprocessing
+        with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_job, a, w, sample, t, m, **common) for t, m in keys]
+            results = [f.result() for f in futures]
+    else:
+        results = [_job(a, w, sample, t, m, **common) for t, m in keys]
+    for key, (p, rec, table) in zip(keys, results):
+        pe.append(p)
+        if rec is not None:
+            gemm.append(rec)
+            tables[key] = table
+    _ratios(pe, "pj_per_mac")
+    _ratios(gemm, "energy_pj")
+    if sweep:
+        for zeros in SWEEP:
+            sa, sw = demo_operands(shape=(m_rows, k, w.shape[1]), zero_activations=zeros) if demo else (
+                _sparsify(a, zeros), w)
+            for (t, model), table in tables.items():
+                rec = table.estimate(sa, sw, policy)
+                sweeps.append({"threads": t, "model": model, "zero_activations": zeros,
+                               "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
+                               "unseen_actions": rec["unseen_actions"]})
+    return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
+            "policy": policy.as_dict(), "pe": pe, "gemm": gemm, "sweep": sweeps}
+
+
+def _sparsify(a, zeros: float, seed: int = 0):
+    """Activations drawn from `a`'s non-zero values, a fraction `zeros` of them zero."""
+    rng = np.random.default_rng(seed)
+    pool = a[a != 0] if np.any(a != 0) else np.ones(1, dtype=np.int64)
+    return np.where(rng.random(a.shape) < zeros, 0, rng.choice(pool, a.shape))
+
+
+def _fmt(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(report: dict, command: str) -> str:
+    s = report["shape"]
+    lines = [f"# Energy: {s['M']}x{s['K']}x{s['N']} GEMM, OSU 0.18 um, 1.8 V", "",
+             f"Command: `{command}`", "",
+             "## PE, gate-level (sampled output elements, bit-exact with the golden model)", "",
+             "| glitch model | T | pJ/MAC | pJ/effectual MAC | vs OS-SA | clock | sequential | combinational | inputs | leakage |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in report["pe"]:
+        c = p["pj_per_mac_by_category"]
+        lines.append(f"| {p['model']} | {p['threads']} | {_fmt(p['pj_per_mac'])} | "
+                     f"{_fmt(p['pj_per_effectual_mac'])} | {_fmt(p['ratio_vs_ossa'], 3)} | "
+                     + " | ".join(_fmt(c[k]) for k in ("clock", "sequential", "combinational", "inputs"))
+                     + f" | {_fmt(c['leakage'], 4)} |")
+    blocks = sorted({b for p in report["pe"] for b in p["pj_per_mac_by_block"]})
+    lines += ["", "### PE energy per MAC by block (pJ)", "",
+              "| glitch model | T | " + " | ".join(blocks) + " |", "|---|---|" + "---|" * len(blocks)]
+    for p in report["pe"]:
+        lines.append(f"| {p['model']} | {p['threads']} | "
+                     + " | ".join(_fmt(p["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
+    if report["gemm"]:
+        r, c = report["rows"], report["cols"]
+        lines += ["", f"## {r}x{c} array: direct gate-level run on the first tile vs the per-action estimate", "",
+                  "| glitch model | T | tile | cycles | direct pJ/MAC | estimate error | clock | sequential | combinational | inputs |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for g in report["gemm"]:
+            t, cat = g["tile"], g["tile"]["pj_per_mac_by_category"]
+            lines.append(f"| {g['model']} | {g['threads']} | {t['M']}x{t['K']}x{t['N']} | {t['cycles']} | "
+                         f"{_fmt(t['direct_pj_per_mac'])} | {t['validation_error']:+.1%} | "
+                         + " | ".join(_fmt(cat[k]) for k in ("clock", "sequential", "combinational", "inputs")) + " |")
+        blocks = sorted({b for g in report["gemm"] for b in g["tile"]["pj_per_mac_by_block"]})
+        lines += ["", f"### {r}x{c} array tile, pJ per MAC by block (direct run)", "",
+                  "| glitch model | T | " + " | ".join(blocks) + " |", "|---|---|" + "---|" * len(blocks)]
+        for g in report["gemm"]:
+            lines.append(f"| {g['model']} | {g['threads']} | "
+                         + " | ".join(_fmt(g["tile"]["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
+        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", "",
+                  "| glitch model | T | cycles | energy (uJ) | pJ/MAC | pJ/effectual MAC | vs OS-SA |",
+                  "|---|---|---|---|---|---|---|"]
+        for g in report["gemm"]:
+            lines.append(f"| {g['model']} | {g['threads']} | {g['cycles']} | {g['energy_pj'] / 1e6:.3f} | "
+                         f"{_fmt(g['pj_per_mac'])} | {_fmt(g['pj_per_effectual_mac'])} | "
+                         f"{_fmt(g['ratio_vs_ossa'], 3)} |")
+    if report["sweep"]:
+        zs = sorted({r["zero_activations"] for r in report["sweep"]})
+        lines += ["", f"## Activation sparsity sweep: pJ/MAC of the GEMM on the array (per-action estimate)", "",
+                  "| glitch model | T | " + " | ".join(f"{z:.0%}" for z in zs) + " |",
+                  "|---|---|" + "---|" * len(zs)]
+        keys = sorted({(r["model"], r["threads"]) for r in report["sweep"]})
+        for model, t in keys:
+            row = {r["zero_activations"]: r["pj_per_mac"] for r in report["sweep"]
+                   if r["model"] == model and r["threads"] == t}
+            lines.append(f"| {model} | {t} | " + " | ".join(_fmt(row[z]) for z in zs) + " |")
+        unseen = sorted({a for r in report["sweep"] for a in r["unseen_actions"]}
+                        | {a for g in report["gemm"] for a in g["unseen_actions"]})
+        if unseen:
+            lines += ["", f"Actions not seen in the calibration runs, priced as the nearest measured "
+                          f"action with as many or fewer active lanes: {', '.join(unseen)}."]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(report: dict) -> str:
+    out = io.StringIO()
+    wr = csv.writer(out)
+    wr.writerow(["kind", "model", "threads", "zero_activations", "pj_per_mac", "pj_per_effectual_mac",
+                 "energy_pj", "ratio_vs_ossa"])
+    for p in report["pe"]:
+        wr.writerow(["pe", p["model"], p["threads"], "", p["pj_per_mac"], p["pj_per_effectual_mac"],
+                     "", p["ratio_vs_ossa"]])
+    for g in report["gemm"]:
+        wr.writerow(["gemm", g["model"], g["threads"], "", g["pj_per_mac"], g["pj_per_effectual_mac"],
+                     g["energy_pj"], g["ratio_vs_ossa"]])
+    for r in report["sweep"]:
+        wr.writerow(["sweep", r["model"], r["threads"], r["zero_activations"], r["pj_per_mac"], "",
+                     r["energy_pj"], ""])
+    return out.getvalue()
+
+
+def sweep_plot(report: dict, path: Path) -> None:
+    from nbsmt.plotting import pyplot, save_png
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keys = sorted({(r["model"], r["threads"]) for r in report["sweep"]})
+    for model, t in keys:
+        pts = sorted((r["zero_activations"], r["pj_per_mac"]) for r in report["sweep"]
+                     if r["model"] == model and r["threads"] == t)
+        ax.plot([100 * z for z, _ in pts], [e for _, e in pts], "-o" if model == "zero-delay" else "--s",
+                label=f"{t}T {model}", color=f"C{[1, 2, 4].index(t)}")
+    ax.set_xlabel("zero activations (%)")
+    ax.set_ylabel("pJ per MAC")
+    ax.set_title(f"{report['rows']}x{report['cols']} array, OSU 0.18 um, per-action estimate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_png(fig, path, bbox_inches="tight")
+
+
+def write(report: dict, out: Path, command: str, json_path: Path | None = None) -> None:
+    report = {**report, "command": command}
+    write_text(out / "energy.md", markdown(report, command))
+    write_json(out / "energy.json", report)
+    write_text(out / "energy.csv", csv_text(report))
+    if report["sweep"]:
+        sweep_plot(report, out / "energy_sweep.png")
+    if json_path is not None:
+        write_json(json_path, report)
