@@ -181,3 +181,10 @@ class Stage:
     def npy(self, label: str, array) -> None:
         if (tmp := self.path(label)) is not None:
             save_npy(tmp, array)
+
+
+def folder_outputs(out, names, json_path=None) -> "OutputSet":
+    """A report's files `names` in folder `out`, plus an optional `--json` copy: the
+    OutputSet a report command checks before its work and writes all or none after it."""
+    out = Path(out)
+    return OutputSet({name: out / name for name in names} | {"--json": json_path})

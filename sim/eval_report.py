@@ -7,10 +7,9 @@ record that `nbsmt.sim.evaluate.study` returns.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from nbsmt.cli import format_ratio
-from nbsmt.fileio import OutputSet
+from nbsmt.fileio import OutputSet, folder_outputs
 from nbsmt.sim.eval_plots import ACCURACY_PNG, COLLISIONS_PNG, plot_accuracy, plot_collisions
 
 
@@ -19,8 +18,7 @@ REPORT_FILES = ("eval.json", "eval.md", ACCURACY_PNG, COLLISIONS_PNG)
 
 def report_outputs(out, json_path=None) -> OutputSet:
     """The report's files in folder `out` (and `json_path`), checked before the study runs."""
-    out = Path(out)
-    return OutputSet({name: out / name for name in REPORT_FILES} | {"--json": json_path})
+    return folder_outputs(out, REPORT_FILES, json_path)
 
 
 def write_report(outputs: OutputSet, report: dict) -> None:

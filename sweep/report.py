@@ -14,9 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from pathlib import Path
 
-from nbsmt.fileio import OutputSet
+from nbsmt.fileio import OutputSet, folder_outputs
 from nbsmt.sweep.grid import DesignPoint
 
 PARETO_PNG = "pareto.png"
@@ -173,8 +172,7 @@ REPORT_FILES = ("sweep.json", "sweep.csv", PARETO_PNG, "sweep.md")
 
 def report_outputs(out, json_path=None) -> OutputSet:
     """The report's files in folder `out` (and `json_path`), checked before the sweep runs."""
-    out = Path(out)
-    return OutputSet({name: out / name for name in REPORT_FILES} | {"--json": json_path})
+    return folder_outputs(out, REPORT_FILES, json_path)
 
 
 def write_report(outputs: OutputSet, record: dict) -> None:
