@@ -6,6 +6,11 @@ ends the process without running cleanup. Inside `handled()`, either signal kill
 process's descendants (found through /proc), marks the run as stopping (so no new child
 starts) and raises `Interrupted` in the main thread; the stack then unwinds through the
 usual `finally` blocks, which remove temporary folders and staged outputs.
+
+Python delivers the signal's exception wherever the main thread happens to be; when that
+is a destructor or a callback, Python only prints it and carries on, and the run then
+fails on its killed children instead. So the signal is also recorded: `handled()` turns
+any failure after a signal into `Interrupted`, and the swallowed copy is not printed.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 
 _STOPPING = threading.Event()
+_RECEIVED: list[int] = []   # signal numbers received inside handled(), first one first
 
 
 class Interrupted(BaseException):
@@ -78,14 +85,25 @@ def kill_descendants(spare: str | None = None) -> None:
 
 
 def _on_signal(signum, frame):
+    _RECEIVED.append(signum)
     _STOPPING.set()
     kill_descendants()
     raise Interrupted(signum)
 
 
 def _on_signal_keep_children(signum, frame):
+    _RECEIVED.append(signum)
     _STOPPING.set()
     raise Interrupted(signum)
+
+
+def _quiet_about_interrupts(default_hook):
+    """An unraisable-exception hook that drops an `Interrupted` swallowed by a destructor
+    (handled() turns the failure that follows into one) and passes everything else on."""
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, Interrupted):
+            default_hook(unraisable)
+    return hook
 
 
 @contextlib.contextmanager
@@ -95,10 +113,21 @@ def handled(*, kill_children: bool = True):
     kill_children=False leaves the children to the code that unwinds (e.g. a Dask local
     cluster, which shuts its worker processes and their helpers down in order).
     """
+    _RECEIVED.clear()   # nothing unwinds yet: no signal has arrived in this run
+    _STOPPING.clear()
     handler = _on_signal if kill_children else _on_signal_keep_children
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _quiet_about_interrupts(
+        sys.unraisablehook)
     try:
         yield
+    except Interrupted:
+        raise
+    except BaseException as exc:
+        if _RECEIVED:   # the signal landed where Python swallowed it; this is its effect
+            raise Interrupted(_RECEIVED[0]) from exc
+        raise
     finally:
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             signal.signal(s, handler)

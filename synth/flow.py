@@ -122,6 +122,11 @@ def _cancel_pending_on_error(pool):
         raise
 
 
+def _succeeded(future) -> bool:
+    """Whether a finished future holds a result (a cancelled one raises on .exception())."""
+    return not future.cancelled() and future.exception() is None
+
+
 def _is_timing(value) -> bool:
     """Whether a cached timing entry has the structure `time_design` stores."""
     def number(x):
@@ -186,14 +191,14 @@ def run_flows(configs: list[Config], library: Library, cache: Cache, *, jobs: in
                 future = pool.submit(time_design, config, verilog, timing_library, cache)
                 if timing_progress:
                     future.add_done_callback(
-                        lambda f, c=config: f.exception() is None and timing_progress(c, f.result()))
+                        lambda f, c=config: _succeeded(f) and timing_progress(c, f.result()))
                 futures[future] = (config, "timing")
             for flat in (False, True) if config in flat_configs else (False,):
                 future = pool.submit(synthesize, config, verilog, library, cache, flat=flat,
                                      generate_seconds=seconds)
                 if progress:   # report each design when it finishes, even while generating
                     future.add_done_callback(
-                        lambda f: f.exception() is None and progress(f.result()))
+                        lambda f: _succeeded(f) and progress(f.result()))
                 futures[future] = (config, flat)
         for future in concurrent.futures.as_completed(futures):
             config, what = futures[future]

@@ -138,6 +138,23 @@ def _locked(path: Path, how: int):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _private_tmpdir(runner, folder: Path) -> None:
+    """Point the build's TMPDIR at `folder`: iverilog's driver and the C++ compiler keep
+    scratch files there, which a killed build would otherwise leave in the user's /tmp.
+    `folder` lies inside the temporary build folder, so it goes with it.
+
+    cocotb's runner copies os.environ into `runner.env` when a build starts (its
+    `_set_env_build`); the extra variable is added at that point, for this runner only.
+    """
+    folder.mkdir()
+    copy_environment = runner._set_env_build
+
+    def set_env_build():
+        copy_environment()
+        runner.env["TMPDIR"] = str(folder)
+    runner._set_env_build = set_env_build
+
+
 def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Path,
            key: str, waves: bool) -> None:
     """Build into a temporary folder beside `build_dir`, check it, then rename it in place.
@@ -153,9 +170,11 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
     try:
         source = tmp / f"{toplevel}.v"
         source.write_text(verilog)
+        _private_tmpdir(runner, tmp / "tmp")
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=tmp,
                      build_args=build_args(simulator, waves), timescale=TIMESCALE,
                      waves=waves, always=True)
+        shutil.rmtree(tmp / "tmp")
         binary = _binary(simulator, tmp, toplevel)
         if not binary.is_file():
             raise RuntimeError(f"the {simulator} build left no {binary.name} in {tmp}")

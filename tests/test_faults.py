@@ -18,7 +18,7 @@ import pytest
 from nbsmt.cache import Cache
 from nbsmt.errors import InputError
 from nbsmt.fileio import OutputSet
-from nbsmt.interrupts import descendants
+from nbsmt.interrupts import Interrupted, descendants, handled, stopping
 from nbsmt.tb.runner import require_simulator
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]
@@ -312,6 +312,29 @@ def test_interrupted_synth_stops_yosys_at_once_and_cleans_up(tmp_path, how, stat
     assert "Traceback" not in err and seconds < 5, seconds
     assert _group_gone(proc.pid), "a child process outlived the command"
     assert not list(tmpdir.iterdir()) and not (tmp_path / "out").exists()
+
+
+class _SignalsInItsDestructor:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)   # Python runs the handler here, in __del__
+        for _ in range(1000):                 # ... at one of these bytecodes
+            pass
+
+
+def test_a_signal_swallowed_by_a_destructor_still_ends_the_run_as_interrupted(capsys):
+    """Python only prints an exception raised in __del__; the failure it leads to (here a
+    RuntimeError standing for a killed child) must still end as Interrupted, quietly."""
+    with pytest.raises(Interrupted) as caught, handled(kill_children=False):
+        _SignalsInItsDestructor()   # dropped at once: __del__ runs
+        assert stopping()
+        raise RuntimeError("yosys exited with -2")
+    assert caught.value.status == 130
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "Traceback" not in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(RuntimeError), handled(kill_children=False):   # no signal: unchanged
+        assert not stopping()
+        raise RuntimeError("a real failure")
 
 
 def test_interrupted_sim_stops_the_simulator_and_writes_nothing(ab):
