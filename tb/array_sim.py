@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.policy import Policy, check_choice
 
 from nbsmt.tb.driver import ArrayJob, check
+from nbsmt.tb.player import INPUT_HALF, OUTPUT_HALF, PlayerShape, player_name, player_verilog
 
 
 @contextlib.contextmanager
@@ -57,10 +58,20 @@ class JobOptions:
     seed: int = 0
 
 
+#: How the jobs reach the RTL: the Verilog stimulus player (Python runs once per ring
+#: half, the default) or the per-cycle cocotb bench (Python drives every cycle; kept for
+#: protocol tests).
+HARNESSES = ("player", "bench")
+
+
 def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] | None = None,
              waves: bool = False, counter_bits: int | None = None,
-             quiet: bool = False) -> tuple[list[dict], Path]:
+             quiet: bool = False, harness: str = "player",
+             player_halves: tuple[int, int] | None = None) -> tuple[list[dict], Path]:
     """Simulate `jobs` (all planned for the same array and policy) in one simulator run.
+
+    harness: one of HARNESSES. player_halves: the player's (input, output) ring halves in
+    beats (default `nbsmt.tb.player.INPUT_HALF`, `OUTPUT_HALF`).
 
     quiet: send the simulator's build and run output to `<build folder>.log` beside the
     build folder (which a rebuild replaces) instead of the terminal.
@@ -75,6 +86,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
 
     from nbsmt.tb.runner import CONFIG_ENV, build_root, run_cocotb
 
+    check_choice("harness", harness, HARNESSES)
     if not jobs:
         raise ValueError("run_jobs needs at least one job")
     fmt, pipeline = jobs[0].fmt, jobs[0].pipeline
@@ -90,7 +102,21 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
                              pipeline=pipeline),
         verilog_cache())
     name = f"{top}_c{counter_bits}"   # the build folder
+    config = {"threads": fmt.threads}
+    test_module, plusargs = "array_test", []
+    if harness == "player":
+        rings = PlayerShape.of(fmt, counter_bits, **dict(zip(
+            ("input_half", "output_half"), player_halves or (INPUT_HALF, OUTPUT_HALF))))
+        verilog += player_verilog(top, rings)
+        top = player_name(top)
+        name = f"{top}_c{counter_bits}_h{rings.input_half}x{rings.output_half}"
+        test_module = "player_test"
+        config |= {"input_half": rings.input_half, "output_half": rings.output_half,
+                   "output_bytes": rings.output_bytes}
     with tempfile.TemporaryDirectory(prefix="nbsmt-array-") as tmp:
+        if harness == "player":   # the files the player's rings are refilled and emptied through
+            config |= {"in_path": f"{tmp}/in.hex", "out_path": f"{tmp}/out.hex"}
+            plusargs = [f"+player_in={tmp}/in.hex", f"+player_out={tmp}/out.hex"]
         entries = []
         for n, (job, opt) in enumerate(zip(jobs, options)):
             beats, result = Path(tmp) / f"job{n}.npz", Path(tmp) / f"job{n}.result.npz"
@@ -103,9 +129,9 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
                             **dataclasses.asdict(opt)})
         log = build_root() / "sim" / simulator / f"{name}.log" if quiet else None
         with _output_to(log):
-            xml = run_cocotb(verilog=verilog, toplevel=top, test_module="array_test",
+            xml = run_cocotb(verilog=verilog, toplevel=top, test_module=test_module,
                              simulator=simulator, build_name=name, waves=waves,
-                             env={CONFIG_ENV: {"threads": fmt.threads, "jobs": entries}})
+                             env={CONFIG_ENV: {**config, "jobs": entries}}, plusargs=plusargs)
         records = []
         for job, entry in zip(jobs, entries):
             with np.load(entry["result"]) as r:

@@ -27,7 +27,7 @@ from nbsmt.tb.runner import require_simulator
 from nbsmt.tb.stimulus import gemm_operands
 
 
-BP = JobOptions(valid_prob=0.8, ready_prob=0.55, seed=7)   # host pauses + back-pressure
+BP = JobOptions(valid_prob=0.8, ready_prob=0.55, seed=8)   # host pauses + back-pressure
 SMOOTH = JobOptions()
 
 # (simulator, rows, cols, threads, policy, [(M, K, N, mode, mix, options), ...])
@@ -90,7 +90,19 @@ def test_pipelined_array_matches_golden_counters_and_cycle_model(case, pipeline)
     _check_case(case, pipeline=pipeline)
 
 
-def _check_case(case, *, pipeline: int) -> None:
+# The per-cycle cocotb bench (Python drives every cycle; random host pauses and stalls
+# through `JobStream`) on one configuration per simulator; everything else runs on the
+# stimulus player, with rings of a few beats so every job streams in several chunks.
+BENCH_CASES = [CASES[1], CASES[5]]
+SMALL_RINGS = (8, 4)
+
+
+@pytest.mark.parametrize("case", BENCH_CASES, ids=[_case_id(c) for c in BENCH_CASES])
+def test_array_on_the_per_cycle_bench(case):
+    _check_case(case, pipeline=0, harness="bench")
+
+
+def _check_case(case, *, pipeline: int, harness: str = "player") -> None:
     simulator, rows, cols, threads, policy, specs = case
     require_simulator(simulator)
     rng = np.random.default_rng(rows * 1000 + cols * 10 + threads)
@@ -100,7 +112,8 @@ def _check_case(case, *, pipeline: int) -> None:
         jobs.append(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
                          pipeline=pipeline))
         options.append(opt)
-    records, _ = run_jobs(jobs, simulator=simulator, options=options)
+    records, _ = run_jobs(jobs, simulator=simulator, options=options, harness=harness,
+                          player_halves=SMALL_RINGS)
     for spec, opt, rec in zip(specs, options, records):
         failed = [name for name, good in rec["checks"].items() if not good]
         assert not failed, (f"job {spec[:5]}: {failed}; cycles {rec['cycles']} "

@@ -1,9 +1,10 @@
 """`nbsmt sim`: run A.npy x W.npy on the SySMT array RTL (Icarus or Verilator), bit-checked.
 
 The GEMM is tiled onto an R x C array of T-thread PEs in mode m by the numpy host driver
-(`nbsmt.tb.driver`), simulated through cocotb, and judged against the golden model, its
-statistics and the cycle model. The RTL's C is written even when it disagrees (so it can
-be inspected); the exit status is then 1.
+(`nbsmt.tb.driver`), streamed into the RTL by the Verilog stimulus player under cocotb
+(`nbsmt.tb.player`; `--harness bench` drives every cycle from Python instead), and
+judged against the golden model, its statistics and the cycle model. The RTL's C is
+written even when it disagrees (so it can be inspected); the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="C.npy", help="the RTL's output, int64 [M,N]")
     p.add_argument("--stats", metavar="S.json",
                    help="cycles, cycle model, hardware counters, golden statistics, checks")
+    p.add_argument("--harness", choices=("player", "bench"), default="player",
+                   help="player: a Verilog stimulus player streams the GEMM, Python only "
+                        "refills its memories (fast, default); bench: cocotb drives every "
+                        "cycle from Python (the protocol bench)")
     p.add_argument("--waves", action="store_true", help="record a waveform and print its path")
     p.set_defaults(func=run)
 
@@ -81,9 +86,10 @@ def run(args) -> int:
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
                pipeline=args.pipeline)
     (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
-                                         quiet=True)
+                                    quiet=True, harness=args.harness)
     output = record.pop("output")
     record["simulator"] = args.simulator
+    record["harness"] = args.harness
     model = record["cycle_model"]
     record["time"] = _time(record, rows, cols, threads, args.pipeline,
                            array_clocks(periods, rows, cols, threads, args.pipeline, clock_ns))
