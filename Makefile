@@ -27,8 +27,9 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Soak, not part of `make test`: every PE configuration of the regression on both
-# simulators for 10^6 random cycles each, then random GEMM shapes with random
-# back-pressure on random arrays for SOAK_SECONDS. A fresh seed each run, printed;
+# simulators for 10^6 random cycles each; 8x8 1T/2T/4T arrays on Verilator for 10^6
+# cycles each of random GEMMs with random back-pressure (the stimulus player); then
+# random GEMM shapes with random back-pressure on random arrays for SOAK_SECONDS. A fresh seed each run, printed;
 # `make soak SEED=<seed>` reruns it, SOAK_ARGS="-k 'icarus and 2-trunc'" picks cases.
 SOAK_SECONDS ?= 600
 soak: setup

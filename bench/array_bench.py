@@ -1,12 +1,21 @@
-"""Simulation speed of the SySMT array RTL, and the wall time of the array regression.
+"""Simulation speed of the SySMT array RTL: each harness against the simulator's own limit.
 
-Measures simulated cycles per wall-clock second for a 2T array (8x8 and 16x16) running a
-64x256x64 GEMM in mode 2 on Icarus and Verilator, through the same cocotb bench as the
-regression (so Python's per-cycle work is included). The build is made first with a
-tiny job and not timed. `cycles_per_second` counts the bench's streaming loop alone
-(clock cycles over its wall time); `end_to_end` adds simulator start-up, planning and the golden check.
-Then times `pytest tests/test_array.py` (the whole array regression, both simulators) as
-it stands: warm if the builds are cached, cold after `make clean`.
+For a 2T array in mode 2 (8x8 and 16x16) it measures simulated cycles per wall-clock
+second of:
+  - bench:  the per-cycle cocotb bench (Python drives every cycle),
+  - player: the Verilog stimulus player under cocotb (`nbsmt sim`'s default),
+  - native: the same player model driven by a small C++ main, no cocotb
+            (`bench/native_verilator.py`): the simulator's own limit,
+each on Icarus and Verilator (native: Verilator), and prints every row's ratio to the
+native run of the same array. Every run is checked bit-exact against the golden model
+(counters and cycles included) before its speed counts. Builds are made first, with a
+tiny job, and timed separately. `cycles_per_second` counts the streaming loop (cycles
+over its wall time); `end_to_end` adds simulator start-up, planning and the golden check.
+
+GEMMs (operands as `make sim`'s demo): the per-cycle bench and Icarus run 64x256x64;
+the player and native on Verilator run 256x1024x256 (524k cycles on 8x8), and a
+ResNet-18-shaped layer (3136x576x64) runs on the 16x16 player. Then it times
+`pytest tests/test_array.py` (the whole array regression, both simulators) as it stands.
 
     .venv/bin/python bench/array_bench.py [--skip-regression] [--out build/bench/array.json]
 """
@@ -21,35 +30,51 @@ from pathlib import Path
 
 import numpy as np
 
+import native_verilator
 from nbsmt.fileio import write_json
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.tb.driver import plan
+from nbsmt.cache import build_root
 from nbsmt.tb.stimulus import gemm_operands
 
-SHAPE = (64, 256, 64)
+SHORT = (64, 256, 64)
+LONG = (256, 1024, 256)
+RESNET = (3136, 576, 64)   # ResNet-18 conv2_x as a GEMM: 56*56 positions, 3*3*64 taps, 64 filters
 
 
-def speed(simulator: str, size: int) -> dict:
-    a, w = gemm_operands("demo", np.random.default_rng(1), *SHAPE)
-    kw = dict(rows=size, cols=size, threads=2, mode=2, policy=Policy())
-    t0 = time.time()
-    run_jobs([plan(a[:1, :1], w[:1, :1], **kw)], simulator=simulator, quiet=True)  # build
-    build = time.time() - t0
-    job = plan(a, w, **kw)
-    t0 = time.time()
-    (rec,), _ = run_jobs([job], simulator=simulator, quiet=True)
-    wall = time.time() - t0
+def _job(size: int, shape: tuple[int, int, int]):
+    a, w = gemm_operands("demo", np.random.default_rng(1), *shape)
+    return plan(a, w, rows=size, cols=size, threads=2, mode=2, policy=Policy())
+
+
+def _row(harness, simulator, size, shape, rec, wall, build) -> dict:
     if not rec["ok"]:
-        raise SystemExit(f"{simulator} {size}x{size}: RTL disagrees: {rec['checks']}")
-    # the bench's streaming loop alone: no simulator start-up, planning or checking
-    cycles, sim_wall = rec["bench"]["cycles"], rec["bench"]["seconds"]
-    return {"simulator": simulator, "array": f"{size}x{size}", "threads": 2, "mode": 2,
-            "gemm": "x".join(map(str, SHAPE)), "cycles": rec["cycles"],
-            "sim_seconds": round(sim_wall, 2), "cycles_per_second": round(cycles / sim_wall),
-            "end_to_end_seconds": round(wall, 2),
-            "end_to_end_cycles_per_second": round(rec["cycles"] / wall),
-            "build_and_tiny_run_seconds": round(build, 2)}
+        raise SystemExit(f"{harness} {simulator} {size}x{size}: RTL disagrees: {rec['checks']}")
+    cycles, seconds = rec["bench"]["cycles"], rec["bench"]["seconds"]
+    return {"harness": harness, "simulator": simulator, "array": f"{size}x{size}",
+            "threads": 2, "mode": 2, "gemm": "x".join(map(str, shape)), "cycles": rec["cycles"],
+            "sim_seconds": round(seconds, 2), "cycles_per_second": round(cycles / seconds),
+            "end_to_end_seconds": None if wall is None else round(wall, 2),
+            "build_seconds": round(build, 1)}
+
+
+def cocotb_speed(harness: str, simulator: str, size: int, shape) -> dict:
+    t0 = time.time()
+    run_jobs([_job(size, (1, 1, 1))], simulator=simulator, quiet=True, harness=harness)  # build
+    build = time.time() - t0
+    job = _job(size, shape)
+    t0 = time.time()
+    (rec,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness)
+    return _row(harness, simulator, size, shape, rec, time.time() - t0, build)
+
+
+def native_speed(size: int, shape) -> dict:
+    job = _job(size, shape)
+    folder = build_root() / "bench" / f"native_{size}x{size}"
+    binary, rings, build = native_verilator.build(job, folder)
+    rec = native_verilator.run(job, binary, rings, folder)
+    return _row("native", "verilator", size, shape, rec, None, build)
 
 
 def main(argv=None) -> int:
@@ -58,13 +83,24 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/bench/array.json")
     args = ap.parse_args(argv)
     rows = []
-    for simulator in ("verilator", "icarus"):
-        for size in (8, 16):
-            r = speed(simulator, size)
+    for size in (8, 16):
+        plan_ = [("native", "verilator", LONG), ("player", "verilator", LONG),
+                 ("bench", "verilator", SHORT), ("player", "icarus", SHORT),
+                 ("bench", "icarus", SHORT)]
+        if size == 16:
+            plan_.append(("player", "verilator", RESNET))
+        native = None
+        for harness, simulator, shape in plan_:
+            r = (native_speed(size, shape) if harness == "native"
+                 else cocotb_speed(harness, simulator, size, shape))
+            native = native or r["cycles_per_second"]
+            r["ratio_to_native"] = round(r["cycles_per_second"] / native, 3)
             rows.append(r)
-            print(f"{simulator:9s} {r['array']:5s} 2T: {r['cycles']} cycles, simulation "
-                  f"{r['sim_seconds']} s = {r['cycles_per_second']} cycles/s; end to end "
-                  f"(start-up, golden check) {r['end_to_end_seconds']} s")
+            print(f"{r['array']:5s} {harness:6s} {simulator:9s} {r['gemm']:>13s}: "
+                  f"{r['cycles']:>7} cycles, {r['cycles_per_second']:>7} cycles/s "
+                  f"= {r['ratio_to_native']:6.1%} of native; build {r['build_seconds']} s"
+                  + ("" if r["end_to_end_seconds"] is None
+                     else f"; end to end {r['end_to_end_seconds']} s"), flush=True)
     report = {"speed": rows}
     if not args.skip_regression:
         t0 = time.time()

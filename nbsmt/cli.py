@@ -42,12 +42,13 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default: 32)")
 
 
-def add_gemm_arguments(parser: argparse.ArgumentParser) -> None:
-    """The operand files and thread/mode flags of every command that runs a GEMM."""
+def add_gemm_arguments(parser: argparse.ArgumentParser, operands_required: bool = True) -> None:
+    """The operand files and thread/mode flags of every command that runs a GEMM
+    (operands_required=False: the command checks --a/--w itself, e.g. against --network)."""
     from nbsmt.policy import THREAD_CHOICES
-    parser.add_argument("--a", required=True, metavar="A.npy",
+    parser.add_argument("--a", required=operands_required, metavar="A.npy",
                         help="activations, integers [M,K] in [0,255]")
-    parser.add_argument("--w", required=True, metavar="W.npy",
+    parser.add_argument("--w", required=operands_required, metavar="W.npy",
                         help="weights, integers [K,N] in [-128,127]")
     parser.add_argument("--threads", type=int, required=True, choices=THREAD_CHOICES,
                         help="lanes per PE (T)")

@@ -58,6 +58,24 @@ class JobOptions:
     seed: int = 0
 
 
+def array_verilog(job: ArrayJob, counter_bits: int) -> tuple[str, str]:
+    """(module name, Verilog) of the array `job` is planned for (generated once, cached)."""
+    from nbsmt.cache import verilog_cache
+    from nbsmt.hw.array import array_design
+    from nbsmt.hw.configs import array_name
+    from nbsmt.hw.generate import cached_verilog
+
+    fmt = job.fmt
+    shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
+    top = array_name(**shape, policy=fmt.policy, pipeline=job.pipeline)
+    verilog, _ = cached_verilog(
+        {"top": top, "counter_bits": counter_bits},
+        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits,
+                             pipeline=job.pipeline),
+        verilog_cache())
+    return top, verilog
+
+
 #: How the jobs reach the RTL: the Verilog stimulus player (Python runs once per ring
 #: half, the default) or the per-cycle cocotb bench (Python drives every cycle; kept for
 #: protocol tests).
@@ -79,10 +97,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     Returns (one `check` record per job, the build folder). Raises
     `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
     """
-    from nbsmt.cache import verilog_cache
-    from nbsmt.hw.array import COUNTER_BITS, array_design
-    from nbsmt.hw.configs import array_name
-    from nbsmt.hw.generate import cached_verilog
+    from nbsmt.hw.array import COUNTER_BITS
 
     from nbsmt.tb.runner import CONFIG_ENV, build_root, run_cocotb
 
@@ -94,13 +109,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
         raise ValueError("all jobs of one run must target the same array and policy")
     counter_bits = COUNTER_BITS if counter_bits is None else counter_bits
     options = options or [JobOptions() for _ in jobs]
-    shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
-    top = array_name(**shape, policy=fmt.policy, pipeline=pipeline)
-    verilog, _ = cached_verilog(
-        {"top": top, "counter_bits": counter_bits},
-        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits,
-                             pipeline=pipeline),
-        verilog_cache())
+    top, verilog = array_verilog(jobs[0], counter_bits)
     name = f"{top}_c{counter_bits}"   # the build folder
     config = {"threads": fmt.threads}
     test_module, plusargs = "array_test", []

@@ -34,12 +34,45 @@ Ports (all read or written by cocotb only between halves):
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+
+import numpy as np
 
 from nbsmt.hw.array_io import ArrayFormat
 
 #: Beats per half of the input ring and of the output ring: cocotb wakes once per half.
 INPUT_HALF = 2048
 OUTPUT_HALF = 512
+
+ALWAYS = 1 << 16   # a threshold no 16-bit draw reaches: never pause
+
+
+def threshold(probability: float) -> int:
+    """The 17-bit threshold under which a 16-bit draw means "yes" with `probability`."""
+    return min(ALWAYS, max(0, round(float(probability) * ALWAYS)))
+
+
+def write_hex(path: Path, beats: np.ndarray, count: int) -> None:
+    """`count` lines of $readmemh hex, one beat (little-endian bytes) per line; missing
+    beats (past the job's end) are zeros, so every load fills a whole half."""
+    rows = np.zeros((count, beats.shape[1]), dtype=np.uint8)
+    rows[:len(beats)] = beats
+    text = np.flip(rows, axis=1).tobytes().hex()
+    width = 2 * beats.shape[1]
+    path.write_text("\n".join(text[i:i + width] for i in range(0, len(text), width)) + "\n")
+
+
+def read_hex(path: Path, nbytes: int, rows: int) -> np.ndarray:
+    """The first `rows` $writememh lines back into little-endian bytes [rows, nbytes]
+    (comments skipped; the rest of the half was never written)."""
+    words = [line.split("//")[0].strip() for line in path.read_text().splitlines()]
+    words = [w for w in words if w and not w.startswith("@")][:rows]
+    if len(words) != rows:
+        raise ValueError(f"{path}: {len(words)} output beats, expected {rows}")
+    if any(set(w) - set("0123456789abcdefABCDEF") for w in words):
+        raise ValueError(f"{path}: undefined bits in the output beats")
+    data = bytes.fromhex("".join(w.zfill(2 * nbytes) for w in words))
+    return np.flip(np.frombuffer(data, dtype=np.uint8).reshape(-1, nbytes), axis=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,38 +19,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge
 
 from nbsmt.tb.job_stream import NoProgress
+from nbsmt.tb.player import read_hex, threshold, write_hex
 from nbsmt.tb.runner import tb_config
-
-ALWAYS = 1 << 16   # a threshold no 16-bit draw reaches: never pause
-
-
-def threshold(probability: float) -> int:
-    """The 17-bit threshold under which a 16-bit draw means "yes" with `probability`."""
-    return min(ALWAYS, max(0, round(float(probability) * ALWAYS)))
-
-
-def write_hex(path: Path, beats: np.ndarray, count: int) -> None:
-    """`count` lines of $readmemh hex, one beat (little-endian bytes) per line; missing
-    beats (past the job's end) are zeros, so every load fills a whole half."""
-    rows = np.zeros((count, beats.shape[1]), dtype=np.uint8)
-    rows[:len(beats)] = beats
-    text = np.flip(rows, axis=1).tobytes().hex()
-    width = 2 * beats.shape[1]
-    path.write_text("\n".join(text[i:i + width] for i in range(0, len(text), width)) + "\n")
-
-
-def read_hex(path: Path, nbytes: int, rows: int) -> np.ndarray:
-    """The first `rows` $writememh lines back into little-endian bytes [rows, nbytes]
-    (comments skipped; the rest of the half was never written)."""
-    words = [line.split("//")[0].strip() for line in path.read_text().splitlines()]
-    words = [w for w in words if w and not w.startswith("@")][:rows]
-    if len(words) != rows:
-        raise ValueError(f"{path}: {len(words)} output beats, expected {rows}")
-    if any(set(w) - set("0123456789abcdefABCDEF") for w in words):
-        raise ValueError(f"{path}: undefined bits in the output beats")
-    data = bytes.fromhex("".join(w.zfill(2 * nbytes) for w in words))
-    return np.flip(np.frombuffer(data, dtype=np.uint8).reshape(-1, nbytes), axis=1)
-
 
 def _next(sequence) -> int:
     """A request number the player has not served yet: the last one (kept across jobs,

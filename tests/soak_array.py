@@ -1,5 +1,8 @@
 """Array soak (`make soak`, never `make test`): random GEMM shapes with random back-pressure.
 
+The long runs: at least NBSMT_ARRAY_CYCLES (default 10^6) array cycles per thread count
+on Verilator, each GEMM checked. Then the rounds below.
+
 Until NBSMT_SOAK_SECONDS (default 600) have passed, each round picks an array
 configuration (simulator, R x C, T, policy), a few GEMMs of random shape, mode, operand
 family and host/consumer pause rates, simulates them and checks every job as the array
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from nbsmt.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
@@ -62,3 +66,40 @@ def test_array_soak_random_shapes_with_back_pressure():
     print(f"\narray soak: seed {seed}, {rounds} rounds, {jobs_run} GEMMs, "
           f"{cycles} array cycles in {budget} s")
     assert rounds > 0
+
+
+# 10^6 array cycles per thread count on Verilator through the stimulus player: random
+# GEMM shapes (several tiles, K up to 600), modes, operand families and back-pressure.
+LONG_ARRAYS = {1: (8, 8, Policy()), 2: (8, 8, Policy()), 4: (8, 8, Policy())}
+
+
+@pytest.mark.parametrize("threads", sorted(LONG_ARRAYS))
+def test_array_soak_a_million_cycles_per_thread_count(threads):
+    require_simulator("verilator")
+    seed = env_int("NBSMT_SEED", 0, 0, 2**32 - 1)
+    target = env_int("NBSMT_ARRAY_CYCLES", 1_000_000, 1)
+    rows, cols, policy = LONG_ARRAYS[threads]
+    rng = np.random.default_rng([seed, threads])
+    cycles = jobs_run = 0
+    while cycles < target:
+        jobs, options = [], []
+        for _ in range(4):
+            m_rows, n_cols = (int(x) for x in rng.integers(1, 12 * rows, 2))
+            k = int(rng.integers(1, 600))
+            family = FAMILIES[int(rng.integers(len(FAMILIES)))]
+            a = activations(family, rng, (m_rows, k))
+            w = weights(family, rng, (k, n_cols))
+            mode = int(rng.choice([m for m in (1, 2, 4) if m <= threads]))
+            jobs.append(plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode,
+                             policy=policy))
+            options.append(JobOptions(valid_prob=float(rng.choice([1.0, rng.uniform(0.5, 1.0)])),
+                                      ready_prob=float(rng.choice([1.0, rng.uniform(0.3, 1.0)])),
+                                      seed=int(rng.integers(2**31))))
+        records, _ = run_jobs(jobs, simulator="verilator", options=options, quiet=True)
+        for job, opt, rec in zip(jobs, options, records):
+            failed = [name for name, good in rec["checks"].items() if not good]
+            assert not failed, (f"seed={seed} T={threads} job {job.a.shape}x{job.w.shape} "
+                                f"mode {job.mode} {opt}: {failed}")
+            cycles += int(rec["bench"]["cycles"])
+        jobs_run += len(jobs)
+    print(f"\narray soak T={threads}: seed {seed}, {jobs_run} GEMMs, {cycles} cycles checked")

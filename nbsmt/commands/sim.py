@@ -17,7 +17,19 @@ def register(sub) -> None:
     p = sub.add_parser("sim", help="run a GEMM on the SySMT array RTL and check it",
                        description="C = A @ W on the R x C SySMT array RTL, checked against "
                                    "the golden model, its statistics and the cycle model.")
-    add_gemm_arguments(p)
+    add_gemm_arguments(p, operands_required=False)
+    p.add_argument("--network", choices=("digits",),
+                   help="instead of --a/--w: run every layer GEMM of this network (the "
+                        "digits CNN of `nbsmt eval`) on the RTL; reports cycles per layer "
+                        "and the network's top-1 accuracy from the RTL's outputs")
+    p.add_argument("--mode-per-layer", metavar="L=M,...",
+                   help="--network: a mode per layer, e.g. conv1=4,conv2=2,fc=1 "
+                        "(others: --mode)")
+    p.add_argument("--quick", action="store_true",
+                   help="--network: the network of `nbsmt eval --quick` (3 epochs, 150 test "
+                        "images)")
+    p.add_argument("--images", type=int, metavar="N",
+                   help="--network: only the first N test images (default: all)")
     p.add_argument("--rows", type=int, default=8, help="array rows R (default: 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns C (default: 8)")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
@@ -29,7 +41,9 @@ def register(sub) -> None:
                         "the period `nbsmt synth` measured, from --timing)")
     p.add_argument("--timing", metavar="JSON",
                    help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
-    p.add_argument("--out", required=True, metavar="C.npy", help="the RTL's output, int64 [M,N]")
+    p.add_argument("--out", metavar="C.npy|R.json",
+                   help="the RTL's output C, int64 [M,N] (required with --a/--w); with "
+                        "--network, the report (JSON)")
     p.add_argument("--stats", metavar="S.json",
                    help="cycles, cycle model, hardware counters, golden statistics, checks")
     p.add_argument("--harness", choices=("player", "bench"), default="player",
@@ -63,7 +77,79 @@ def waves_file(build_dir):
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def _check_inputs(args) -> None:
+    """--a/--w (and --out) for one GEMM, or --network; the --network flags only with it."""
+    if args.network is None:
+        missing = [f for f, v in (("--a", args.a), ("--w", args.w), ("--out", args.out)) if v is None]
+        if missing:
+            raise InputError(f"give {' and '.join(missing)} (a GEMM) or --network")
+        used = [f for f, v in (("--mode-per-layer", args.mode_per_layer),
+                               ("--images", args.images)) if v is not None]
+        if args.quick:
+            used.append("--quick")
+        if used:
+            raise InputError(f"{', '.join(used)} only go with --network")
+    else:
+        given = [f for f, v in (("--a", args.a), ("--w", args.w), ("--stats", args.stats),
+                                ("--clock-ns", args.clock_ns), ("--timing", args.timing))
+                 if v is not None] + (["--waves"] if args.waves else [])
+        if given:
+            raise InputError(f"--network runs its own layers: {', '.join(given)} do not apply")
+
+
+def run_network(args) -> int:
+    """`nbsmt sim --network digits`: every layer on the RTL, judged, and the accuracy."""
+    import sys
+
+    from nbsmt.cli import int_arg
+    from nbsmt.fileio import OutputSet
+    from nbsmt.sim.evaluate import prepare
+    from nbsmt.tb.network_sim import layer_modes, run_network as run_layers
+    from nbsmt.toolchain import missing_simulator
+
+    policy = policy_from_args(args)
+    threads, mode = threads_mode_from_args(args)
+    rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
+    try:
+        modes = layer_modes(args.mode_per_layer, threads, mode)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    images = None if args.images is None else int_arg("--images", args.images, 1)
+    outputs = OutputSet({"--out": args.out})
+    reason = missing_simulator(args.simulator)
+    if reason:
+        raise InputError(reason)
+    print(f"training and quantizing the digits CNN{' (quick)' if args.quick else ''}",
+          file=sys.stderr, flush=True)
+    wl = prepare(args.quick)
+    report = run_layers(wl, rows=rows, cols=cols, threads=threads, modes=modes, policy=policy,
+                        simulator=args.simulator, images=images, pipeline=args.pipeline,
+                        harness=args.harness,
+                        log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    report["quick"] = args.quick
+    with outputs.staging() as stage:
+        stage.json("--out", report)
+    print(f"digits CNN, {report['images']} test images, on the {rows}x{cols} T={threads} array "
+          f"({args.simulator}, modes {', '.join(f'{k}={v}' for k, v in modes.items())}):")
+    for name, layer in report["layers"].items():
+        m, k, n = layer["shape"]
+        print(f"  {name:5s} {m}x{k}x{n} mode {layer['mode']}: {layer['cycles']} cycles "
+              f"(model {layer['cycle_model']}), collisions {layer['collision_rate']:.1%}, "
+              f"{'bit-exact' if layer['ok'] else 'MISMATCH: ' + ', '.join(c for c, ok in layer['checks'].items() if not ok)}")
+    print(f"  network: {report['cycles']} cycles, {report['cycle_speedup_vs_mode1']:.2f}x vs mode 1; "
+          f"top-1 {report['rtl_accuracy']:.2%} from the RTL, {report['emulator_accuracy']:.2%} "
+          f"from the emulator (exact 8-bit {report['exact_8bit_accuracy']:.2%})")
+    if not report["ok"]:
+        print("nbsmt sim: the RTL network disagrees with the models")
+        return 1
+    print("every layer bit-exact with the golden model and the emulator; accuracy equal")
+    return 0
+
+
 def run(args) -> int:
+    _check_inputs(args)
+    if args.network is not None:
+        return run_network(args)
     from nbsmt.tb.array_sim import run_jobs
     from nbsmt.tb.driver import plan
     from nbsmt.toolchain import missing_simulator
