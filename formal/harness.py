@@ -7,6 +7,8 @@ nothing about PEs or arrays.
   (wrapping at acc_bits), n_active, lossy and result_valid.
 - `PEStep`: the PE's registers over a few cycles from any state: accumulate, hand off
   the sum and clear, hold when not enabled, pass operands and control through.
+- `PEPipeline`: a pipelined PE against the single-cycle one from reset, latency
+  accounted for.
 - `ArrayMonitor`: a small SySMT array with free inputs and a free `o.ready`: output rows
   neither lost nor duplicated, held until accepted, counters frozen while stalled.
 """
@@ -35,11 +37,13 @@ def _pe_ports(threads: int, policy: Policy) -> dict[str, int]:
             "n_active": n, "lossy": n}
 
 
-def _pe_instance(m: Module, module_name: str, threads: int, policy: Policy) -> dict:
-    """Instantiate Verilog module `module_name` (the PE); return its ports as signals."""
-    ports = {name: Signal(width, name=f"pe_{name}")
-             for name, width in _pe_ports(threads, policy).items()}
-    m.submodules.pe = Instance(
+def _pe_instance(m: Module, module_name: str, threads: int, policy: Policy,
+                 name: str = "pe") -> dict:
+    """Instantiate Verilog module `module_name` (the PE) as submodule `name`; return its
+    ports as signals."""
+    ports = {port: Signal(width, name=f"{name}_{port}")
+             for port, width in _pe_ports(threads, policy).items()}
+    m.submodules[name] = Instance(
         module_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
         **{f"i_{p}": ports[p] for p in _PE_INPUTS},
         **{f"o_{p}": ports[p] for p in _PE_OUTPUTS})
@@ -269,4 +273,67 @@ class ArrayMonitor(wiring.Component):
                 m.d.sync += tile_overlap.eq(1)
         m.d.comb += [self.cover_stall.eq(stall), self.cover_slowest_row.eq(wait == C - 1),
                      self.cover_handoff.eq(o_fire & o.payload.last & tile_stalled & tile_overlap)]
+        return m
+
+
+class PEPipeline(wiring.Component):
+    """A pipelined PE (`pipeline` = P) beside the single-cycle PE, same inputs, from reset.
+
+    The single-cycle PE is proven against the reference for every state (`PEMiter`,
+    `PEStep`); this harness carries that proof over to the pipelined PE, trace by trace:
+    - `ok_trace_sum`: its result, accumulator and result_valid are the single-cycle PE's
+      of P cycles before (the en/last control travels with the data);
+    - `ok_trace_stats`: n_active and lossy are those of one cycle before (they leave from
+      the first pipeline register, hw/pe.py);
+    - `ok_trace_pass`: the pass-through outputs are the single-cycle PE's, undelayed.
+    Before P cycles have passed, the delayed copies hold their reset value 0, which a
+    freshly reset pipelined PE also shows. Covers: a hand-off of a non-zero sum and an
+    accumulation while both PEs are busy.
+    """
+
+    def __init__(self, *, module_names: tuple[str, str], threads: int, policy: Policy,
+                 pipeline: int):
+        self._modules, self._threads, self._policy = module_names, threads, policy
+        self._pipeline = pipeline
+        ports = _pe_ports(threads, policy)
+        super().__init__({
+            "a_in": In(ports["a_in"]), "w_in": In(ports["w_in"]),
+            "en_in": In(1), "last_in": In(1),
+            "result": Out(policy.acc_bits), "result_valid": Out(1),
+            "ok_trace_sum": Out(1), "ok_trace_stats": Out(1), "ok_trace_pass": Out(1),
+            "cover_handoff": Out(1), "cover_accumulate": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        T, p, P = self._threads, self._policy, self._pipeline
+        single = _pe_instance(m, self._modules[0], T, p, name="single_cycle")
+        piped = _pe_instance(m, self._modules[1], T, p, name="pipelined")
+        for pe in (single, piped):
+            m.d.comb += [pe[name].eq(getattr(self, name)) for name in _PE_INPUTS]
+
+        def delayed(signal, cycles, name):
+            for k in range(cycles):
+                stage = Signal.like(signal, name=f"{name}_d{k + 1}")
+                m.d.sync += stage.eq(signal)
+                signal = stage
+            return signal
+
+        late = {name: delayed(single[name], P, name) for name in ("result", "acc", "result_valid")}
+        stats = {name: delayed(single[name], min(P, 1), name) for name in ("n_active", "lossy")}
+        m.d.comb += [
+            self.result.eq(piped["result"]), self.result_valid.eq(piped["result_valid"]),
+            self.ok_trace_sum.eq((piped["result"] == late["result"])
+                                 & (piped["acc"] == late["acc"])
+                                 & (piped["result_valid"] == late["result_valid"])),
+            self.ok_trace_stats.eq((piped["n_active"] == stats["n_active"])
+                                   & (piped["lossy"] == stats["lossy"])),
+            self.ok_trace_pass.eq((piped["a_out"] == single["a_out"])
+                                  & (piped["w_out"] == single["w_out"])
+                                  & (piped["en_out"] == single["en_out"])
+                                  & (piped["last_out"] == single["last_out"])),
+            self.cover_handoff.eq(piped["result_valid"] & (piped["result"] != 0)),
+            self.cover_accumulate.eq(~piped["result_valid"] & (piped["acc"] != 0)
+                                     & (piped["result"] != piped["acc"])),
+        ]
         return m

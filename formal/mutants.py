@@ -19,9 +19,11 @@ class Mutant:
     description: str
     pattern: str
     replacement: str
-    proof: str                # the proof that must fail: "pe" (one cycle) or "pe-step"
+    proof: str                # the proof that must fail: "pe" (one cycle), "pe-step" or
+                              # "pe-pipeline"
     min_threads: int = 1      # the logic it mutates exists from this thread count on
     needs_rounding: bool = False   # ... and only under rounding="rne"
+    pipeline: int = 0         # the PE's pipeline depth it mutates
 
     def applies(self, threads: int, policy: Policy) -> bool:
         return threads >= self.min_threads and (policy.rounds_to_nearest
@@ -50,6 +52,14 @@ MUTANTS = {m.name: m for m in (
     Mutant("no_clear",
            "the hand-off (last) keeps the sum in the accumulator instead of clearing it",
            r"= last \? \d+'d0 : ", "= ", "pe-step"),
+    # The pipe2 instance's control input (en, last from pipe1's q) is the only "(q[..])"
+    # port followed by the instance's own .q( output.
+    Mutant("early_control",
+           "in a depth-2 pipelined PE, the second pipeline register takes en/last from the "
+           "PE's inputs instead of the first register: the control runs one cycle ahead "
+           "of its contribution",
+           r"\(q\[\d+:\d+\]\),(\s+)\.q\(", r"({last_in, en_in}),\1.q(", "pe-pipeline",
+           pipeline=2),
 )}
 
 

@@ -1,9 +1,11 @@
 """The proof matrix: what `make formal` and `nbsmt formal` run, in parallel, with reports.
 
-Four kinds of job, each a plain `Job` that a worker process turns into a `Result`:
+Five kinds of job, each a plain `Job` that a worker process turns into a `Result`:
 - "pe": one cycle of the generated PE against `ReferencePE` from any state, for all
   operands, en and last (optionally one case of the reference's collision count n);
 - "pe-step": the PE's registers over `depth` cycles from any state;
+- "pe-pipeline": a pipelined PE against the single-cycle one, latency accounted for, on
+  every input sequence of `depth` cycles from reset;
 - "array": bounded model check of an R x C array's stream properties from reset to
   `depth` cycles, and the first cycle each cover is reached;
 - "array-step": the array's one-cycle properties for one transition from any state.
@@ -31,13 +33,18 @@ POLICIES = {
 #: Cycles of the register proof from an arbitrary state.
 PE_STEP_DEPTH = 3
 
+#: Cycles from reset of the pipelined-PE equivalence (a tile of several K-steps, its
+#: hand-off and the next tile's start, at pipeline depth 2; CI uses fewer).
+PIPELINE_DEPTH = 8
+CI_PIPELINE_DEPTH = 5
+
 #: Arrays of the stream checks (rows, cols, threads) and the BMC depth each reaches.
 ARRAYS = ((2, 2, 2), (3, 2, 2))
 ARRAY_DEPTH = 40
 CI_ARRAY_DEPTH = 24
 
-#: The mutants the CI subset runs (both answer in seconds).
-CI_MUTANTS = ("rounding_tie", "no_clear")
+#: The mutants the CI subset runs (each answers in seconds).
+CI_MUTANTS = ("rounding_tie", "no_clear", "early_control")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +56,8 @@ class Job:
     case: int | None = None     # "pe" only: prove only cycles with n active lanes
     rows: int = 0               # "array" only
     cols: int = 0
-    depth: int = 0              # "pe-step", "array": cycles unrolled
+    depth: int = 0              # "pe-step", "pe-pipeline", "array": cycles unrolled
+    pipeline: int = 0           # "pe-pipeline": the pipelined PE's depth
 
     @property
     def name(self) -> str:
@@ -57,6 +65,8 @@ class Job:
             base = f"array {self.rows}x{self.cols} T{self.threads} depth {self.depth}"
         elif self.kind == "array-step":
             base = f"array-step {self.rows}x{self.cols} T{self.threads}"
+        elif self.kind == "pe-pipeline":
+            base = f"pe-pipeline T{self.threads} P{self.pipeline} depth {self.depth}"
         else:
             base = f"{self.kind} T{self.threads} {self.policy}"
         if self.case is not None:
@@ -108,6 +118,11 @@ def step_jobs(threads=(1, 2, 4)) -> list[Job]:
     return [Job("pe-step", t, depth=PE_STEP_DEPTH) for t in threads]
 
 
+def pipeline_jobs(threads=(1, 2, 4), depths=(1, 2), cycles: int = PIPELINE_DEPTH) -> list[Job]:
+    """Each pipelined PE against the single-cycle one, from reset for `cycles` cycles."""
+    return [Job("pe-pipeline", t, depth=cycles, pipeline=p) for t in threads for p in depths]
+
+
 def array_jobs(depth: int = ARRAY_DEPTH) -> list[Job]:
     """Per array: the bounded trace check and the one-transition step proof."""
     return [Job(kind, t, rows=r, cols=c, depth=depth if kind == "array" else 1)
@@ -118,20 +133,24 @@ def mutant_jobs(threads=(2, 4)) -> list[Job]:
     """Each mutant on the thread counts given (where it applies)."""
     from nbsmt.formal.mutants import MUTANTS
 
-    return [Job(m.proof, t, mutant=m.name, depth=PE_STEP_DEPTH if m.proof == "pe-step" else 0)
+    depth = {"pe-step": PE_STEP_DEPTH, "pe-pipeline": CI_PIPELINE_DEPTH}
+    return [Job(m.proof, t, mutant=m.name, depth=depth.get(m.proof, 0), pipeline=m.pipeline)
             for m in MUTANTS.values() for t in threads if m.applies(t, POLICIES["default"])
             and (m.proof == "pe" or t == threads[0])]
 
 
 def full_matrix(split: bool = False, depth: int | None = None) -> list[Job]:
     """Everything `make formal` runs; the longest jobs (4T) first."""
-    jobs = pe_jobs(split=split) + step_jobs() + array_jobs(depth or ARRAY_DEPTH) + mutant_jobs()
+    jobs = (pe_jobs(split=split) + step_jobs() + pipeline_jobs()
+            + array_jobs(depth or ARRAY_DEPTH) + mutant_jobs())
     return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
 
 
 def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
-    """What tests/test_formal.py runs: the default policy, two quick mutants, the arrays."""
+    """What tests/test_formal.py runs: the default policy, a 2T depth-2 pipelined PE, three
+    quick mutants, the arrays."""
     jobs = (pe_jobs(policies=("default",), split=split) + step_jobs()
+            + pipeline_jobs(threads=(2,), depths=(2,), cycles=CI_PIPELINE_DEPTH)
             + array_jobs(depth or CI_ARRAY_DEPTH)
             + [j for j in mutant_jobs(threads=(2,)) if j.mutant in CI_MUTANTS])
     return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
@@ -139,14 +158,15 @@ def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
 
 # -- running ------------------------------------------------------------------------
 
-def pe_verilog(threads: int, policy: Policy, mutant: str | None = None) -> tuple[str, str]:
+def pe_verilog(threads: int, policy: Policy, mutant: str | None = None,
+               pipeline: int = 0) -> tuple[str, str]:
     """(Verilog text, module name) of the generated PE, mutated if `mutant` is given."""
     from nbsmt.hw.configs import pe_design
     from nbsmt.hw.generate import to_verilog
 
     from nbsmt.formal.mutants import mutant as get_mutant
 
-    component, name = pe_design(threads, policy)
+    component, name = pe_design(threads, policy, pipeline)
     text = to_verilog(component, name)
     if mutant is not None:
         m = get_mutant(mutant)
@@ -287,6 +307,24 @@ def run_pe_step(job: Job, time_limit: float | None = None) -> Result:
                 trace_ports=("en_in", "last_in", "acc", "result"))
 
 
+def run_pe_pipeline(job: Job, time_limit: float | None = None) -> Result:
+    """The pipelined PE equals the single-cycle PE, latency accounted for, on every input
+    sequence of `depth` cycles from reset (harness.PEPipeline)."""
+    from nbsmt.formal.harness import PEPipeline
+
+    start = time.monotonic()
+    policy = POLICIES[job.policy]
+    single, single_name = pe_verilog(job.threads, policy)
+    piped, piped_name = pe_verilog(job.threads, policy, job.mutant, pipeline=job.pipeline)
+    design = _compile(PEPipeline(module_names=(single_name, piped_name), threads=job.threads,
+                                 policy=policy, pipeline=job.pipeline),
+                      "nbsmt_formal_pe_pipeline", {"pe.v": single, "pe_pipelined.v": piped})
+    return _bmc(job, design, initial=True, first=0, time_limit=time_limit,
+                compile_seconds=time.monotonic() - start,
+                trace_ports=("en_in", "last_in", "result_valid", "result"),
+                properties="ok_trace_")
+
+
 def run_array(job: Job, time_limit: float | None = None) -> Result:
     """"array": the `ok_trace_*` properties and covers from reset to `depth` cycles;
     "array-step": the `ok_step_*` properties for one transition from any state."""
@@ -317,7 +355,8 @@ def run_array(job: Job, time_limit: float | None = None) -> Result:
                 extra=frozen if step else None)
 
 
-_RUNNERS = {"pe": run_pe, "pe-step": run_pe_step, "array": run_array, "array-step": run_array}
+_RUNNERS = {"pe": run_pe, "pe-step": run_pe_step, "pe-pipeline": run_pe_pipeline,
+            "array": run_array, "array-step": run_array}
 
 
 def run_job(job: Job, time_limit: float | None = None) -> Result:

@@ -20,7 +20,8 @@ import numpy as np
 from nbsmt.policy import Policy, check_choice
 
 from nbsmt.tb.driver import ArrayJob, check
-from nbsmt.tb.player import INPUT_HALF, OUTPUT_HALF, PlayerShape, player_name, player_verilog
+from nbsmt.tb.player import (INPUT_HALF, OUTPUT_HALF, PLAYER_MAX, PlayerShape, player_name,
+                             player_verilog)
 
 
 @contextlib.contextmanager
@@ -134,6 +135,11 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
             # Generous bound: every cycle of the model may stall ~1/ready_prob times.
             limit = int(job.cycle_report()["cycles"] / max(min(opt.ready_prob, opt.valid_prob), 0.05)
                         * 4) + 1000
+            if harness == "player":   # its beat and cycle counters are 32 bits wide
+                if len(job.beats) > PLAYER_MAX:
+                    raise ValueError(f"a GEMM of {len(job.beats):,} input beats is longer than "
+                                     f"the player plays ({PLAYER_MAX:,}); split it")
+                limit = min(limit, PLAYER_MAX)
             entries.append({"beats": str(beats), "result": str(result), "cycle_limit": limit,
                             **dataclasses.asdict(opt)})
         log = build_root() / "sim" / simulator / f"{name}.log" if quiet else None

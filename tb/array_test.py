@@ -63,16 +63,23 @@ async def _run_job(dut, job: dict, threads: int) -> None:
     await FallingEdge(dut.clk)
     await ReadOnly()
     extra = int(o_valid.value)   # a duplicated row would show up here
-    # The counters add their registered increments up to 2 cycles after the last row
-    # (hw/counters.py); the array is idle by now, so waiting changes no count.
+    np.savez(job["result"], **record, loop_seconds=loop_seconds, extra_output=extra,
+             **await settled_counters(dut, threads))
+
+
+async def settled_counters(dut, threads: int) -> dict:
+    """The array's counters once the last row has left (the top's counter ports).
+
+    The counters add their registered increments up to 2 cycles after the last row
+    (hw/counters.py); the array is idle by now, so waiting changes no count.
+    """
     await ClockCycles(dut.clk, 2)
     await ReadOnly()
-    np.savez(job["result"], **record, loop_seconds=loop_seconds, extra_output=extra,
-             busy_cycles=dut.busy_cycles.value.to_unsigned(),
-             pe_cycles_by_active=np.array(
-                 [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()
-                  for b in range(threads + 1)], dtype=np.int64),
-             lossy_reductions=dut.lossy_reductions.value.to_unsigned())
+    return {"busy_cycles": dut.busy_cycles.value.to_unsigned(),
+            "pe_cycles_by_active": np.array(
+                [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()
+                 for b in range(threads + 1)], dtype=np.int64),
+            "lossy_reductions": dut.lossy_reductions.value.to_unsigned()}
 
 
 @cocotb.test()

@@ -46,6 +46,10 @@ OUTPUT_HALF = 512
 
 ALWAYS = 1 << 16   # a threshold no 16-bit draw reaches: never pause
 
+#: The longest job (input beats, and cycles) the player's 32-bit counters hold. The rings
+#: make the length independent of the memories: any job up to this streams.
+PLAYER_MAX = 2**32 - 1
+
 
 def threshold(probability: float) -> int:
     """The 17-bit threshold under which a 16-bit draw means "yes" with `probability`."""

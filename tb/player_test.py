@@ -16,8 +16,9 @@ import numpy as np
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
 
+from nbsmt.tb.array_test import settled_counters
 from nbsmt.tb.job_stream import NoProgress
 from nbsmt.tb.player import read_hex, threshold, write_hex
 from nbsmt.tb.runner import tb_config
@@ -107,22 +108,13 @@ async def _play(dut, job: dict, config: dict) -> None:
     partial = n_out - rings.dumped * rings.out_half
     if partial:
         await rings.dump(rings.dumped % 2, partial)
-    # The counters add their registered increments up to 2 cycles after the last row
-    # (hw/counters.py); the array is idle by now, so waiting changes no count.
-    await ClockCycles(dut.clk, 2)
-    await ReadOnly()
+    counters = await settled_counters(dut, int(config["threads"]))
     out = np.concatenate(rings.outs) if rings.outs else np.zeros((0, rings.out_bytes), np.uint8)
-    threads = int(config["threads"])
     np.savez(job["result"], out=out,
              cycles=int(dut.last_cycle.value) - int(dut.first_cycle.value) + 1,
              stall_cycles=int(dut.stall_cycles.value), host_gaps=int(dut.host_gaps.value),
              loop_cycles=int(dut.cycles.value) + 1, loop_seconds=loop_seconds,
-             extra_output=int(dut.extra_output.value),
-             busy_cycles=dut.busy_cycles.value.to_unsigned(),
-             pe_cycles_by_active=np.array(
-                 [getattr(dut, f"pe_cycles_by_active__{b}").value.to_unsigned()
-                  for b in range(threads + 1)], dtype=np.int64),
-             lossy_reductions=dut.lossy_reductions.value.to_unsigned())
+             extra_output=int(dut.extra_output.value), **counters)
 
 
 @cocotb.test()
