@@ -129,7 +129,7 @@ def test_every_mutant_still_matches_the_generated_verilog(name):
     for threads in (1, 2, 4):
         for policy in POLICIES.values():
             if m.applies(threads, policy):
-                text, _ = pe_verilog(threads, policy)
+                text, _ = pe_verilog(threads, policy, pipeline=m.pipeline)
                 assert m.apply(text) != text
 
 
