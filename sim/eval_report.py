@@ -28,7 +28,7 @@ def write_report(outputs: OutputSet, report: dict) -> None:
         stage.json("--json", report)
         plot_accuracy(report, stage.path(ACCURACY_PNG))
         plot_collisions(report, stage.path(COLLISIONS_PNG))
-        stage.text("eval.md", markdown(report) + time_markdown(report))
+        stage.text("eval.md", markdown(report) + time_markdown(report) + energy_markdown(report))
 
 
 def time_markdown(report: dict) -> str:
@@ -46,6 +46,30 @@ def time_markdown(report: dict) -> str:
              "(docs/timing.md).", ""]
     lines += _table(["array", "mode", "design", "period (ns)", "OS-SA period (ns)",
                      "speedup (cycles)", "speedup (time)", "clock from"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def energy_markdown(report: dict) -> str:
+    """The energy-per-inference section of eval.md (a note without an energy report)."""
+    energy = report.get("energy") or {}
+    lines = ["", "## Energy per inference", ""]
+    if "per_model" not in energy:
+        return "\n".join(lines + [energy.get("note", "not computed"), ""]) + "\n"
+    lines += [f"One test image through the network, each uniform mode m on the "
+              f"{energy['rows']}x{energy['cols']} m-thread array, default policy: every layer's "
+              f"GEMM priced from its PE-cycles by action (active lanes, lossy or exact, idle), "
+              f"beats and cycles with the per-action energies `nbsmt energy` measured by "
+              f"gate-level simulation on the OSU 0.18 um library ({energy['source']}; "
+              f"docs/energy.md). Activations are those each mode's network computes.", ""]
+    rows = []
+    for model, per_mode in energy["per_model"].items():
+        for mode, r in sorted(per_mode.items()):
+            layers = ", ".join(f"{k} {v:.1f}" for k, v in r["layers_nj_per_inference"].items())
+            rows.append([model, mode, f"{r['nj_per_inference']:.1f}", f"{r['pj_per_mac']:.2f}",
+                         format_ratio(r["ratio_vs_mode1"], ".3f"), layers,
+                         ", ".join(r["unseen_actions"]) or "-"])
+    lines += _table(["glitch model", "mode", "nJ per inference", "pJ per MAC", "vs mode 1",
+                     "per layer (nJ)", "actions not in the calibration"], rows)
     return "\n".join(lines) + "\n"
 
 

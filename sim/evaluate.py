@@ -80,11 +80,17 @@ class Runner:
             return exact_matmul(a, w)
         return quantize.run(self.qnet, x, gemm), operands
 
-    def nbsmt(self, x, *, modes: dict, threads: int, policy: Policy, perms=None):
-        """Logits and per-layer emulator statistics with a mode (and K permutation) per layer."""
+    def nbsmt(self, x, *, modes: dict, threads: int, policy: Policy, perms=None,
+              operands: dict | None = None):
+        """Logits and per-layer emulator statistics with a mode (and K permutation) per layer.
+
+        operands: a dict to fill with each layer's A operand as this network computed it.
+        """
         stats = {}
 
         def gemm(name, a, w):
+            if operands is not None:
+                operands[name] = a
             if perms and name in perms:
                 a, w = reorder.permute(a, w, perms[name])
             result = emulate_gemm(a, w, threads=threads, mode=modes[name], policy=policy)
@@ -298,8 +304,13 @@ def headline(report: dict) -> dict:
     }
 
 
-def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) -> dict:
-    """Run every phase of the study in order; `log` gets one line per phase."""
+def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None,
+          energy=None) -> dict:
+    """Run every phase of the study in order; `log` gets one line per phase.
+
+    energy: `nbsmt.synth.energy_report.load_action_tables`' answer (tables, about), or
+    None; with it the report prices an inference per mode (`energy_per_inference`).
+    """
     t_start = time.perf_counter()
     timings = {}
 
@@ -317,6 +328,7 @@ def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None) 
     report["mode_search"] = timed("mode_search", mode_search, wl, budget_pp)
     report["reorder"] = timed("reorder", reorder_study, wl)
     report["emulator_check"] = timed("emulator_check", emulator_check, wl.operands["test"], wl.qnet)
+    report["energy"] = timed("energy", inference_energy, wl, energy)
     report["done"] = headline(report)
     report["timing_s"] = {**timings, "total": round(time.perf_counter() - t_start, 2)}
     return report
@@ -352,4 +364,44 @@ def time_speedups(report: dict, periods: dict, clock_ns) -> dict:
                                    threads=int(mode), periods=periods, clock_ns=clock_ns)
             if t is not None:
                 out.setdefault(arr, {})[mode] = t
+    return out
+
+
+def inference_energy(wl: Workload, energy) -> dict:
+    """The report's `energy` record: per glitch model and mode, or a note why there is none."""
+    if energy is None:
+        return {"note": "no energy report: run `make energy` (or give --energy)"}
+    tables, about = energy
+    policy = POLICIES["default"]
+    if about["policy"] != policy.as_dict():
+        return {"note": f"the energy report ({about['source']}) was made for another policy "
+                        "than the default"}
+    return {**about, "per_model": energy_per_inference(wl, tables, policy)}
+
+
+def energy_per_inference(wl: Workload, tables: dict, policy: Policy) -> dict:
+    """Energy of one test inference in each uniform mode m on the m-thread array, from the
+    per-action energies `nbsmt energy` measured (tables: {(threads, glitch model):
+    `ArrayActionEnergies`}), priced on the operands each mode's network computes."""
+    images = len(wl.test)
+    out = {}
+    for mode in sorted({t for t, _ in tables}):
+        operands: dict = {}
+        modes = dict.fromkeys(wl.shapes, mode)
+        wl.runner.nbsmt(wl.test.x, modes=modes, threads=mode, policy=policy, operands=operands)
+        for (threads, model), table in tables.items():
+            if threads != mode:
+                continue
+            layers = {name: table.estimate(a, wl.qnet.layer(name).w_q, policy)
+                      for name, a in operands.items()}
+            total = sum(r["energy_pj"] for r in layers.values())
+            macs = sum(int(np.prod(wl.shapes[name])) for name in layers)
+            out.setdefault(model, {})[str(mode)] = {
+                "nj_per_inference": total / images / 1e3, "pj_per_mac": total / macs,
+                "layers_nj_per_inference": {n: r["energy_pj"] / images / 1e3 for n, r in layers.items()},
+                "unseen_actions": sorted({u for r in layers.values() for u in r["unseen_actions"]})}
+    for per_mode in out.values():
+        base = per_mode.get("1")
+        for rec in per_mode.values():
+            rec["ratio_vs_mode1"] = rec["nj_per_inference"] / base["nj_per_inference"] if base else None
     return out

@@ -204,21 +204,31 @@ class ArrayActionEnergies:
                     return self.pe[key], False
         raise KeyError(f"no PE action measured for {action!r} ({self.threads}T)")
 
+    @classmethod
+    def from_record(cls, record: dict) -> "ArrayActionEnergies":
+        """The table an `nbsmt energy` report stores for one array (its `gemm` records)."""
+        t = record["action_pj"]
+        return cls(rows=record["rows"], cols=record["cols"], threads=record["threads"],
+                   model=record["model"], pe=dict(t["pe"]), pe_samples=dict(t["pe_samples"]),
+                   per_input_beat=t["per_input_beat"], per_output_beat=t["per_output_beat"],
+                   per_cycle=t["per_cycle_counters_control"],
+                   clock_pj_per_cycle=t["clock_per_cycle"], leakage_w=t["leakage_w"])
+
     def estimate(self, a, w, policy: Policy | None = None) -> dict:
         """Energy of a @ w in mode T on this array from action counts (module doc)."""
         policy = policy or Policy()
         m_rows, k = a.shape
         n_cols = w.shape[1]
         cycles = gemm_cycles(m_rows, k, n_cols, rows=self.rows, cols=self.cols, mode=self.threads)
-        job = plan(a, w, rows=self.rows, cols=self.cols, threads=self.threads, policy=policy)
         counts = padded_action_counts(a, w, rows=self.rows, cols=self.cols, threads=self.threads,
                                       policy=policy)
         counts[IDLE] = counts.get(IDLE, 0) + self.rows * self.cols * cycles - sum(counts.values())
         priced = {k: self.pe_energy(k) for k, n in counts.items() if n}
         pe = sum(counts[k] * e for k, (e, _) in priced.items())
         unseen = sorted(k for k, (_, seen) in priced.items() if not seen)
-        beats_in = len(job.tiles) * job.k_steps
-        beats_out = job.output_beats
+        tiles = -(-m_rows // self.rows) * -(-n_cols // self.cols)
+        beats_in = tiles * -(-k // self.threads)   # a K-step per beat (tb/driver.plan)
+        beats_out = tiles * self.rows
         array = beats_in * self.per_input_beat + beats_out * self.per_output_beat + cycles * self.per_cycle
         fixed = cycles * (self.clock_pj_per_cycle + self.leakage_w * PERIOD_NS * 1e-9 / 1e-12)
         total = pe + array + fixed
@@ -228,17 +238,26 @@ class ArrayActionEnergies:
                 "pe_cycles_by_action": counts, "unseen_actions": unseen}
 
 
+#: Elements of one block of the action count (rows x K-steps x columns x lanes): the
+#: count of a whole layer (e.g. 28800 x 144 x 32) runs in blocks of rows of this size.
+COUNT_BLOCK = 1 << 21
+
+
 def padded_action_counts(a, w, *, rows: int, cols: int, threads: int, policy: Policy) -> dict[str, int]:
     """PE-cycles per action of every K-step the array runs, padding of partial tiles included."""
-    job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     a_l, w_l = lane_operands(a, w, threads, threads)
+    steps = a_l.shape[1]
     mt, nt = -(-a.shape[0] // rows), -(-w.shape[1] // cols)
-    a_pad = np.zeros((mt * rows, job.k_steps, threads), dtype=np.int64)
-    w_pad = np.zeros((job.k_steps, nt * cols, threads), dtype=np.int64)
+    a_pad = np.zeros((mt * rows, steps, threads), dtype=np.int64)
+    w_pad = np.zeros((steps, nt * cols, threads), dtype=np.int64)
     a_pad[:len(a_l)] = a_l
     w_pad[:, :w_l.shape[1]] = w_l
-    c = contribution(a_pad[:, :, None, :], w_pad[None, :, :, :], policy)
-    key = np.bincount((2 * c.active + (c.reduced_lossy > 0)).ravel(), minlength=2 * threads + 2)
+    key = np.zeros(2 * threads + 2, dtype=np.int64)
+    block = max(1, COUNT_BLOCK // max(1, steps * nt * cols * threads))
+    for r0 in range(0, len(a_pad), block):
+        c = contribution(a_pad[r0:r0 + block, :, None, :], w_pad[None, :, :, :], policy)
+        key += np.bincount((2 * c.active + (c.reduced_lossy > 0)).ravel(),
+                           minlength=2 * threads + 2)
     counts = {}
     for n in range(threads + 1):
         for lossy in (0, 1):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nbsmt.errors import InputError
 from nbsmt.fileio import write_json, write_text
 from nbsmt.tb.stimulus import demo_operands
 from nbsmt.policy import Policy
@@ -30,6 +31,35 @@ from nbsmt.synth.energy import characterize, run_pe
 from nbsmt.synth.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
+
+
+def default_energy_report() -> Path:
+    """Where `make energy` writes its JSON report."""
+    from nbsmt.cache import build_root
+    return build_root() / "energy" / "energy.json"
+
+
+def load_action_tables(path) -> tuple[dict, dict] | None:
+    """({(threads, glitch model): ArrayActionEnergies}, the report's array and policy) of
+    an `nbsmt energy` report; None when the file does not exist."""
+    import json
+
+    from nbsmt.synth.array_energy import ArrayActionEnergies
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        report = json.loads(path.read_text())
+        tables = {(r["threads"], r["model"]): ArrayActionEnergies.from_record(r)
+                  for r in report["gemm"]}
+        about = {"rows": report["rows"], "cols": report["cols"], "policy": report["policy"],
+                 "source": str(path)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{str(path)!r} is not an energy report of `nbsmt energy`: {exc}") from None
+    if not tables:
+        raise InputError(f"{str(path)!r} has no array records (made with --no-array?)")
+    return tables, about
 
 
 def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int]]:

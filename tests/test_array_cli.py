@@ -86,3 +86,22 @@ def test_bad_operands_exit_2_like_gemm(operands):
     r = run("sim", "--a", d / "missing.npy", "--w", d / "W.npy", "--threads", "1",
             "--out", d / "C.npy")
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_a_failed_simulation_is_one_line_and_exit_1(monkeypatch, capsys):
+    """What the bench reports (e.g. no progress) reaches the user as one line, no traceback."""
+    from nbsmt.commands import sim
+    from nbsmt.tb.runner import CocotbFailure
+
+    def failing(args):
+        raise CocotbFailure("play_jobs: no progress: 3/8 output beats after 1201 cycles\n  details")
+    monkeypatch.setattr(sim, "run_gemm", failing)
+    args = sim_args(["--a", "A.npy", "--w", "W.npy", "--out", "C.npy", "--threads", "2"])
+    assert sim.run(args) == 1
+    assert capsys.readouterr().err == ("nbsmt sim: the simulation failed: play_jobs: no progress: "
+                                       "3/8 output beats after 1201 cycles\n")
+
+
+def sim_args(argv):
+    from nbsmt.cli import build_parser
+    return build_parser().parse_args(["sim", *argv])

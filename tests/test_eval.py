@@ -15,10 +15,30 @@ def run(*args):
     return subprocess.run([*NBSMT, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
+# A made-up energy report for the 8x8 1T array: glitch model "every" prices every PE
+# action (idle included) at 1 pJ, "n1" only a PE-cycle with one active lane; nothing
+# else costs anything. So an inference costs rows x cols x its cycles (cycle model), or
+# its PE-cycles with one active lane (the emulator's statistics).
+_ACTIONS = ("idle", "n0", "n1", "n1-lossy")
+
+
+def _energy_report(path):
+    def table(model, priced):
+        return {"threads": 1, "model": model, "rows": 8, "cols": 8, "action_pj": {
+            "pe": {a: float(a in priced) for a in _ACTIONS}, "pe_samples": {},
+            "per_input_beat": 0.0, "per_output_beat": 0.0, "per_cycle_counters_control": 0.0,
+            "clock_per_cycle": 0.0, "leakage_w": 0.0}}
+    from nbsmt.policy import Policy
+    path.write_text(json.dumps({"rows": 8, "cols": 8, "policy": Policy().as_dict(),
+                                "gemm": [table("every", _ACTIONS), table("n1", ("n1",))]}))
+    return path
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    proc = run("eval", "--quick", "--out", out / "report", "--json", out / "copy.json")
+    proc = run("eval", "--quick", "--out", out / "report", "--json", out / "copy.json",
+               "--energy", _energy_report(out / "energy.json"))
     assert proc.returncode == 0, proc.stderr
     return out, proc, json.loads((out / "report" / "eval.json").read_text())
 
@@ -62,6 +82,29 @@ def test_report_has_every_field(quick):
     assert all(e["exact_product_unchanged"] for e in report["reorder"].values())
     assert report["emulator_check"] and all(c["equal"] for c in report["emulator_check"].values())
     assert isinstance(report["done"]["2T_default_loss_below_1pp"], bool)
+
+
+def test_energy_per_inference_is_priced_from_the_action_counts(quick):
+    out, _, report = quick
+    images = report["config"]["split"]["test"]
+    energy = report["energy"]["per_model"]
+    assert set(energy) == {"every", "n1"} and set(energy["every"]) == {"1"}
+    cycles = report["cycles"]["8x8"]["1"]["layers"]
+    for name, nj in energy["every"]["1"]["layers_nj_per_inference"].items():
+        assert nj * 1e3 * images == pytest.approx(64 * cycles[name]["cycles"], rel=1e-12)
+    exact = next(r for r in report["accuracy"]["runs"] if r["policy"] == "default" and r["mode"] == 1)
+    for name, nj in energy["n1"]["1"]["layers_nj_per_inference"].items():
+        assert nj * 1e3 * images == pytest.approx(exact["layers"][name]["pe_cycles_by_active"][1],
+                                                  rel=1e-12)
+    assert "## Energy per inference" in (out / "report" / "eval.md").read_text()
+
+
+def test_eval_without_an_energy_report_says_how_to_get_one(tmp_path):
+    from nbsmt.sim.evaluate import inference_energy
+    assert inference_energy(None, None) == {
+        "note": "no energy report: run `make energy` (or give --energy)"}
+    r = run("eval", "--quick", "--out", tmp_path / "r", "--energy", tmp_path / "missing.json")
+    assert r.returncode == 2 and r.stderr.strip().endswith("no such file: " + repr(str(tmp_path / "missing.json")))
 
 
 def test_exact_8bit_accuracy_is_close_to_float(quick):

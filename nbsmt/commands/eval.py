@@ -30,6 +30,9 @@ def register(sub) -> None:
                         "the periods `nbsmt synth` measured, from --timing)")
     p.add_argument("--timing", metavar="JSON",
                    help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
+    p.add_argument("--energy", metavar="JSON",
+                   help="energy report of `nbsmt energy`, whose per-action energies price "
+                        "an inference per mode (default: build/energy/energy.json)")
     p.set_defaults(func=run)
 
 
@@ -39,16 +42,20 @@ def run(args) -> int:
     from nbsmt.clocks import check_clock_ns, default_timing_report, load_periods
     from nbsmt.sim.eval_report import report_outputs, write_report
     from nbsmt.sim.evaluate import study, time_speedups
+    from nbsmt.synth.energy_report import default_energy_report, load_action_tables
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
     clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
     periods = load_periods(args.timing or default_timing_report())
+    energy = load_action_tables(args.energy or default_energy_report())
+    if args.energy and energy is None:
+        raise InputError(f"--energy: no such file: {args.energy!r}")
     out = Path(args.out)
     outputs = report_outputs(out, args.json)
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
-    report = study(quick=args.quick, budget_pp=args.budget,
+    report = study(quick=args.quick, budget_pp=args.budget, energy=energy,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr))
     report["command"] = command
     report["time"] = time_speedups(report, periods, clock_ns)

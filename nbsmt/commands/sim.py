@@ -9,6 +9,8 @@ written even when it disagrees (so it can be inspected); the exit status is then
 
 from __future__ import annotations
 
+import sys
+
 from nbsmt.cli import add_gemm_arguments, array_dim_from_args, policy_from_args, threads_mode_from_args
 from nbsmt.errors import InputError
 
@@ -99,8 +101,6 @@ def _check_inputs(args) -> None:
 
 def run_network(args) -> int:
     """`nbsmt sim --network digits`: every layer on the RTL, judged, and the accuracy."""
-    import sys
-
     from nbsmt.cli import int_arg
     from nbsmt.fileio import OutputSet
     from nbsmt.sim.evaluate import prepare
@@ -147,9 +147,20 @@ def run_network(args) -> int:
 
 
 def run(args) -> int:
+    """A failed simulation (the bench reported a failure, e.g. no progress) ends with its
+    message on one line and status 1, like an RTL result that disagrees."""
+    from nbsmt.tb.runner import CocotbFailure
+
     _check_inputs(args)
-    if args.network is not None:
-        return run_network(args)
+    try:
+        return run_network(args) if args.network is not None else run_gemm(args)
+    except CocotbFailure as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        print(f"nbsmt sim: the simulation failed: {first}", file=sys.stderr)
+        return 1
+
+
+def run_gemm(args) -> int:
     from nbsmt.tb.array_sim import run_jobs
     from nbsmt.tb.driver import plan
     from nbsmt.toolchain import missing_simulator
