@@ -58,6 +58,7 @@ class Job:
     cols: int = 0
     depth: int = 0              # "pe-step", "pe-pipeline", "array": cycles unrolled
     pipeline: int = 0           # "pe-pipeline": the pipelined PE's depth
+    isolate: bool = False       # "pe": the PE with operand isolation
 
     @property
     def name(self) -> str:
@@ -69,6 +70,8 @@ class Job:
             base = f"pe-pipeline T{self.threads} P{self.pipeline} depth {self.depth}"
         else:
             base = f"{self.kind} T{self.threads} {self.policy}"
+        if self.isolate:
+            base += " isolated"
         if self.case is not None:
             base += f" n={self.case}"
         if self.mutant:
@@ -114,6 +117,11 @@ def pe_jobs(threads=(1, 2, 4), policies=tuple(POLICIES), split: bool = False) ->
     return [Job("pe", t, p, case=c) for t in threads for p in policies for c in cases(t)]
 
 
+def isolation_jobs(threads=(1, 2, 4)) -> list[Job]:
+    """One-cycle proofs of the PEs with operand isolation (default policy)."""
+    return [Job("pe", t, isolate=True) for t in threads]
+
+
 def step_jobs(threads=(1, 2, 4)) -> list[Job]:
     return [Job("pe-step", t, depth=PE_STEP_DEPTH) for t in threads]
 
@@ -141,7 +149,7 @@ def mutant_jobs(threads=(2, 4)) -> list[Job]:
 
 def full_matrix(split: bool = False, depth: int | None = None) -> list[Job]:
     """Everything `make formal` runs; the longest jobs (4T) first."""
-    jobs = (pe_jobs(split=split) + step_jobs() + pipeline_jobs()
+    jobs = (pe_jobs(split=split) + isolation_jobs() + step_jobs() + pipeline_jobs()
             + array_jobs(depth or ARRAY_DEPTH) + mutant_jobs())
     return sorted(jobs, key=lambda j: -j.threads if j.kind == "pe" else 0)
 
@@ -159,14 +167,14 @@ def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
 # -- running ------------------------------------------------------------------------
 
 def pe_verilog(threads: int, policy: Policy, mutant: str | None = None,
-               pipeline: int = 0) -> tuple[str, str]:
+               pipeline: int = 0, isolate: bool = False) -> tuple[str, str]:
     """(Verilog text, module name) of the generated PE, mutated if `mutant` is given."""
     from nbsmt.hw.configs import pe_design
     from nbsmt.hw.generate import to_verilog
 
     from nbsmt.formal.mutants import mutant as get_mutant
 
-    component, name = pe_design(threads, policy, pipeline)
+    component, name = pe_design(threads, policy, pipeline, isolate)
     text = to_verilog(component, name)
     if mutant is not None:
         m = get_mutant(mutant)
@@ -203,7 +211,7 @@ def run_pe(job: Job, time_limit: float | None = None) -> Result:
 
     start = time.monotonic()
     policy = POLICIES[job.policy]
-    text, name = pe_verilog(job.threads, policy, job.mutant)
+    text, name = pe_verilog(job.threads, policy, job.mutant, isolate=job.isolate)
     design = _compile(PEMiter(module_name=name, threads=job.threads, policy=policy),
                       "nbsmt_formal_pe_miter", {"pe.v": text})
     compile_seconds = time.monotonic() - start

@@ -74,6 +74,8 @@ class SySMTArray(wiring.Component):
         Width of the statistics counters (default 48).
     pipeline : int
         Pipeline registers in every PE, 0, 1 or 2 (`nbsmt.hw.pe.NBSMTPE`).
+    isolate_operands : bool
+        Operand isolation in every PE (`nbsmt.hw.pe.NBSMTPE`; bit-identical results).
 
     Raises
     ------
@@ -84,7 +86,8 @@ class SySMTArray(wiring.Component):
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 counter_bits: int = COUNTER_BITS, pipeline: int = 0):
+                 counter_bits: int = COUNTER_BITS, pipeline: int = 0,
+                 isolate_operands: bool = False):
         policy = Policy() if policy is None else policy
         try:
             check_int("rows", rows, 1, MAX_DIM)
@@ -92,12 +95,15 @@ class SySMTArray(wiring.Component):
             check_pe_params(threads, policy)
             check_int("counter_bits", counter_bits, 8, 64)
             check_pipeline(pipeline)
+            if not isinstance(isolate_operands, bool):
+                raise TypeError(f"isolate_operands must be a bool, not {isolate_operands!r}")
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected array is not an unused design
             raise
         self._format = ArrayFormat(rows, cols, threads, policy)
         self._counter_bits = counter_bits
         self._pipeline = pipeline
+        self._isolate = isolate_operands
         in_layout = data.StructLayout(dict(self._format.input_fields()))
         out_layout = data.StructLayout(dict(self._format.output_fields()))
         super().__init__({
@@ -175,7 +181,8 @@ class SySMTArray(wiring.Component):
             m.d.comb += skew_w.i.eq(beat.w)
         wgroup = T * W + gate_columns
 
-        pes = [[NBSMTPE(threads=T, policy=p, pipeline=self._pipeline) for _ in range(C)]
+        pes = [[NBSMTPE(threads=T, policy=p, pipeline=self._pipeline,
+                        isolate_operands=self._isolate) for _ in range(C)]
                for _ in range(R)]
         for i in range(R):
             for j in range(C):
@@ -237,9 +244,11 @@ class SySMTArray(wiring.Component):
 
 
 def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 counter_bits: int = COUNTER_BITS, pipeline: int = 0) -> tuple[SySMTArray, str]:
+                 counter_bits: int = COUNTER_BITS, pipeline: int = 0,
+                 isolate_operands: bool = False) -> tuple[SySMTArray, str]:
     """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
     component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
-                           counter_bits=counter_bits, pipeline=pipeline)
-    return component, array_name(rows=rows, cols=cols, threads=threads,
-                                 policy=component.policy, pipeline=pipeline)
+                           counter_bits=counter_bits, pipeline=pipeline,
+                           isolate_operands=isolate_operands)
+    return component, array_name(rows=rows, cols=cols, threads=threads, policy=component.policy,
+                                 pipeline=pipeline, isolate=isolate_operands)

@@ -352,6 +352,12 @@ class NBSMTPE(wiring.Component):
     pipeline : int
         Pipeline registers inside the PE, 0, 1 or 2 (module doc): `acc`, `result` and
         `result_valid` lag the inputs by this many cycles.
+    isolate_operands : bool
+        Operand isolation (an energy option, off by default): an inactive lane's
+        operands reach the reduction logic and the multiplier units as zeros (AND gates
+        on the lane's activity), so its changing bits toggle no multiplier logic. An
+        inactive lane contributes 0 and stays inactive either way, so results and
+        statistics are bit-identical.
 
     Raises
     ------
@@ -362,14 +368,18 @@ class NBSMTPE(wiring.Component):
         its own fields).
     """
 
-    def __init__(self, *, threads: int, policy: Policy, pipeline: int = 0):
+    def __init__(self, *, threads: int, policy: Policy, pipeline: int = 0,
+                 isolate_operands: bool = False):
         try:
             check_pe_params(threads, policy)
             check_pipeline(pipeline)
+            if not isinstance(isolate_operands, bool):
+                raise TypeError(f"isolate_operands must be a bool, not {isolate_operands!r}")
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected PE is not an unused design
             raise
         self._threads, self._policy, self._pipeline = threads, policy, pipeline
+        self._isolate = isolate_operands
         T, A, W = threads, policy.act_bits, policy.weight_bits
         acc = signed(policy.acc_bits)
         super().__init__({
@@ -394,6 +404,23 @@ class NBSMTPE(wiring.Component):
         return self._pipeline
 
     @property
+    def isolate_operands(self) -> bool:
+        return self._isolate
+
+    def _isolated(self, m: Module):
+        """(a, w) with every inactive lane's operands zeroed (operand isolation)."""
+        T, p = self._threads, self._policy
+        A, W = p.act_bits, p.weight_bits
+        a, w = Signal.like(self.a_in, name="a_isolated"), Signal.like(self.w_in, name="w_isolated")
+        for t in range(T):
+            lane_a, lane_w = self.a_in[t * A:(t + 1) * A], self.w_in[t * W:(t + 1) * W]
+            active = Signal(name=f"isolate_act{t}")
+            m.d.comb += [active.eq(p.lane_active(lane_a.any(), lane_w.any())),
+                         a[t * A:(t + 1) * A].eq(Mux(active, lane_a, 0)),
+                         w[t * W:(t + 1) * W].eq(Mux(active, lane_w, 0))]
+        return a, w
+
+    @property
     def contribution_bits(self) -> int:
         """Signed width that holds any per-cycle contribution (A + W + log2 T)."""
         return self._policy.act_bits + self._policy.weight_bits + (self._threads - 1).bit_length()
@@ -404,7 +431,8 @@ class NBSMTPE(wiring.Component):
         m.submodules.reduce = reduce = Reduce(threads=T, policy=p)
         m.submodules.mult = mult = Mult(threads=T, policy=p, width=width)
         m.submodules.accum = accum = Accum(acc_bits=p.acc_bits, width=width)
-        m.d.comb += [reduce.a.eq(self.a_in), reduce.w.eq(self.w_in)]
+        a_in, w_in = self._isolated(m) if self._isolate else (self.a_in, self.w_in)
+        m.d.comb += [reduce.a.eq(a_in), reduce.w.eq(w_in)]
         routed = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(reduce, name)]
         mult_in = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(mult, name)]
         en, last = self.en_in, self.last_in

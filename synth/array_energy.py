@@ -49,13 +49,15 @@ PER_CYCLE = ("counters", "control", "fanout-tree")
 
 
 def mapped_array(rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
-    """The array mapped onto the OSU library (cached by Verilog, script and library)."""
+                 *, isolate: bool = False, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
+    """The array (with operand isolation if `isolate`) mapped onto the OSU library (cached
+    by Verilog, script and library)."""
     policy = policy or Policy()
-    top = array_name(rows=rows, cols=cols, threads=threads, policy=policy)
-    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), 0),
+    top = array_name(rows=rows, cols=cols, threads=threads, policy=policy, isolate=isolate)
+    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), 0, isolate),
                                 lambda: (array_design(rows=rows, cols=cols, threads=threads,
-                                                      policy=policy)[0], top), verilog_cache())
+                                                      policy=policy, isolate_operands=isolate)[0],
+                                         top), verilog_cache())
     lib = osu_library()
     cache = Cache(build_root() / "energy-cache")
     key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes())
@@ -126,11 +128,13 @@ def _pe_group(netlist: Netlist, em: EnergyModel, rows: int, cols: int) -> np.nda
 
 
 def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
-              policy: Policy | None = None, per_cycle: bool = False,
+              policy: Policy | None = None, per_cycle: bool = False, isolate: bool = False,
               workdir: Path = Path("build/energy")) -> ArrayRun:
-    """Direct gate-level run of a @ w in mode T on the array, checked bit-exact (module doc)."""
+    """Direct gate-level run of a @ w in mode T on the array, checked bit-exact (module
+    doc); `isolate`: the array with operand isolation."""
     policy = policy or Policy()
-    netlist, verilog, em = mapped_array(rows, cols, threads, policy, workdir=workdir / "map")
+    netlist, verilog, em = mapped_array(rows, cols, threads, policy, isolate=isolate,
+                                        workdir=workdir / "map")
     job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     beats = as_ints(job.beats)
     cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads)

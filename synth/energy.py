@@ -50,16 +50,19 @@ def osu_library() -> PowerLibrary:
 
 
 @functools.cache
-def _mapped_pe(threads: int, policy: Policy, pipeline: int, workdir: str) -> tuple[Mapped, EnergyModel]:
-    component, name = pe_design(threads, policy, pipeline)
+def _mapped_pe(threads: int, policy: Policy, pipeline: int, isolate: bool,
+               workdir: str) -> tuple[Mapped, EnergyModel]:
+    component, name = pe_design(threads, policy, pipeline, isolate)
     mapped = map_design(to_verilog(component, name), name, osu_library().timing, Path(workdir) / name)
     return mapped, energy_model(mapped.netlist, osu_library(), design="pe")
 
 
 def mapped_pe(threads: int, policy: Policy | None = None, pipeline: int = 0, *,
+              isolate: bool = False,
               workdir: Path = Path("build/energy/map")) -> tuple[Mapped, EnergyModel]:
-    """The PE mapped onto the OSU library and its energy model (once per process)."""
-    return _mapped_pe(threads, policy or Policy(), pipeline, str(workdir))
+    """The PE (with operand isolation if `isolate`) mapped onto the OSU library and its
+    energy model (once per process)."""
+    return _mapped_pe(threads, policy or Policy(), pipeline, isolate, str(workdir))
 
 
 def action_of(n: np.ndarray, lossy: np.ndarray, en: np.ndarray) -> list[str]:
@@ -124,12 +127,13 @@ class PERun:
 
 
 def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
-           policy: Policy | None = None, idle_after: int = 0,
+           policy: Policy | None = None, idle_after: int = 0, isolate: bool = False,
            workdir: Path = Path("build/energy")) -> PERun:
-    """Gate-level run of a PE over `elements` of the GEMM a @ w, checked bit-exact (module doc)."""
+    """Gate-level run of a PE over `elements` of the GEMM a @ w, checked bit-exact (module
+    doc); `isolate`: the PE with operand isolation."""
     policy = policy or Policy()
     mode = mode or threads
-    mapped, em = mapped_pe(threads, policy, workdir=workdir / "map")
+    mapped, em = mapped_pe(threads, policy, isolate=isolate, workdir=workdir / "map")
     s = pe_stream(a, w, elements, threads=threads, mode=mode, idle_after=idle_after)
     c = contribution(s.a, s.w, policy)
     acc = expected_accumulator(c.value, s.en, s.last, policy.acc_bits)

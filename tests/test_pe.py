@@ -65,3 +65,24 @@ def test_pipelined_pe_against_golden_model(simulator, threads, pipeline):
     run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
                simulator=simulator, build_name=name, env={CONFIG_ENV: config},
                testcase="pe_random_streams")
+
+
+# Operand isolation (an energy option): the same random streams must give bit-identical
+# results and statistics, for every T and both zero-skip policies (which decide what
+# "inactive" means), on Icarus.
+ISOLATED = [(t, p) for t in (1, 2, 4) for p in ("default", "authors")]
+
+
+@pytest.mark.parametrize("threads, policy_name", ISOLATED,
+                         ids=[f"t{t}-{p}" for t, p in ISOLATED])
+def test_pe_with_operand_isolation_against_golden_model(threads, policy_name):
+    require_simulator("icarus")
+    policy = POLICIES[policy_name]
+    component, name = pe_design(threads, policy, isolate=True)
+    assert name.endswith("_iso" if policy.is_default else f"_iso_{policy.short_name}")
+    config = {"threads": threads, "policy": policy.as_dict(),
+              "cycles": env_int("NBSMT_PE_CYCLES", 3_000, 1),
+              "seed": _seed(f"{threads}-{policy_name}-iso")}
+    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+               simulator="icarus", build_name=name, env={CONFIG_ENV: config},
+               testcase="pe_random_streams")

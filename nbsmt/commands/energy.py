@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--sparsity-sweep", action="store_true",
                    help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
     add_policy_arguments(p)
+    p.add_argument("--operand-isolation", action="store_true",
+                   help="every design with operand isolation: an inactive lane's operands "
+                        "reach the multiplier units as zeros (bit-identical results)")
     p.add_argument("--out", default="build/energy", metavar="DIR",
                    help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")
@@ -68,7 +71,7 @@ def run(args) -> int:
         report = build(a, w, threads=threads, models=models, rows=rows, cols=cols, policy=policy,
                        elements=args.elements, sweep=args.sparsity_sweep,
                        workdir=out / "work", demo=args.a is None, array=not args.pe_only,
-                       jobs=args.jobs)
+                       jobs=args.jobs, isolate=args.operand_isolation)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:
