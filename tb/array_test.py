@@ -27,10 +27,11 @@ from nbsmt.tb.job_stream import JobStream
 from nbsmt.tb.runner import tb_config
 
 
-async def _reset(dut):
+async def reset(dut, idle: tuple[str, ...] = ("i__valid", "o__ready")) -> None:
+    """Two cycles of reset, the `idle` inputs low; returns at a falling edge."""
     await FallingEdge(dut.clk)
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
+    for name in idle:
+        getattr(dut, name).value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
@@ -44,7 +45,7 @@ async def _run_job(dut, job: dict, threads: int) -> None:
                        valid_prob=job.get("valid_prob", 1.0),
                        ready_prob=job.get("ready_prob", 1.0), seed=job.get("seed", 0))
 
-    await _reset(dut)
+    await reset(dut)
     i_valid, i_payload, i_ready = dut.i__valid, dut.i__payload, dut.i__ready
     o_valid, o_payload, o_ready = dut.o__valid, dut.o__payload, dut.o__ready
     started = time.perf_counter()

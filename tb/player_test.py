@@ -16,9 +16,9 @@ import numpy as np
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge
 
-from nbsmt.tb.array_test import settled_counters
+from nbsmt.tb.array_test import reset, settled_counters
 from nbsmt.tb.job_stream import NoProgress
 from nbsmt.tb.player import read_hex, threshold, write_hex
 from nbsmt.tb.runner import tb_config
@@ -57,20 +57,11 @@ class _Rings:
         self.dumped += 1
 
 
-async def _reset(dut) -> None:
-    await FallingEdge(dut.clk)
-    dut.start.value = 0
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 2)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
 async def _play(dut, job: dict, config: dict) -> None:
     spec = np.load(job["beats"])
     beats, n_out = spec["beats"], int(spec["output_beats"])
     rings = _Rings(dut, beats, config)
-    await _reset(dut)
+    await reset(dut, idle=("start",))
     for _ in range(2):   # both input halves, one load per edge
         rings.load_next()
         await FallingEdge(dut.clk)
