@@ -160,5 +160,6 @@ def test_32x32_4t_array_elaborates():
     component, name = array_design(rows=32, cols=32, threads=4)
     assert name == "nbsmt_array_32x32_t4"
     fragment = Fragment.get(component, None)
+    component._MustUse__used = True   # elaborated here (Fragment.get does not mark the top)
     names = {n for _, n, *_ in fragment.subfragments}
     assert {"pe_0_0", "pe_31_31", "skew_a", "skew_w", "drain", "counters"} <= names
