@@ -389,10 +389,12 @@ def energy_per_inference(wl: Workload, tables: dict, policy: Policy) -> dict:
         operands: dict = {}
         modes = dict.fromkeys(wl.shapes, mode)
         wl.runner.nbsmt(wl.test.x, modes=modes, threads=mode, policy=policy, operands=operands)
-        for (threads, model), table in tables.items():
-            if threads != mode:
-                continue
-            layers = {name: table.estimate(a, wl.qnet.layer(name).w_q, policy)
+        mode_tables = {model: t for (threads, model), t in tables.items() if threads == mode}
+        first = next(iter(mode_tables.values()))   # one count serves every glitch model
+        counts = {name: first.counts(a, wl.qnet.layer(name).w_q, policy)
+                  for name, a in operands.items()}
+        for model, table in mode_tables.items():
+            layers = {name: table.estimate(a, wl.qnet.layer(name).w_q, policy, counts[name])
                       for name, a in operands.items()}
             total = sum(r["energy_pj"] for r in layers.values())
             macs = sum(int(np.prod(wl.shapes[name])) for name in layers)

@@ -218,14 +218,21 @@ class ArrayActionEnergies:
                    per_cycle=t["per_cycle_counters_control"],
                    clock_pj_per_cycle=t["clock_per_cycle"], leakage_w=t["leakage_w"])
 
-    def estimate(self, a, w, policy: Policy | None = None) -> dict:
-        """Energy of a @ w in mode T on this array from action counts (module doc)."""
+    def counts(self, a, w, policy: Policy | None = None) -> dict[str, int]:
+        """`padded_action_counts` of a @ w on this array: the same for every glitch model,
+        so one count can be priced by each model's table (`estimate(counts=...)`)."""
+        return padded_action_counts(a, w, rows=self.rows, cols=self.cols, threads=self.threads,
+                                    policy=policy or Policy())
+
+    def estimate(self, a, w, policy: Policy | None = None,
+                 counts: dict[str, int] | None = None) -> dict:
+        """Energy of a @ w in mode T on this array from action counts (module doc);
+        `counts`: `self.counts(a, w, policy)` when already counted."""
         policy = policy or Policy()
         m_rows, k = a.shape
         n_cols = w.shape[1]
         cycles = gemm_cycles(m_rows, k, n_cols, rows=self.rows, cols=self.cols, mode=self.threads)
-        counts = padded_action_counts(a, w, rows=self.rows, cols=self.cols, threads=self.threads,
-                                      policy=policy)
+        counts = dict(self.counts(a, w, policy) if counts is None else counts)
         counts[IDLE] = counts.get(IDLE, 0) + self.rows * self.cols * cycles - sum(counts.values())
         priced = {k: self.pe_energy(k) for k, n in counts.items() if n}
         pe = sum(counts[k] * e for k, (e, _) in priced.items())

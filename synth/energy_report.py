@@ -174,8 +174,11 @@ def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: 
         for zeros in SWEEP:
             sa, sw = demo_operands(shape=(m_rows, k, w.shape[1]), zero_activations=zeros) if demo else (
                 _sparsify(a, zeros), w)
+            counts = {}   # per thread count: the same for every glitch model
             for (t, model), table in tables.items():
-                rec = table.estimate(sa, sw, policy)
+                if t not in counts:
+                    counts[t] = table.counts(sa, sw, policy)
+                rec = table.estimate(sa, sw, policy, counts[t])
                 sweeps.append({"threads": t, "model": model, "zero_activations": zeros,
                                "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
                                "unseen_actions": rec["unseen_actions"]})
