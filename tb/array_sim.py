@@ -115,8 +115,8 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     config = {"threads": fmt.threads}
     test_module, plusargs = "array_test", []
     if harness == "player":
-        rings = PlayerShape.of(fmt, counter_bits, **dict(zip(
-            ("input_half", "output_half"), player_halves or (INPUT_HALF, OUTPUT_HALF))))
+        input_half, output_half = player_halves or (INPUT_HALF, OUTPUT_HALF)
+        rings = PlayerShape.of(fmt, counter_bits, input_half=input_half, output_half=output_half)
         verilog += player_verilog(top, rings)
         top = player_name(top)
         name = f"{top}_c{counter_bits}_h{rings.input_half}x{rings.output_half}"

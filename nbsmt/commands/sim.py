@@ -99,26 +99,36 @@ def _check_inputs(args) -> None:
             raise InputError(f"--network runs its own layers: {', '.join(given)} do not apply")
 
 
+def _array_args(args):
+    """(policy, threads, mode, rows, cols) of the array flags, each checked (InputError)."""
+    policy = policy_from_args(args)
+    threads, mode = threads_mode_from_args(args)
+    rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
+    return policy, threads, mode, rows, cols
+
+
+def _require_simulator(name: str) -> None:
+    from nbsmt.toolchain import missing_simulator
+    reason = missing_simulator(name)
+    if reason:
+        raise InputError(reason)
+
+
 def run_network(args) -> int:
     """`nbsmt sim --network digits`: every layer on the RTL, judged, and the accuracy."""
     from nbsmt.cli import int_arg
     from nbsmt.fileio import OutputSet
     from nbsmt.sim.evaluate import prepare
     from nbsmt.tb.network_sim import layer_modes, run_network as run_layers
-    from nbsmt.toolchain import missing_simulator
 
-    policy = policy_from_args(args)
-    threads, mode = threads_mode_from_args(args)
-    rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
+    policy, threads, mode, rows, cols = _array_args(args)
     try:
         modes = layer_modes(args.mode_per_layer, threads, mode)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     images = None if args.images is None else int_arg("--images", args.images, 1)
     outputs = OutputSet({"--out": args.out})
-    reason = missing_simulator(args.simulator)
-    if reason:
-        raise InputError(reason)
+    _require_simulator(args.simulator)
     print(f"training and quantizing the digits CNN{' (quick)' if args.quick else ''}",
           file=sys.stderr, flush=True)
     wl = prepare(args.quick)
@@ -163,23 +173,18 @@ def run(args) -> int:
 def run_gemm(args) -> int:
     from nbsmt.tb.array_sim import run_jobs
     from nbsmt.tb.driver import plan
-    from nbsmt.toolchain import missing_simulator
 
     from nbsmt.clocks import array_clocks, check_clock_ns, default_timing_report, load_periods
     from nbsmt.fileio import OutputSet
     from nbsmt.operands import load_operands
 
-    policy = policy_from_args(args)
-    threads, mode = threads_mode_from_args(args)
-    rows, cols = array_dim_from_args("--rows", args.rows), array_dim_from_args("--cols", args.cols)
+    policy, threads, mode, rows, cols = _array_args(args)
     outputs = OutputSet({"--out": args.out, "--stats": args.stats},
                         inputs={"--a": args.a, "--w": args.w})
     clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
     periods = load_periods(args.timing or default_timing_report())
     a, w = load_operands(args.a, args.w, policy)
-    reason = missing_simulator(args.simulator)
-    if reason:
-        raise InputError(reason)
+    _require_simulator(args.simulator)
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
                pipeline=args.pipeline)
     (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
