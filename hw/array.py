@@ -43,7 +43,7 @@ from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_int, check_pipeline
+from nbsmt.policy import Policy, check_bool, check_int, check_pipeline
 
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.configs import array_name
@@ -76,6 +76,12 @@ class SySMTArray(wiring.Component):
         Pipeline registers in every PE, 0, 1 or 2 (`nbsmt.hw.pe.NBSMTPE`).
     isolate_operands : bool
         Operand isolation in every PE (`nbsmt.hw.pe.NBSMTPE`; bit-identical results).
+    gate_clocks : bool
+        Idle registers hold (the clock-gating option, off by default): the PEs'
+        (`nbsmt.hw.pe.NBSMTPE`), the input skews' (loaded only with an accepted beat) and
+        the drain's de-skew registers (only with a finished result), each beside a valid
+        bit (`nbsmt.hw.skew.Skew`). Results, counters and timing are bit-identical;
+        synthesis for energy turns every register enable into a clock gate.
 
     Raises
     ------
@@ -87,7 +93,7 @@ class SySMTArray(wiring.Component):
 
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy | None = None,
                  counter_bits: int = COUNTER_BITS, pipeline: int = 0,
-                 isolate_operands: bool = False):
+                 isolate_operands: bool = False, gate_clocks: bool = False):
         policy = Policy() if policy is None else policy
         try:
             check_int("rows", rows, 1, MAX_DIM)
@@ -95,15 +101,15 @@ class SySMTArray(wiring.Component):
             check_pe_params(threads, policy)
             check_int("counter_bits", counter_bits, 8, 64)
             check_pipeline(pipeline)
-            if not isinstance(isolate_operands, bool):
-                raise TypeError(f"isolate_operands must be a bool, not {isolate_operands!r}")
+            check_bool("isolate_operands", isolate_operands)
+            check_bool("gate_clocks", gate_clocks)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected array is not an unused design
             raise
         self._format = ArrayFormat(rows, cols, threads, policy)
         self._counter_bits = counter_bits
         self._pipeline = pipeline
-        self._isolate = isolate_operands
+        self._isolate, self._gate_clocks = isolate_operands, gate_clocks
         in_layout = data.StructLayout(dict(self._format.input_fields()))
         out_layout = data.StructLayout(dict(self._format.output_fields()))
         super().__init__({
@@ -167,13 +173,16 @@ class SySMTArray(wiring.Component):
                     m.d.sync += gap.eq(gap - 1)
 
         stalled = EnableInserter(advance)
-        skew_a = Skew(width=T * A, delays=range(R))
+        hold = "shared" if self._gate_clocks else None    # idle skews hold (clock gating)
+        skew_a = Skew(width=T * A, delays=range(R), hold=hold)
         # When zero weights do not idle a lane (zero_skip="act"), padded columns would
         # count as active: each column's weights carry the column's "real" flag.
-        skew_w = Skew(width=T * W + gate_columns, delays=range(C))
+        skew_w = Skew(width=T * W + gate_columns, delays=range(C), hold=hold)
         m.submodules.skew_a = stalled(skew_a)
         m.submodules.skew_w = stalled(skew_w)
         m.d.comb += skew_a.i.eq(beat.a)
+        if hold:
+            m.d.comb += [skew_a.valid.eq(fire), skew_w.valid.eq(fire)]
         if gate_columns:
             lane_w = [beat.w[j * T * W:(j + 1) * T * W] for j in range(C)]
             m.d.comb += skew_w.i.eq(Cat(*[Cat(lane_w[j], beat.cols > j) for j in range(C)]))
@@ -182,7 +191,8 @@ class SySMTArray(wiring.Component):
         wgroup = T * W + gate_columns
 
         pes = [[NBSMTPE(threads=T, policy=p, pipeline=self._pipeline,
-                        isolate_operands=self._isolate) for _ in range(C)]
+                        isolate_operands=self._isolate, gate_clocks=self._gate_clocks)
+                 for _ in range(C)]
                for _ in range(R)]
         for i in range(R):
             for j in range(C):
@@ -204,7 +214,7 @@ class SySMTArray(wiring.Component):
                     m.d.comb += pe.w_in.eq(pes[i - 1][j].w_out)
                 m.submodules[f"pe_{i}_{j}"] = stalled(pe)
 
-        drain = Drain(rows=R, cols=C, acc_bits=p.acc_bits)
+        drain = Drain(rows=R, cols=C, acc_bits=p.acc_bits, hold=self._gate_clocks)
         m.submodules.drain = stalled(drain)
         for i in range(R):
             for j in range(C):
@@ -245,10 +255,10 @@ class SySMTArray(wiring.Component):
 
 def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
                  counter_bits: int = COUNTER_BITS, pipeline: int = 0,
-                 isolate_operands: bool = False) -> tuple[SySMTArray, str]:
+                 isolate_operands: bool = False, gate_clocks: bool = False) -> tuple[SySMTArray, str]:
     """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
     component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
                            counter_bits=counter_bits, pipeline=pipeline,
-                           isolate_operands=isolate_operands)
+                           isolate_operands=isolate_operands, gate_clocks=gate_clocks)
     return component, array_name(rows=rows, cols=cols, threads=threads, policy=component.policy,
-                                 pipeline=pipeline, isolate=isolate_operands)
+                                 pipeline=pipeline, isolate=isolate_operands, gate_clocks=gate_clocks)

@@ -29,8 +29,9 @@ from nbsmt.hw.skew import Skew
 class Drain(wiring.Component):
     """Row-wise output of an R x C grid of `acc_bits` results (see module doc)."""
 
-    def __init__(self, *, rows: int, cols: int, acc_bits: int):
-        self._rows, self._cols, self._acc_bits = rows, cols, acc_bits
+    def __init__(self, *, rows: int, cols: int, acc_bits: int, hold: bool = False):
+        """`hold`: the de-skew registers load only with a valid result (`Skew`, "per-group")."""
+        self._rows, self._cols, self._acc_bits, self._hold = rows, cols, acc_bits, hold
         super().__init__({
             "result": In(signed(acc_bits)).array(rows, cols),
             "result_valid": In(1).array(rows, cols),
@@ -42,7 +43,8 @@ class Drain(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R, C, acc = self._rows, self._cols, self._acc_bits
-        m.submodules.deskew = deskew = Skew(width=acc, delays=[C - j for j in range(C)])
+        m.submodules.deskew = deskew = Skew(width=acc, delays=[C - j for j in range(C)],
+                                            hold="per-group" if self._hold else None)
         buses = []
         for j in range(C):
             picks = [Mux(self.result_valid[i][j], self.result[i][j].as_unsigned(), 0)
@@ -51,6 +53,9 @@ class Drain(wiring.Component):
             m.d.comb += bus.eq(reduce(or_, picks))
             buses.append(bus)
         m.d.comb += [deskew.i.eq(Cat(*buses)), self.data.eq(deskew.o)]
+        if self._hold:
+            m.d.comb += deskew.valid.eq(Cat(*[reduce(or_, [self.result_valid[i][j] for i in range(R)])
+                                              for j in range(C)]))
         # The last column finishes last: its valid flags time the output row.
         m.d.sync += [self.valid.eq(reduce(or_, [self.result_valid[i][C - 1] for i in range(R)])),
                      self.last.eq(self.result_valid[R - 1][C - 1])]

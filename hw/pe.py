@@ -36,7 +36,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_int, check_pipeline, check_policy, check_threads
+from nbsmt.policy import Policy, check_bool, check_int, check_pipeline, check_policy, check_threads
 
 
 def check_pe_params(threads, policy) -> None:
@@ -316,24 +316,37 @@ class Accum(wiring.Component):
 class Stage(wiring.Component):
     """One pipeline register of `width` bits (`q` is `d` one clock later).
 
+    With `held` > 0 its low `held` bits load only while `load` is high (the data of an
+    idle stage is never used, so they may hold: clock gating); the others load always.
     Its own submodule, so the area breakdown and the timing report can name it.
     """
 
-    def __init__(self, *, width: int):
+    def __init__(self, *, width: int, held: int = 0):
         check_int("width", width, 1)
-        super().__init__({"d": In(width), "q": Out(width)})
+        self._held = check_int("held", held, 0, width)
+        super().__init__({"d": In(width), "q": Out(width), **({"load": In(1)} if held else {})})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.sync += self.q.eq(self.d)
+        h = self._held
+        if not h:
+            m.d.sync += self.q.eq(self.d)
+            return m
+        with m.If(self.load):
+            m.d.sync += self.q[:h].eq(self.d[:h])
+        if h < len(self.q):
+            m.d.sync += self.q[h:].eq(self.d[h:])
         return m
 
 
-def _register(m: Module, name: str, sources, sinks) -> None:
-    """Drive each of `sinks` from the matching source through one `Stage` named `name`."""
-    stage = Stage(width=sum(len(s) for s in sources))
+def _register(m: Module, name: str, sources, sinks, *, held: int = 0, load=None) -> None:
+    """Drive each of `sinks` from the matching source through one `Stage` named `name`;
+    the first `held` bits load only while `load` is high (`Stage`)."""
+    stage = Stage(width=sum(len(s) for s in sources), held=held)
     m.submodules[name] = stage
     m.d.comb += stage.d.eq(Cat(*sources))
+    if held:
+        m.d.comb += stage.load.eq(load)
     pos = 0
     for sink in sinks:
         m.d.comb += sink.eq(stage.q[pos:pos + len(sink)])
@@ -358,6 +371,14 @@ class NBSMTPE(wiring.Component):
         on the lane's activity), so its changing bits toggle no multiplier logic. An
         inactive lane contributes 0 and stays inactive either way, so results and
         statistics are bit-identical.
+    gate_clocks : bool
+        Hold idle registers (an energy option, off by default): the pass-through
+        operands and `last`, and the pipeline stages' data, load only with a valid
+        K-step (`en`); `en_out` loads every cycle. Synthesis for energy turns every
+        register enable into a clock gate (`nbsmt.synth.techmap`). Results, `acc`,
+        `result_valid` and the statistics are bit-identical; `a_out`/`w_out`/`last_out`
+        hold their last valid values while `en_out` is low (don't-cares there), and
+        `result` of a pipelined PE differs only while `result_valid` is low.
 
     Raises
     ------
@@ -369,17 +390,17 @@ class NBSMTPE(wiring.Component):
     """
 
     def __init__(self, *, threads: int, policy: Policy, pipeline: int = 0,
-                 isolate_operands: bool = False):
+                 isolate_operands: bool = False, gate_clocks: bool = False):
         try:
             check_pe_params(threads, policy)
             check_pipeline(pipeline)
-            if not isinstance(isolate_operands, bool):
-                raise TypeError(f"isolate_operands must be a bool, not {isolate_operands!r}")
+            check_bool("isolate_operands", isolate_operands)
+            check_bool("gate_clocks", gate_clocks)
         except (TypeError, ValueError):
             self._MustUse__silence = True   # a rejected PE is not an unused design
             raise
         self._threads, self._policy, self._pipeline = threads, policy, pipeline
-        self._isolate = isolate_operands
+        self._isolate, self._gate_clocks = isolate_operands, gate_clocks
         T, A, W = threads, policy.act_bits, policy.weight_bits
         acc = signed(policy.acc_bits)
         super().__init__({
@@ -406,6 +427,10 @@ class NBSMTPE(wiring.Component):
     @property
     def isolate_operands(self) -> bool:
         return self._isolate
+
+    @property
+    def gate_clocks(self) -> bool:
+        return self._gate_clocks
 
     def _isolated(self, m: Module):
         """(a, w) with every inactive lane's operands zeroed (operand isolation)."""
@@ -437,18 +462,32 @@ class NBSMTPE(wiring.Component):
         mult_in = [s for name in ("unit_a", "unit_w", "unit_shift") for s in getattr(mult, name)]
         en, last = self.en_in, self.last_in
         n, lossy = reduce.n, reduce.lossy
+
+        def stage(name, data, data_sinks, control, control_sinks):
+            """A pipeline stage; with gated clocks `data` holds while idle (`en` low)."""
+            if self._gate_clocks:
+                _register(m, name, [*data, *control], [*data_sinks, *control_sinks],
+                          held=sum(len(s) for s in data), load=en)
+            else:
+                _register(m, name, [*data, *control], [*data_sinks, *control_sinks])
+
         if self._pipeline >= 1:
             en1, last1 = Signal(name="en_p1"), Signal(name="last_p1")
             n1, lossy1 = Signal.like(n, name="n_p1"), Signal.like(lossy, name="lossy_p1")
-            _register(m, "pipe1", [*routed, en, last, n, lossy], [*mult_in, en1, last1, n1, lossy1])
+            if self._gate_clocks:
+                stage("pipe1", [*routed, last, n, lossy], [*mult_in, last1, n1, lossy1], [en], [en1])
+            else:
+                stage("pipe1", routed, mult_in, [en, last, n, lossy], [en1, last1, n1, lossy1])
             en, last, n, lossy = en1, last1, n1, lossy1
         else:
             m.d.comb += [dst.eq(src) for src, dst in zip(routed, mult_in)]
         stats_en = en   # the statistics leave with the stage that registered them
         if self._pipeline >= 2:
             en2, last2 = Signal(name="en_p2"), Signal(name="last_p2")
-            _register(m, "pipe2", [mult.contribution, en, last],
-                      [accum.contribution, en2, last2])
+            if self._gate_clocks:
+                stage("pipe2", [mult.contribution, last], [accum.contribution, last2], [en], [en2])
+            else:
+                stage("pipe2", [mult.contribution], [accum.contribution], [en, last], [en2, last2])
             en, last = en2, last2
         else:
             m.d.comb += accum.contribution.eq(mult.contribution)
@@ -459,6 +498,11 @@ class NBSMTPE(wiring.Component):
             self.n_active.eq(Mux(stats_en, n, 0)),
             self.lossy.eq(Mux(stats_en, lossy, 0)),
         ]
-        m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
-                     self.en_out.eq(self.en_in), self.last_out.eq(self.last_in)]
+        operands = [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in)]
+        if self._gate_clocks:
+            m.d.sync += self.en_out.eq(self.en_in)
+            with m.If(self.en_in):
+                m.d.sync += [*operands, self.last_out.eq(self.last_in)]
+        else:
+            m.d.sync += [*operands, self.en_out.eq(self.en_in), self.last_out.eq(self.last_in)]
         return m

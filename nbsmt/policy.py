@@ -28,6 +28,13 @@ ACT_REDUCTION_LANES = 2
 WEIGHT_REDUCTION_LANES = 3
 
 
+def check_bool(name: str, value) -> bool:
+    """Return `value` if it is a bool, else TypeError "NAME must be a bool, not V"."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
     """Return `value` if it is an integer in [low, high] (no upper bound when high is None).
 

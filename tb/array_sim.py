@@ -59,8 +59,9 @@ class JobOptions:
     seed: int = 0
 
 
-def array_verilog(job: ArrayJob, counter_bits: int) -> tuple[str, str]:
-    """(module name, Verilog) of the array `job` is planned for (generated once, cached)."""
+def array_verilog(job: ArrayJob, counter_bits: int, gate_clocks: bool = False) -> tuple[str, str]:
+    """(module name, Verilog) of the array `job` is planned for (generated once, cached);
+    `gate_clocks`: the array whose idle registers hold (`nbsmt.hw.pe.NBSMTPE`)."""
     from nbsmt.cache import verilog_cache
     from nbsmt.hw.array import array_design
     from nbsmt.hw.configs import array_name
@@ -68,11 +69,11 @@ def array_verilog(job: ArrayJob, counter_bits: int) -> tuple[str, str]:
 
     fmt = job.fmt
     shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
-    top = array_name(**shape, policy=fmt.policy, pipeline=job.pipeline)
+    top = array_name(**shape, policy=fmt.policy, pipeline=job.pipeline, gate_clocks=gate_clocks)
     verilog, _ = cached_verilog(
         {"top": top, "counter_bits": counter_bits},
         lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits,
-                             pipeline=job.pipeline),
+                             pipeline=job.pipeline, gate_clocks=gate_clocks),
         verilog_cache())
     return top, verilog
 
@@ -86,8 +87,10 @@ HARNESSES = ("player", "bench")
 def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] | None = None,
              waves: bool = False, counter_bits: int | None = None,
              quiet: bool = False, harness: str = "player",
-             player_halves: tuple[int, int] | None = None) -> tuple[list[dict], Path]:
-    """Simulate `jobs` (all planned for the same array and policy) in one simulator run.
+             player_halves: tuple[int, int] | None = None,
+             gate_clocks: bool = False) -> tuple[list[dict], Path]:
+    """Simulate `jobs` (all planned for the same array and policy) in one simulator run;
+    `gate_clocks`: on the array built with held idle registers (`array_verilog`).
 
     harness: one of HARNESSES. player_halves: the player's (input, output) ring halves in
     beats (default `nbsmt.tb.player.INPUT_HALF`, `OUTPUT_HALF`).
@@ -110,7 +113,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
         raise ValueError("all jobs of one run must target the same array and policy")
     counter_bits = COUNTER_BITS if counter_bits is None else counter_bits
     options = options or [JobOptions() for _ in jobs]
-    top, verilog = array_verilog(jobs[0], counter_bits)
+    top, verilog = array_verilog(jobs[0], counter_bits, gate_clocks)
     name = f"{top}_c{counter_bits}"   # the build folder
     config = {"threads": fmt.threads}
     test_module, plusargs = "array_test", []

@@ -102,7 +102,17 @@ def test_array_on_the_per_cycle_bench(case):
     _check_case(case, pipeline=0, harness="bench")
 
 
-def _check_case(case, *, pipeline: int, harness: str = "player") -> None:
+# Held idle registers (`gate_clocks`, the clock-gating option of the energy flow): the
+# same checks on Icarus, without and with pipeline registers (whose data stages hold too).
+GATED = [(PIPELINED_CASES[1], 0), (PIPELINED_CASES[2], 2)]
+
+
+@pytest.mark.parametrize("case, pipeline", GATED, ids=[f"{_case_id(c)}-p{p}" for c, p in GATED])
+def test_array_with_held_idle_registers_matches_golden(case, pipeline):
+    _check_case(case, pipeline=pipeline, gate_clocks=True)
+
+
+def _check_case(case, *, pipeline: int, harness: str = "player", gate_clocks: bool = False) -> None:
     simulator, rows, cols, threads, policy, specs = case
     require_simulator(simulator)
     rng = np.random.default_rng(rows * 1000 + cols * 10 + threads)
@@ -113,7 +123,7 @@ def _check_case(case, *, pipeline: int, harness: str = "player") -> None:
                          pipeline=pipeline))
         options.append(opt)
     records, _ = run_jobs(jobs, simulator=simulator, options=options, harness=harness,
-                          player_halves=SMALL_RINGS)
+                          player_halves=SMALL_RINGS, gate_clocks=gate_clocks)
     for spec, opt, rec in zip(specs, options, records):
         failed = [name for name, good in rec["checks"].items() if not good]
         assert not failed, (f"job {spec[:5]}: {failed}; cycles {rec['cycles']} "

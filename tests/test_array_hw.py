@@ -78,13 +78,16 @@ def test_plan_packs_lanes_per_mode_and_tiles_row_block_major():
     assert f["cols"][:, 0].tolist() == [1] * 12
 
 
-def test_skew_delays_each_group_by_its_count():
-    dut = Skew(width=4, delays=[0, 2, 1])
+def _skew_outputs(dut: Skew, cycles: int, valid=None) -> list[list[int]]:
+    """Each cycle's three 4-bit output groups of `dut` fed word (t + 1) * 0x111 in cycle t
+    (and `valid[t]` when given)."""
     seen = []
 
     async def bench(ctx):
-        for t in range(6):
+        for t in range(cycles):
             ctx.set(dut.i, (t + 1) * 0x111)
+            if valid is not None:
+                ctx.set(dut.valid, valid[t])
             o = ctx.get(dut.o)
             seen.append([(o >> (4 * g)) & 0xF for g in range(3)])
             await ctx.tick()
@@ -93,9 +96,30 @@ def test_skew_delays_each_group_by_its_count():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    return seen
+
+
+def test_skew_delays_each_group_by_its_count():
+    seen = _skew_outputs(Skew(width=4, delays=[0, 2, 1]), 6)
     assert [s[0] for s in seen] == [1, 2, 3, 4, 5, 6]
     assert [s[1] for s in seen][2:] == [1, 2, 3, 4]
     assert [s[2] for s in seen][1:] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("hold", ["shared", "per-group"])
+def test_a_held_skew_delays_valid_data_and_keeps_its_registers_while_idle(hold):
+    # Groups delayed 0, 2, 1 cycles; input valid in cycles 0, 1, 3 (per group: group 1
+    # also in cycle 4). Valid data leave like an unheld skew's; an idle register keeps
+    # its last valid value (the group-1 output after its last valid word).
+    valid = [1, 1, 0, 1, 0, 0, 0, 0]
+    if hold == "per-group":
+        valid = [0b111 * v | ((t == 4) << 1) for t, v in enumerate(valid)]
+    seen = _skew_outputs(Skew(width=4, delays=[0, 2, 1], hold=hold), 8, valid)
+    group1, group2 = [s[1] for s in seen], [s[2] for s in seen]
+    assert [group1[t + 2] for t in (0, 1, 3)] == [1, 2, 4]       # valid words, 2 cycles late
+    assert [group2[t + 1] for t in (0, 1, 3)] == [1, 2, 4]
+    assert group2[3] == 2 and group2[5:] == [4, 4, 4]             # held while idle
+    assert group1[6:] == ([5, 5] if hold == "per-group" else [4, 4])
 
 
 def _amaranth_run(job, ready_prob=1.0, seed=0):
@@ -148,12 +172,17 @@ def test_array_in_amaranth_simulator(rows, cols, threads, mode, shape, policy, r
     assert (rec["stall_cycles"] > 0) == (ready < 1.0)
 
 
-def test_module_names_encode_a_nonzero_pipeline_depth():
-    from nbsmt.hw.configs import pe_name
+def test_module_names_encode_a_nonzero_pipeline_depth_and_the_energy_options():
+    from nbsmt.hw.configs import array_name, pe_name
     assert pe_name(2, Policy()) == "nbsmt_pe_t2"
     assert pe_name(2, Policy(), 1) == "nbsmt_pe_t2_p1"
     assert pe_name(4, Policy(windows=5), 2) == "nbsmt_pe_t4_p2_w5"
-    assert array_design(rows=8, cols=8, threads=4, pipeline=2)[1] == "nbsmt_array_8x8_t4_p2"
+    assert pe_name(4, Policy(windows=5), 2, True, True) == "nbsmt_pe_t4_p2_iso_cg_w5"
+    assert array_name(rows=8, cols=8, threads=4, policy=Policy(), pipeline=2,
+                      gate_clocks=True) == "nbsmt_array_8x8_t4_p2_cg"
+    component, name = array_design(rows=8, cols=8, threads=4, pipeline=2)
+    component._MustUse__silence = True    # named only, never elaborated
+    assert name == "nbsmt_array_8x8_t4_p2"
 
 
 def test_32x32_4t_array_elaborates():

@@ -21,6 +21,14 @@ def test_default_pe_is_lint_clean(tmp_path, threads):
     assert lint_file(path) == ""
 
 
+@pytest.mark.parametrize("pipeline", (0, 2))
+def test_pe_with_energy_options_is_lint_clean(tmp_path, pipeline):
+    component, name = pe_design(4, pipeline=pipeline, isolate=True, gate_clocks=True)
+    path = tmp_path / f"{name}.v"
+    path.write_text(to_verilog(component, name))
+    assert lint_file(path) == ""
+
+
 def test_lint_reports_a_real_warning(tmp_path, capsys):
     (tmp_path / "bad.v").write_text(
         "module bad(input clk, input [3:0] d, output reg [3:0] q);\n"
