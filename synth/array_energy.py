@@ -11,7 +11,9 @@ The estimate prices any GEMM from action counts:
   per-action dynamic energy, characterized from the PEs *inside* a calibration run of
   the same array, so stall-enable logic and neighbour loads are those of the array);
 - skew (+ input wires) per input beat, drain per output beat, counters and control per
-  cycle (characterized from the same run);
+  cycle (characterized from the same run); with clock gating, the gated clocks of the
+  skew, drain, counters and control per cycle too (their enable is the stall enable,
+  on in every cycle the array moves);
 - clock of every flop and leakage of every cell per cycle.
 
 PE (i, j) computes the K-step accepted in cycle g in cycle g + i + j (docs/array.md);
@@ -35,10 +37,10 @@ from nbsmt.policy import Policy
 from nbsmt.sim.arith import contribution
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.synth.energy import IDLE, PERIOD_NS, EnergyCheckError, action_of, osu_library
-from nbsmt.synth.gatesim import simulate
+from nbsmt.synth.energy import IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of, osu_library
+from nbsmt.synth.gatesim import simulate, simulation_verilog
 from nbsmt.synth.power import Energy, EnergyModel, energy_model
-from nbsmt.synth.techmap import SCRIPT_VERSION, Netlist, map_design, to_verilog
+from nbsmt.synth.techmap import MIN_GATED_FLOPS, SCRIPT_VERSION, Netlist, map_design
 from nbsmt.tb.beats import as_ints
 from nbsmt.tb.driver import assemble, plan
 
@@ -49,26 +51,28 @@ PER_CYCLE = ("counters", "control", "fanout-tree")
 
 
 def mapped_array(rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 *, isolate: bool = False, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
-    """The array (with operand isolation if `isolate`) mapped onto the OSU library (cached
-    by Verilog, script and library)."""
+                 options: DesignOptions = PLAIN, *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
+    """The array with `options` mapped onto the OSU library (cached by Verilog, script,
+    clock gating and library), its simulation Verilog and its energy model."""
     policy = policy or Policy()
-    top = array_name(rows=rows, cols=cols, threads=threads, policy=policy, isolate=isolate)
-    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), 0, isolate),
-                                lambda: (array_design(rows=rows, cols=cols, threads=threads,
-                                                      policy=policy, isolate_operands=isolate)[0],
-                                         top), verilog_cache())
+    design = dict(rows=rows, cols=cols, threads=threads, policy=policy, pipeline=options.pipeline)
+    top = array_name(**design, isolate=options.isolate, gate_clocks=options.gate_clocks)
+    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), options.pipeline,
+                                 options.isolate, options.gate_clocks),
+                                lambda: (array_design(**design, isolate_operands=options.isolate,
+                                                      gate_clocks=options.gate_clocks)[0], top),
+                                verilog_cache())
     lib = osu_library()
     cache = Cache(build_root() / "energy-cache")
-    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes())
+    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes(),
+                 *(["gated", MIN_GATED_FLOPS] if options.gate_clocks else []))
     hit = cache.get_json("mapped", key)
     if hit is None:
-        mapped = map_design(verilog, top, lib.timing, workdir / top)
-        hit = {"top": mapped.netlist.top, "ports": mapped.netlist.ports, "cells": mapped.netlist.cells}
+        mapped = map_design(verilog, top, lib.timing, workdir / top, gate_clocks=options.gate_clocks)
+        hit = mapped.netlist.to_json()
         cache.put_json("mapped", key, hit)
-    netlist = Netlist(hit["top"], {k: tuple(v) for k, v in hit["ports"].items()},
-                      {k: tuple(v) for k, v in hit["cells"].items()})
-    return netlist, to_verilog(netlist), energy_model(netlist, lib, design="array")
+    netlist = Netlist.from_json(hit)
+    return netlist, simulation_verilog(netlist), energy_model(netlist, lib, design="array")
 
 
 def pe_actions(a, w, *, rows: int, cols: int, threads: int, policy: Policy, cycles: int) -> np.ndarray:
@@ -106,10 +110,12 @@ class ArrayRun:
     output_beats: int
     macs: int
     energy: Energy
+    dynamic: dict                     # (block, category) -> pJ of the toggles alone
     pe_dynamic: np.ndarray | None     # [cycles, rows, cols] pJ, when asked for
     actions: np.ndarray | None        # [cycles, rows, cols]
     clock_pj_per_cycle: float
     leakage_w: float
+    pipeline: int = 0
 
 
 def _pe_group(netlist: Netlist, em: EnergyModel, rows: int, cols: int) -> np.ndarray:
@@ -128,17 +134,19 @@ def _pe_group(netlist: Netlist, em: EnergyModel, rows: int, cols: int) -> np.nda
 
 
 def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
-              policy: Policy | None = None, per_cycle: bool = False, isolate: bool = False,
+              policy: Policy | None = None, per_cycle: bool = False, options: DesignOptions = PLAIN,
               workdir: Path = Path("build/energy")) -> ArrayRun:
-    """Direct gate-level run of a @ w in mode T on the array, checked bit-exact (module
-    doc); `isolate`: the array with operand isolation."""
+    """Direct gate-level run of a @ w in mode T on the array with `options`, checked
+    bit-exact (module doc)."""
     policy = policy or Policy()
-    netlist, verilog, em = mapped_array(rows, cols, threads, policy, isolate=isolate,
-                                        workdir=workdir / "map")
+    netlist, verilog, em = mapped_array(rows, cols, threads, policy, options, workdir=workdir / "map")
     job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     beats = as_ints(job.beats)
-    cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads)
-    simulated = cycles + 1                     # the last cycle's register updates too
+    cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads,
+                         pipeline=options.pipeline)
+    # The last cycle's register updates too, and the counters of pipelined PEs settle
+    # one cycle per pipeline register later (hw/counters.py).
+    simulated = cycles + 1 + options.pipeline
     idle = simulated - len(beats)
     inputs = {"i__payload": beats + [0] * idle, "i__valid": [1] * len(beats) + [0] * idle,
               "o__ready": [1] * simulated}
@@ -165,6 +173,7 @@ def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
         if p in final and final[p] != v:
             raise EnergyCheckError(f"{name}: counter {p} = {final[p]}, golden {v}")
     energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
+    dynamic = em.dynamic(run.toggles.sum(axis=0))
     pe_dynamic = actions = None
     if per_cycle:
         group = _pe_group(netlist, em, rows, cols)
@@ -175,8 +184,8 @@ def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
         pe_dynamic = pe_dynamic.reshape(simulated, rows, cols)
         actions = pe_actions(a, w, rows=rows, cols=cols, threads=threads, policy=policy, cycles=simulated)
     return ArrayRun(rows, cols, threads, model, cycles, len(beats), job.output_beats,
-                    a.shape[0] * a.shape[1] * w.shape[1], energy, pe_dynamic, actions,
-                    float(em.per_cycle.sum()), float(em.leakage_w.sum()))
+                    a.shape[0] * a.shape[1] * w.shape[1], energy, dynamic, pe_dynamic, actions,
+                    float(em.per_cycle.sum()), float(em.leakage_w.sum()), options.pipeline)
 
 
 @dataclasses.dataclass
@@ -192,8 +201,9 @@ class ArrayActionEnergies:
     per_input_beat: float
     per_output_beat: float
     per_cycle: float                  # counters, control, fanout trees (dynamic)
-    clock_pj_per_cycle: float
+    clock_pj_per_cycle: float         # ungated clock pins
     leakage_w: float
+    pipeline: int = 0                 # the PEs' pipeline registers (cycles of a GEMM)
 
     def pe_energy(self, action: str) -> tuple[float, bool]:
         """pJ of one PE-cycle of `action`, and whether it was measured. An action the
@@ -216,7 +226,8 @@ class ArrayActionEnergies:
                    model=record["model"], pe=dict(t["pe"]), pe_samples=dict(t["pe_samples"]),
                    per_input_beat=t["per_input_beat"], per_output_beat=t["per_output_beat"],
                    per_cycle=t["per_cycle_counters_control"],
-                   clock_pj_per_cycle=t["clock_per_cycle"], leakage_w=t["leakage_w"])
+                   clock_pj_per_cycle=t["clock_per_cycle"], leakage_w=t["leakage_w"],
+                   pipeline=record.get("pipeline", 0))
 
     def counts(self, a, w, policy: Policy | None = None) -> dict[str, int]:
         """`padded_action_counts` of a @ w on this array: the same for every glitch model,
@@ -231,7 +242,8 @@ class ArrayActionEnergies:
         policy = policy or Policy()
         m_rows, k = a.shape
         n_cols = w.shape[1]
-        cycles = gemm_cycles(m_rows, k, n_cols, rows=self.rows, cols=self.cols, mode=self.threads)
+        cycles = gemm_cycles(m_rows, k, n_cols, rows=self.rows, cols=self.cols, mode=self.threads,
+                             pipeline=self.pipeline)
         counts = dict(self.counts(a, w, policy) if counts is None else counts)
         counts[IDLE] = counts.get(IDLE, 0) + self.rows * self.cols * cycles - sum(counts.values())
         priced = {k: self.pe_energy(k) for k, n in counts.items() if n}
@@ -286,13 +298,16 @@ def characterize_array(run: ArrayRun) -> ArrayActionEnergies:
     for act, e in zip(run.actions.ravel(), run.pe_dynamic.ravel()):
         sums[act] = sums.get(act, 0.0) + float(e)
         counts[act] = counts.get(act, 0) + 1
-    by_block = {}
-    for (block, cat), e in run.energy.parts.items():
-        if cat not in ("clock", "leakage"):
+    by_block, array_clock = {}, 0.0
+    for (block, category), e in run.dynamic.items():
+        if category == "clock" and block in PER_INPUT_BEAT + PER_OUTPUT_BEAT + PER_CYCLE:
+            array_clock += e      # gated by the stall enable: clocked every advancing cycle
+        else:
             by_block[block] = by_block.get(block, 0.0) + e
     part = lambda names: sum(by_block.get(b, 0.0) for b in names)   # noqa: E731
     return ArrayActionEnergies(
         run.rows, run.cols, run.threads, run.model,
         {k: sums[k] / counts[k] for k in sorted(sums)}, dict(sorted(counts.items())),
         part(PER_INPUT_BEAT) / run.input_beats, part(PER_OUTPUT_BEAT) / run.output_beats,
-        part(PER_CYCLE) / run.cycles, run.clock_pj_per_cycle, run.leakage_w)
+        (part(PER_CYCLE) + array_clock) / run.cycles, run.clock_pj_per_cycle, run.leakage_w,
+        run.pipeline)

@@ -28,7 +28,7 @@ from nbsmt.hw.generate import to_verilog
 from nbsmt.policy import Policy
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.synth.gatesim import SIM_PERIOD_NS, simulate
+from nbsmt.synth.gatesim import SIM_PERIOD_NS, simulate, simulation_verilog
 from nbsmt.synth.power import Energy, EnergyModel, PowerLibrary, energy_model, load_power_library
 from nbsmt.synth.techmap import OSU_LIBERTY, Mapped, map_design
 from nbsmt.synth.timing import NOMINAL_PERIOD_NS
@@ -49,20 +49,43 @@ def osu_library() -> PowerLibrary:
     return load_power_library(OSU_LIBERTY)
 
 
+@dataclasses.dataclass(frozen=True)
+class DesignOptions:
+    """Generator options of the designs an energy run maps (all off by default):
+    pipeline registers per PE, operand isolation and clock gating (`nbsmt.hw.pe.NBSMTPE`)."""
+
+    pipeline: int = 0
+    isolate: bool = False
+    gate_clocks: bool = False
+
+    def as_dict(self) -> dict:
+        return {"pipeline": self.pipeline, "operand_isolation": self.isolate,
+                "clock_gating": self.gate_clocks}
+
+
+PLAIN = DesignOptions()
+
+
 @functools.cache
-def _mapped_pe(threads: int, policy: Policy, pipeline: int, isolate: bool,
+def _mapped_pe(threads: int, policy: Policy, options: DesignOptions,
                workdir: str) -> tuple[Mapped, EnergyModel]:
-    component, name = pe_design(threads, policy, pipeline, isolate)
-    mapped = map_design(to_verilog(component, name), name, osu_library().timing, Path(workdir) / name)
+    component, name = pe_design(threads, policy, options.pipeline, options.isolate, options.gate_clocks)
+    mapped = map_design(to_verilog(component, name), name, osu_library().timing, Path(workdir) / name,
+                        gate_clocks=options.gate_clocks)
     return mapped, energy_model(mapped.netlist, osu_library(), design="pe")
 
 
-def mapped_pe(threads: int, policy: Policy | None = None, pipeline: int = 0, *,
-              isolate: bool = False,
+def mapped_pe(threads: int, policy: Policy | None = None, options: DesignOptions = PLAIN, *,
               workdir: Path = Path("build/energy/map")) -> tuple[Mapped, EnergyModel]:
-    """The PE (with operand isolation if `isolate`) mapped onto the OSU library and its
-    energy model (once per process)."""
-    return _mapped_pe(threads, policy or Policy(), pipeline, isolate, str(workdir))
+    """The PE with `options` mapped onto the OSU library and its energy model (once per
+    process)."""
+    return _mapped_pe(threads, policy or Policy(), options, str(workdir))
+
+
+def delayed(values, cycles: int) -> np.ndarray:
+    """`values` `cycles` cycles later: zeros (the registers' reset value) first."""
+    values = np.asarray(values)
+    return np.concatenate([np.zeros(cycles, dtype=values.dtype), values[:len(values) - cycles]])
 
 
 def action_of(n: np.ndarray, lossy: np.ndarray, en: np.ndarray) -> list[str]:
@@ -127,35 +150,47 @@ class PERun:
 
 
 def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
-           policy: Policy | None = None, idle_after: int = 0, isolate: bool = False,
+           policy: Policy | None = None, idle_after: int = 0, options: DesignOptions = PLAIN,
            workdir: Path = Path("build/energy")) -> PERun:
-    """Gate-level run of a PE over `elements` of the GEMM a @ w, checked bit-exact (module
-    doc); `isolate`: the PE with operand isolation."""
+    """Gate-level run of a PE with `options` over `elements` of the GEMM a @ w, checked
+    bit-exact (module doc). A pipelined PE's acc, result and result_valid come
+    `options.pipeline` cycles later, its statistics one cycle later; `result` is checked
+    in every cycle, except where it is a don't-care (not valid, in a pipelined PE that
+    holds idle stages)."""
     policy = policy or Policy()
     mode = mode or threads
-    mapped, em = mapped_pe(threads, policy, isolate=isolate, workdir=workdir / "map")
+    p = options.pipeline
+    if p and idle_after < p:
+        raise ValueError(f"a PE with {p} pipeline registers needs idle_after >= {p}, not {idle_after}")
+    mapped, em = mapped_pe(threads, policy, options, workdir=workdir / "map")
     s = pe_stream(a, w, elements, threads=threads, mode=mode, idle_after=idle_after)
     c = contribution(s.a, s.w, policy)
     acc = expected_accumulator(c.value, s.en, s.last, policy.acc_bits)
+    valid = delayed(s.en & s.last, p)
     expect = {
-        "acc": acc, "result": wrap(acc + c.value, policy.acc_bits),
-        "n_active": np.where(s.en == 1, c.active, 0), "lossy": np.where(s.en == 1, c.reduced_lossy, 0),
+        "acc": delayed(acc, p), "result": delayed(wrap(acc + c.value, policy.acc_bits), p),
+        "result_valid": valid,
+        "n_active": delayed(np.where(s.en == 1, c.active, 0), min(p, 1)),
+        "lossy": delayed(np.where(s.en == 1, c.reduced_lossy, 0), min(p, 1)),
     }
+    checked = valid == 1 if p and options.gate_clocks else np.ones(len(valid), dtype=bool)
     inputs = {"a_in": pack_lanes(s.a, policy.act_bits), "w_in": pack_lanes(s.w, policy.weight_bits),
               "en_in": s.en.tolist(), "last_in": s.last.tolist()}
     cycles = len(s.en)
     name = mapped.netlist.top
-    run = simulate(mapped.netlist, mapped.verilog, inputs, list(expect), em.nets, model=model,
-                   workdir=workdir / "sim" / f"{name}_{model}", bins=cycles)
+    run = simulate(mapped.netlist, simulation_verilog(mapped.netlist), inputs, list(expect), em.nets,
+                   model=model, workdir=workdir / "sim" / f"{name}_{model}", bins=cycles)
     mask = (1 << policy.acc_bits) - 1
     for port, values in expect.items():
         want = [int(v) & (mask if port in ("acc", "result") else 0xFF) for v in values]
-        if run.outputs[port] != want:
-            k = next(i for i, (g, e) in enumerate(zip(run.outputs[port], want)) if g != e)
-            raise EnergyCheckError(f"{name} ({model}): {port} = {run.outputs[port][k]} at cycle {k}, "
-                                   f"golden {want[k]} (a={s.a[k].tolist()}, w={s.w[k].tolist()})")
+        got = run.outputs[port]
+        bad = [k for k in range(cycles) if got[k] != want[k] and (port != "result" or checked[k])]
+        if bad:
+            k = bad[0]
+            raise EnergyCheckError(f"{name} ({model}): {port} = {got[k]} at cycle {k}, "
+                                   f"golden {want[k]} (a={s.a[k - p].tolist()}, w={s.w[k - p].tolist()})")
     golden = golden_gemm(np.asarray(a), np.asarray(w), threads=threads, mode=mode, policy=policy).output
-    ends = np.flatnonzero(s.last == 1)
+    ends = np.flatnonzero(s.last == 1) + p
     for (i, j), k in zip(elements, ends):
         if (run.outputs["result"][k] & mask) != (int(golden[i, j]) & mask):
             raise EnergyCheckError(f"{name} ({model}): C[{i},{j}] != golden_gemm")

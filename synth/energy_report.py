@@ -27,7 +27,7 @@ from nbsmt.fileio import write_json, write_text
 from nbsmt.tb.stimulus import demo_operands
 from nbsmt.policy import Policy
 from nbsmt.synth.array_energy import characterize_array, run_array
-from nbsmt.synth.energy import characterize, run_pe
+from nbsmt.synth.energy import PLAIN, DesignOptions, characterize, run_pe
 from nbsmt.synth.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
@@ -69,9 +69,9 @@ def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int
     return [(int(p) // n_cols, int(p * 7) % n_cols) for p in picks]
 
 
-def _pe_record(a, w, sample, *, threads, model, policy, isolate, workdir) -> dict:
+def _pe_record(a, w, sample, *, threads, model, policy, options, workdir) -> dict:
     run = run_pe(a, w, sample, threads=threads, model=model, policy=policy, idle_after=2,
-                 isolate=isolate, workdir=workdir)
+                 options=options, workdir=workdir)
     table = characterize(run)
     return {
         "threads": threads, "model": model, "cycles": run.cycles, "elements": len(sample),
@@ -94,21 +94,21 @@ def calibration_tile(a, w, rows: int, cols: int, threads: int):
     return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
 
 
-def _array_record(a, w, *, rows, cols, threads, model, policy, isolate,
+def _array_record(a, w, *, rows, cols, threads, model, policy, options,
                   workdir) -> tuple[dict, object]:
     cal = run_array(*calibration_tile(a, w, rows, cols, threads), rows=rows, cols=cols,
                     threads=threads, model=model, policy=policy, per_cycle=True,
-                    isolate=isolate, workdir=workdir)
+                    options=options, workdir=workdir)
     table = characterize_array(cal)
     ta, tw = a[:rows], w[:, :cols]
     direct = run_array(ta, tw, rows=rows, cols=cols, threads=threads, model=model, policy=policy,
-                       isolate=isolate, workdir=workdir)
+                       options=options, workdir=workdir)
     tile_estimate = table.estimate(ta, tw, policy)
     gemm = table.estimate(a, w, policy)
     macs = a.shape[0] * a.shape[1] * w.shape[1]
     effectual = int(np.count_nonzero(a[:, :, None] * w[None, :, :]))
     return {
-        "threads": threads, "model": model, "rows": rows, "cols": cols,
+        "threads": threads, "model": model, "rows": rows, "cols": cols, "pipeline": options.pipeline,
         "tile": {"M": ta.shape[0], "K": ta.shape[1], "N": tw.shape[1], "cycles": direct.cycles,
                  "direct_pj": direct.energy.total, "direct_pj_per_mac": direct.energy.total / direct.macs,
                  "estimate_pj": tile_estimate["energy_pj"],
@@ -131,28 +131,28 @@ def _ratios(records: list[dict], key: str) -> None:
         r["ratio_vs_ossa"] = r[key] / base[key] if base else None
 
 
-def _job(a, w, sample, t, model, *, rows, cols, policy, isolate, workdir, array):
+def _job(a, w, sample, t, model, *, rows, cols, policy, options, workdir, array):
     """The PE record, and the array record and per-action table, of one (threads, model)."""
     workdir = workdir / model
-    pe = _pe_record(a, w, sample, threads=t, model=model, policy=policy, isolate=isolate,
+    pe = _pe_record(a, w, sample, threads=t, model=model, policy=policy, options=options,
                     workdir=workdir)
     if not array:
         return pe, None, None
     rec, table = _array_record(a, w, rows=rows, cols=cols, threads=t, model=model, policy=policy,
-                               isolate=isolate, workdir=workdir)
+                               options=options, workdir=workdir)
     return pe, rec, table
 
 
 def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: Policy,
           elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True,
-          jobs: int = 1, isolate: bool = False) -> dict:
+          jobs: int = 1, options: DesignOptions = PLAIN) -> dict:
     """All records of the report (module doc); `jobs` (threads, model) runs in parallel;
-    `isolate`: every design with operand isolation (`nbsmt.hw.pe.NBSMTPE`)."""
+    every design built with `options` (pipeline, operand isolation, clock gating)."""
     m_rows, k = a.shape
     sample = sample_elements(m_rows, w.shape[1], elements)
     pe, gemm, sweeps, tables = [], [], [], {}
     keys = [(t, model) for model in models for t in threads]
-    common = dict(rows=rows, cols=cols, policy=policy, isolate=isolate, workdir=workdir,
+    common = dict(rows=rows, cols=cols, policy=policy, options=options, workdir=workdir,
                   array=array)
     if jobs > 1:
         import concurrent.futures
@@ -183,7 +183,7 @@ def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: 
                                "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
                                "unseen_actions": rec["unseen_actions"]})
     return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
-            "policy": policy.as_dict(), "operand_isolation": isolate, "pe": pe, "gemm": gemm,
+            "policy": policy.as_dict(), **options.as_dict(), "pe": pe, "gemm": gemm,
             "sweep": sweeps}
 
 
@@ -198,13 +198,24 @@ def _fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def design_options_text(report: dict) -> str:
+    """The generator options a report's designs were built with, in words."""
+    parts = []
+    if report.get("pipeline"):
+        parts.append(f"{report['pipeline']} pipeline register(s) per PE")
+    if report.get("operand_isolation"):
+        parts.append("operand isolation (an inactive lane's operands reach the multiplier units as zeros)")
+    if report.get("clock_gating"):
+        parts.append("clock gating (idle registers hold; every group of flops sharing an enable "
+                     "is clocked through an integrated clock gate)")
+    return "with " + "; ".join(parts) if parts else "as generated by default (no pipeline, isolation or clock gating)"
+
+
 def markdown(report: dict, command: str) -> str:
     s = report["shape"]
     lines = [f"# Energy: {s['M']}x{s['K']}x{s['N']} GEMM, OSU 0.18 um, 1.8 V", "",
              f"Command: `{command}`", "",
-             "Designs: " + ("with operand isolation (an inactive lane's operands reach the "
-                            "multiplier units as zeros)" if report.get("operand_isolation")
-                            else "as generated by default (no operand isolation)"), "",
+             "Designs: " + design_options_text(report), "",
              "## PE, gate-level (sampled output elements, bit-exact with the golden model)", "",
              "| glitch model | T | pJ/MAC | pJ/effectual MAC | vs OS-SA | clock | sequential | combinational | inputs | leakage |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -16,6 +16,14 @@ Two glitch models (docs/energy.md):
   logic settles (glitches). Icarus' path delays are inertial: a pulse shorter than the
   cell's delay is swallowed.
 
+A netlist with clock gates (synth/techmap.py) is simulated with each gated flop on the
+ungated clock behind a hold multiplexer (`simulation_verilog`): the same values at every
+edge, without the race a zero-delay gated clock has with the data it samples (the
+gate's AND output rises a delta after the clock, when a neighbouring flop's new output
+may already be there). The clock gates themselves are simulated as they are, so the
+gated clock nets toggle as in the gated circuit and are priced from their toggles; the
+hold multiplexers are not in the energy model.
+
 Toggles are read from a VCD of the netlist's top-level nets (the flat netlist has every
 net there), counting 0<->1 changes of each net's value at the end of each time step
 (a change and its reversal in one time step is no toggle; x/z are ignored). The VCD is
@@ -32,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.synth.techmap import OSU_LIBERTY, Netlist
+from nbsmt.synth.techmap import OSU_LIBERTY, Netlist, to_verilog
 
 #: The library's Verilog cell models (Debian qflow-tech-osu018, next to the Liberty file).
 OSU_VERILOG = OSU_LIBERTY.with_name("osu018_stdcells.v")
@@ -95,6 +103,30 @@ def testbench(netlist: Netlist, inputs: list[str], outputs: list[str], cycles: i
               "  end",
               "endmodule", ""]
     return "\n".join(lines)
+
+
+#: The simulation-only hold multiplexer of a gated flop (`simulation_verilog`).
+_HOLD_CELL = "NBSMT_HOLD"
+_HOLD_MODEL = (f"module {_HOLD_CELL} (input E, D, Q, output Y);\n"
+               "  assign Y = E ? D : Q;\nendmodule\n")
+
+
+def simulation_verilog(netlist: Netlist) -> str:
+    """The structural Verilog Icarus runs: `to_verilog`, with every flop on a gated clock
+    moved to the clock it gates behind a hold multiplexer on its enable (module doc)."""
+    if not netlist.clock_gates:
+        return to_verilog(netlist)
+    cells = dict(netlist.cells)
+    net = netlist.next_net()
+    for name, (kind, pins) in netlist.cells.items():
+        gate = netlist.clock_gates.get(pins.get("CLK"))
+        if gate is None or "D" not in pins or "Q" not in pins:
+            continue
+        enable, clock = gate
+        cells[name] = (kind, {**pins, "CLK": clock, "D": net})
+        cells[f"{name}_hold"] = (_HOLD_CELL, {"E": enable, "D": pins["D"], "Q": pins["Q"], "Y": net})
+        net += 1
+    return to_verilog(Netlist(netlist.top, netlist.ports, cells)) + _HOLD_MODEL
 
 
 def _stimulus(netlist: Netlist, inputs: list[str], values: dict[str, list[int]], cycles: int) -> str:

@@ -13,7 +13,8 @@ Energy of a run, in pJ (docs/energy.md):
   the timing flow assumes), plus its driver's internal energy per output transition;
 - **input-pin energy**: a toggle on a pin with passive tables (a flop's D) adds it;
 - **clock**: per cycle and flop, the clock pin's rise + fall passive energy and its
-  capacitance charged once (C V^2); the clock tree is not modelled;
+  capacitance charged once (C V^2); the clock tree is not modelled. A flop behind a
+  clock gate pays that only when its gated clock toggles (`energy_model`);
 - **leakage**: cell_leakage_power x cycles x period.
 
 Simplifications (stated in docs/energy.md): every table is read at one input transition
@@ -165,18 +166,34 @@ class EnergyModel:
         total = dynamic + cycles * self.per_cycle + self.leakage_w * cycles * period_ns * 1e-9 / 1e-12
         return Energy({b: float(e) for b, e in zip(self.buckets, total) if e}, cycles, period_ns)
 
+    def dynamic(self, toggles: np.ndarray) -> dict[tuple[str, str], float]:
+        """The toggles' energy alone by (block, category), pJ: what changes with activity
+        (gated clocks included), without the per-cycle clock and the leakage."""
+        values = np.asarray(toggles, dtype=np.float64) @ self.toggle_energy
+        return {b: float(e) for b, e in zip(self.buckets, values) if e}
+
 
 def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
-                 slew_ns: float = INPUT_SLEW_NS, output_load_pf: float | None = None) -> EnergyModel:
+                 slew_ns: float = INPUT_SLEW_NS, output_load_pf: float | None = None,
+                 clock_port: str = "clk") -> EnergyModel:
     """The per-toggle and per-cycle energies of `netlist` (module doc); `design` ("pe" or
-    "array") tells `block_of` how to read the hierarchical cell names."""
+    "array") tells `block_of` how to read the hierarchical cell names.
+
+    Every pin on the `clock_port` net costs its capacitance (and a clock pin its passive
+    energy) every cycle. A clock pin on any other net (a gated clock, an ICG latch's
+    inverted clock) is a load of that net, priced per toggle like any other, and such a
+    net's driver and switching count as clock energy.
+    """
     lib = library.timing
     if output_load_pf is None:
         output_load_pf = lib.flip_flop_data_capacitance()
     v2 = library.vdd ** 2
+    clock_nets = {b for b in netlist.ports.get(clock_port, ("", []))[1] if isinstance(b, int)}
     load: dict[int, float] = {}
     driver: dict[int, tuple[str, str, str]] = {}        # net -> (cell name, type, pin)
     sinks: dict[int, list[tuple[str, str, str]]] = {}
+    on_clock: list[tuple[str, str, str]] = []           # pins on the clock port's net
+    clock_driven: set[int] = set()                      # nets feeding a clock pin
     for name, (kind, pins) in netlist.cells.items():
         cell = lib.cells[kind]
         for pin, net in pins.items():
@@ -184,19 +201,27 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
                 continue
             if cell.pins[pin].direction == "output":
                 driver[net] = (name, kind, pin)
-            elif not cell.pins[pin].clock:          # clock pins are priced per cycle
-
+            elif net in clock_nets:
+                on_clock.append((name, kind, pin))
+            else:
                 load[net] = load.get(net, 0.0) + cell.pins[pin].capacitance
                 sinks.setdefault(net, []).append((name, kind, pin))
+                if cell.pins[pin].clock:
+                    clock_driven.add(net)
     for direction, bits in netlist.ports.values():
         for net in bits:
             if isinstance(net, int) and direction == "output":
                 load[net] = load.get(net, 0.0) + output_load_pf
-    nets = sorted(set(load) | set(driver))
+    nets = sorted((set(load) | set(driver)) - clock_nets)
     buckets: dict[tuple[str, str], int] = {}
 
     def bucket(block: str, category: str) -> int:
         return buckets.setdefault((block, category), len(buckets))
+
+    def passive(kind: str, pin: str) -> float:
+        """Energy of one transition of an input pin with passive tables (else 0), pJ."""
+        table = library.pins.get((kind, pin))
+        return table.per_toggle(0.0, slew_ns) * library.energy_unit_pj if table else 0.0
 
     entries: list[tuple[int, int, float]] = []
     for i, net in enumerate(nets):
@@ -204,7 +229,8 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
         switching = 0.5 * c * v2                    # pF x V^2 = pJ
         if net in driver:
             name, kind, pin = driver[net]
-            category = "sequential" if lib.cells[kind].sequential else "combinational"
+            category = ("clock" if net in clock_driven else
+                        "sequential" if lib.cells[kind].sequential else "combinational")
             b = bucket(block_of(name, design), category)
             internal = library.pins.get((kind, pin))
             e = switching + (internal.per_toggle(c, slew_ns) * library.energy_unit_pj if internal else 0.0)
@@ -212,24 +238,19 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
             b, e = bucket("inputs", "inputs"), switching
         entries.append((i, b, e))
         for name, kind, pin in sinks.get(net, []):
-            passive = library.pins.get((kind, pin))
-            if passive is not None and not lib.cells[kind].pins[pin].clock:
-                entries.append((i, bucket(block_of(name, design), "sequential"),
-                                passive.per_toggle(0.0, slew_ns) * library.energy_unit_pj))
-    clock_entries, leak_entries, flops = [], [], 0
+            if library.pins.get((kind, pin)) is not None:
+                category = "clock" if lib.cells[kind].pins[pin].clock else "sequential"
+                entries.append((i, bucket(block_of(name, design), category), passive(kind, pin)))
+    clock_entries, leak_entries = [], []
+    for name, kind, pin in on_clock:                # charged and discharged once a cycle
+        e = lib.cells[kind].pins[pin].capacitance * v2 + 2 * passive(kind, pin)
+        clock_entries.append((bucket(block_of(name, design), "clock"), e))
+    flops = 0
     for name, (kind, pins) in netlist.cells.items():
         cell = lib.cells[kind]
-        block = block_of(name, design)
-        leak_entries.append((bucket(block, "leakage"), library.leakage.get(kind, 0.0) * library.leakage_unit_w))
-        clocks = [p for p in pins if cell.pins[p].clock]
-        if cell.sequential and clocks:
-            flops += 1
-            for p in clocks:
-                passive = library.pins.get((kind, p))
-                e = cell.pins[p].capacitance * v2           # charged and discharged once a cycle
-                if passive is not None:
-                    e += 2 * passive.per_toggle(0.0, slew_ns) * library.energy_unit_pj
-                clock_entries.append((bucket(block, "clock"), e))
+        leak_entries.append((bucket(block_of(name, design), "leakage"),
+                             library.leakage.get(kind, 0.0) * library.leakage_unit_w))
+        flops += bool(cell.sequential and any(cell.pins[p].clock for p in pins))
     toggle_energy = np.zeros((len(nets), len(buckets)))
     for i, b, e in entries:
         toggle_energy[i, b] += e

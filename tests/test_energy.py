@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nbsmt.tb.stimulus import demo_operands
-from nbsmt.synth.energy import (EnergyCheckError, PERIOD_NS, action_counts, characterize,
-                                osu_library, run_pe)
+from nbsmt.synth.energy import (PLAIN, DesignOptions, EnergyCheckError, PERIOD_NS, action_counts,
+                                characterize, osu_library, run_pe)
 from nbsmt.synth.gatesim import simulate
 from nbsmt.synth.nldm import parse
 from nbsmt.synth.power import energy_model
@@ -150,19 +150,24 @@ def test_sparse_activations_cost_less_per_mac_on_the_os_sa(tmp_path):
     assert e_sparse < e_dense
 
 
+#: Thread counts and design options of the per-action checks: every T as generated, and a
+#: pipelined PE with clock gating (its K-step energy spread over the stages).
+ESTIMATED = [(1, PLAIN), (2, PLAIN), (4, PLAIN), (2, DesignOptions(pipeline=2, gate_clocks=True))]
+
+
 def test_per_action_estimate_matches_a_direct_run_within_5_percent(tmp_path):
     a, w = demo_operands(shape=(64, 128, 64))
     held_out = _elements(3, offset=7)
-    for threads in (1, 2, 4):
+    for threads, options in ESTIMATED:
         calib = run_pe(a, w, _elements(6), threads=threads, model="zero-delay", idle_after=2,
-                       workdir=tmp_path)
+                       options=options, workdir=tmp_path)
         table = characterize(calib)
         direct = run_pe(a, w, held_out, threads=threads, model="zero-delay", idle_after=2,
-                        workdir=tmp_path)
+                        options=options, workdir=tmp_path)
         counts = action_counts(a, w, threads=threads, elements=held_out, idle_per_element=2)
         assert sum(counts.values()) == direct.cycles
         estimate = table.estimate(counts)
-        assert estimate == pytest.approx(direct.energy.total, rel=0.05), threads
+        assert estimate == pytest.approx(direct.energy.total, rel=0.05), (threads, options)
 
 
 def test_a_gate_level_result_that_differs_from_golden_fails_the_run(tmp_path, monkeypatch):
@@ -186,15 +191,15 @@ def test_array_per_action_estimate_matches_a_direct_array_run_within_5_percent(t
     # counter-checked inside run_array, against the estimate from action counts.
     from nbsmt.synth.array_energy import characterize_array, run_array
     a, w = demo_operands(shape=(16, 64, 16))
-    for threads in (1, 2, 4):
+    for threads, options in ESTIMATED[:3] + [(2, DesignOptions(pipeline=1, gate_clocks=True))]:
         calib = run_array(a[8:, :32], w[:32, 8:], rows=2, cols=2, threads=threads,
-                          model="zero-delay", per_cycle=True, workdir=tmp_path)
+                          model="zero-delay", per_cycle=True, options=options, workdir=tmp_path)
         table = characterize_array(calib)
         direct = run_array(a[:8], w[:, :8], rows=2, cols=2, threads=threads, model="zero-delay",
-                           workdir=tmp_path)
+                           options=options, workdir=tmp_path)
         estimate = table.estimate(a[:8], w[:, :8])
         assert estimate["cycles"] == direct.cycles and not estimate["unseen_actions"]
-        assert estimate["energy_pj"] == pytest.approx(direct.energy.total, rel=0.05), threads
+        assert estimate["energy_pj"] == pytest.approx(direct.energy.total, rel=0.05), (threads, options)
 
 
 def _cli(*args):
@@ -237,6 +242,7 @@ def test_energy_cli_writes_md_json_csv_and_the_sweep_plot(small_operands):
     (["--rows", "0"], "--rows must be between 1 and 64, not 0"),
     (["--elements", "0"], "--elements must be between 1 and 4096, not 0"),
     (["--acc-bits", "8"], "acc_bits must be between 16 and 62, not 8"),
+    (["--pipeline", "3"], "argument --pipeline: invalid choice: 3 (choose from 0, 1, 2)"),
 ])
 def test_energy_cli_bad_options_exit_2_with_one_line_and_no_report(small_operands, args, message):
     d = small_operands
@@ -253,3 +259,61 @@ def test_energy_cli_bad_operands_exit_2(small_operands):
     r = _cli("--a", d / "missing.npy", "--w", d / "W.npy", "--out", d / "report")
     assert r.returncode == 2 and r.stderr.startswith("nbsmt energy: error: --a ")
     assert not (d / "report").exists()
+
+
+HELD = """module held(input clk, input rst, input en, input [5:0] d, output reg [5:0] q);
+  always @(posedge clk) if (rst) q <= 6'd0; else if (en) q <= d;
+endmodule
+"""
+
+
+def _held_run(tmp_path, gate_clocks, en, d):
+    from nbsmt.synth.gatesim import simulation_verilog
+    from nbsmt.synth.techmap import map_design
+    mapped = map_design(HELD, "held", osu_library().timing, tmp_path / f"map_{gate_clocks}",
+                        gate_clocks=gate_clocks)
+    em = energy_model(mapped.netlist, osu_library(), slew_ns=SLEW, output_load_pf=PORT_LOAD)
+    run = simulate(mapped.netlist, simulation_verilog(mapped.netlist), {"en": en, "d": d}, ["q"],
+                   em.nets, model="zero-delay", workdir=tmp_path / f"sim_{gate_clocks}")
+    return mapped.netlist, em, run
+
+
+def test_a_clock_gate_clocks_its_flops_only_in_enabled_cycles(tmp_path):
+    # A 6-bit register with an enable: one ICG (latch + AND, its latch clocked through an
+    # inverter), six flops on the gated clock. Its clock energy over the run equals the
+    # hand calculation from the Liberty values with the gated clock toggling twice per
+    # enabled cycle; pricing the flops every cycle (no gating) misses by far more than 1 %.
+    cycles = 48
+    en = [1 if c % 4 == 0 else 0 for c in range(cycles)]
+    d = [(7 * c + 3) % 64 for c in range(cycles)]
+    netlist, em, run = _held_run(tmp_path, True, en, d)
+    _, _, plain = _held_run(tmp_path, False, en, d)
+    assert run.outputs["q"] == plain.outputs["q"]               # bit-exact either way
+    held, want = 0, []
+    for c in range(cycles):          # row c: d of the last enabled cycle before c (reset: 0)
+        want.append(held)
+        held = d[c] if en[c] else held
+    assert run.outputs["q"] == want
+    (gclk, (enable, clk)), = netlist.clock_gates.items()
+    flops = [n for n, (kind, pins) in netlist.cells.items() if kind == "DFFPOSX1"]
+    assert len(flops) == 6 and all(netlist.cells[n][1]["CLK"] == gclk for n in flops)
+    counts = run.toggles.sum(axis=0)
+    index = em.net_index
+    enabled = sum(en) + 1            # edges that load q: the enabled ones and the last reset
+    assert counts[index[gclk]] == 2 * enabled
+    inverted = next(p["Y"] for k, p in netlist.cells.values() if k == "INVX1" and p["A"] == clk)
+    assert counts[index[inverted]] == 2 * cycles
+
+    lib = _liberty()
+    ff, latch, inv, and2 = lib["DFFPOSX1"], lib["LATCH"], lib["INVX1"], lib["AND2X2"]
+    cap = lambda cell, pin: float(_pin(cell, pin).attrs["capacitance"])  # noqa: E731
+    v2 = 1.8 ** 2
+    c_gclk, c_low = 6 * cap(ff, "CLK"), cap(latch, "CLK")
+    per_cycle = (cap(inv, "A") + cap(and2, "A")) * v2             # the clock's own pins
+    low_toggle = 0.5 * c_low * v2 + _internal(inv, "Y", c_low) + _passive(latch, "CLK")
+    gclk_toggle = 0.5 * c_gclk * v2 + _internal(and2, "Y", c_gclk) + 6 * _passive(ff, "CLK")
+    hand = cycles * per_cycle + 2 * cycles * low_toggle + 2 * enabled * gclk_toggle
+    got = em.energy(counts, cycles, PERIOD_NS).by_category()["clock"]
+    assert got == pytest.approx(hand, rel=0.01)
+    ungated = cycles * 6 * (cap(ff, "CLK") * v2 + 2 * _passive(ff, "CLK"))
+    assert abs((hand - 2 * enabled * gclk_toggle + ungated) / got - 1) > 0.01

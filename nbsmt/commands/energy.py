@@ -11,7 +11,7 @@ from nbsmt.errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
     p = sub.add_parser(
         "energy", help="energy of SySMT vs the OS-SA from gate-level simulation on the OSU 0.18 um library",
         description="Map PEs onto the OSU 0.18 um library, simulate them at gate level (Icarus) on a "
@@ -36,9 +36,14 @@ def register(sub) -> None:
     p.add_argument("--sparsity-sweep", action="store_true",
                    help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
     add_policy_arguments(p)
+    p.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
+                   help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
     p.add_argument("--operand-isolation", action="store_true",
                    help="every design with operand isolation: an inactive lane's operands "
                         "reach the multiplier units as zeros (bit-identical results)")
+    p.add_argument("--clock-gating", action="store_true",
+                   help="every design with clock gating: idle registers hold and every group of "
+                        "flops sharing an enable gets a clock gate (bit-identical results)")
     p.add_argument("--out", default="build/energy", metavar="DIR",
                    help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")
@@ -50,12 +55,14 @@ def run(args) -> int:
     from nbsmt.tb.stimulus import demo_operands
     from nbsmt.synth.energy_report import build, write
     from nbsmt.synth.gatesim import GLITCH_MODELS, GateSimError
-    from nbsmt.synth.energy import EnergyCheckError
+    from nbsmt.synth.energy import DesignOptions, EnergyCheckError
 
     rows = array_dim_from_args("--rows", args.rows)
     cols = array_dim_from_args("--cols", args.cols if args.cols is not None else args.rows)
     int_arg("--elements", args.elements, 1, 4096)
     int_arg("--jobs", args.jobs, 1, 64)
+    options = DesignOptions(pipeline=args.pipeline, isolate=args.operand_isolation,
+                            gate_clocks=args.clock_gating)
     policy = policy_from_args(args)
     if (args.a is None) != (args.w is None):
         raise InputError("--a and --w go together")
@@ -71,7 +78,7 @@ def run(args) -> int:
         report = build(a, w, threads=threads, models=models, rows=rows, cols=cols, policy=policy,
                        elements=args.elements, sweep=args.sparsity_sweep,
                        workdir=out / "work", demo=args.a is None, array=not args.pe_only,
-                       jobs=args.jobs, isolate=args.operand_isolation)
+                       jobs=args.jobs, options=options)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:
