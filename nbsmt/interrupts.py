@@ -84,10 +84,16 @@ def kill_descendants(spare: str | None = None) -> None:
                 os.kill(child, signal.SIGKILL)
 
 
+#: Spared by the kill: multiprocessing's resource tracker does no work of ours and ends
+#: with this process; killed, it is relaunched during the pool's shutdown and prints a
+#: KeyError traceback per semaphore it never saw.
+_RESOURCE_TRACKER = "multiprocessing.resource_tracker"
+
+
 def _on_signal(signum, frame):
     _RECEIVED.append(signum)
     _STOPPING.set()
-    kill_descendants()
+    kill_descendants(spare=_RESOURCE_TRACKER)
     raise Interrupted(signum)
 
 

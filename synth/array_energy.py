@@ -19,6 +19,8 @@ The estimate prices any GEMM from action counts:
 PE (i, j) computes the K-step accepted in cycle g in cycle g + i + j (docs/array.md);
 a cycle's toggles are those between its rising edge and the next, so a K-step is priced
 with the register updates of the step before it, the same convention as the PE runs.
+In pipelined PEs a block's toggles are moved back to the cycle its K-step entered the
+PE (`nbsmt.synth.energy.aligned`), so each stage is priced with its own K-step's action.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from nbsmt.policy import Policy
 from nbsmt.sim.arith import contribution
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.synth.energy import IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of, osu_library
+from nbsmt.synth.energy import (IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of,
+                                aligned, osu_library, stage_of)
 from nbsmt.synth.gatesim import simulate, simulation_verilog
 from nbsmt.synth.power import Energy, EnergyModel, energy_model
 from nbsmt.synth.techmap import MIN_GATED_FLOPS, SCRIPT_VERSION, Netlist, map_design
@@ -118,17 +121,11 @@ class ArrayRun:
     pipeline: int = 0
 
 
-def _pe_group(netlist: Netlist, em: EnergyModel, rows: int, cols: int) -> np.ndarray:
+def _pe_group(em: EnergyModel, cols: int) -> np.ndarray:
     """PE index (i * cols + j) of each net's driver, -1 for nets outside the PEs."""
-    drivers = {}
-    lib = osu_library().timing
-    for name, (kind, pins) in netlist.cells.items():
-        for pin, net in pins.items():
-            if lib.cells[kind].pins[pin].direction == "output":
-                drivers[net] = name
     out = np.full(len(em.nets), -1)
-    for i, net in enumerate(em.nets):
-        m = re.match(r"pe_(\d+)_(\d+)\.", drivers.get(net, ""))
+    for i, driver in enumerate(em.drivers):
+        m = re.match(r"pe_(\d+)_(\d+)\.", driver)
         out[i] = int(m.group(1)) * cols + int(m.group(2)) if m else -1
     return out
 
@@ -176,8 +173,9 @@ def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
     dynamic = em.dynamic(run.toggles.sum(axis=0))
     pe_dynamic = actions = None
     if per_cycle:
-        group = _pe_group(netlist, em, rows, cols)
-        weighted = run.toggles.astype(np.float64) * em.per_net()[None, :]
+        group = _pe_group(em, cols)
+        stages = np.array([stage_of(d, options.pipeline) for d in em.drivers])
+        weighted = aligned(run.toggles.astype(np.float64), stages) * em.per_net()[None, :]
         pe_dynamic = np.zeros((simulated, rows * cols))
         inside = group >= 0
         np.add.at(pe_dynamic.T, group[inside], weighted[:, inside].T)

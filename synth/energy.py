@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,33 @@ def delayed(values, cycles: int) -> np.ndarray:
     return np.concatenate([np.zeros(cycles, dtype=values.dtype), values[:len(values) - cycles]])
 
 
+#: The pipeline stage of a PE block, by its submodule (hw/pe.py): a K-step that enters
+#: in cycle c is reduced in c, multiplied after `pipe1` and accumulated after `pipe2`.
+_STAGE_BLOCKS = {"pipe1": lambda p: 1, "mult": lambda p: min(p, 1), "pipe2": lambda p: 2,
+                 "accum": lambda p: p}
+
+
+def stage_of(cell: str, pipeline: int) -> int:
+    """How many cycles after a K-step enters a PE the cell `cell` (a hierarchical name, in
+    a PE or an array's `pe_i_j`) works on it: 0 for everything in an unpipelined PE."""
+    parts = cell.split(".")
+    if re.fullmatch(r"pe_\d+_\d+", parts[0]):
+        parts = parts[1:]
+    stage = _STAGE_BLOCKS.get(parts[0]) if len(parts) > 1 else None
+    return stage(pipeline) if stage and pipeline else 0
+
+
+def aligned(per_cycle: np.ndarray, stages: np.ndarray) -> np.ndarray:
+    """`per_cycle` [cycles, nets] with each net's column moved `stages[net]` cycles earlier:
+    row c then holds what the K-step that entered in cycle c cost in every stage (the
+    last rows miss the stages that ran after the end)."""
+    out = np.zeros_like(per_cycle)
+    for s in np.unique(stages):
+        sel = stages == s
+        out[:len(out) - s, sel] = per_cycle[s:, sel]
+    return out
+
+
 def action_of(n: np.ndarray, lossy: np.ndarray, en: np.ndarray) -> list[str]:
     """The action of each PE-cycle: "idle", or "n<k>" with "-lossy" when a reduction lost bits."""
     return [IDLE if not e else f"n{k}" + ("-lossy" if l else "") for k, l, e in zip(n, lossy, en)]
@@ -134,7 +162,7 @@ class PERun:
     macs: int
     effectual_macs: int
     energy: Energy
-    dynamic_per_cycle: np.ndarray     # pJ of each cycle's toggles
+    dynamic_per_cycle: np.ndarray     # pJ of the toggles of each cycle's K-step (`aligned`)
     combinational_per_cycle: np.ndarray   # the part of it in combinational cells
     actions: list[str]
     clock_pj_per_cycle: float
@@ -194,7 +222,8 @@ def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
     for (i, j), k in zip(elements, ends):
         if (run.outputs["result"][k] & mask) != (int(golden[i, j]) & mask):
             raise EnergyCheckError(f"{name} ({model}): C[{i},{j}] != golden_gemm")
-    per_bucket = run.toggles @ em.toggle_energy
+    stages = np.array([stage_of(d, p) for d in em.drivers])
+    per_bucket = aligned(run.toggles.astype(np.float64), stages) @ em.toggle_energy
     combinational = [b for b, (_, cat) in enumerate(em.buckets) if cat == "combinational"]
     energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
     return PERun(threads, mode, model, cycles, s.macs, s.effectual, energy,

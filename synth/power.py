@@ -148,6 +148,7 @@ class EnergyModel:
     per_cycle: np.ndarray            # [buckets] pJ
     leakage_w: np.ndarray            # [buckets] W
     flops: int
+    drivers: list[str] = dataclasses.field(default_factory=list)   # cell driving each net ("": a port)
 
     @property
     def net_index(self) -> dict[int, int]:
@@ -260,4 +261,5 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     leakage = np.zeros(len(buckets))
     for b, w in leak_entries:
         leakage[b] += w
-    return EnergyModel(nets, list(buckets), toggle_energy, per_cycle, leakage, flops)
+    return EnergyModel(nets, list(buckets), toggle_energy, per_cycle, leakage, flops,
+                       [driver[n][0] if n in driver else "" for n in nets])

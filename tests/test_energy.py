@@ -317,3 +317,14 @@ def test_a_clock_gate_clocks_its_flops_only_in_enabled_cycles(tmp_path):
     assert got == pytest.approx(hand, rel=0.01)
     ungated = cycles * 6 * (cap(ff, "CLK") * v2 + 2 * _passive(ff, "CLK"))
     assert abs((hand - 2 * enabled * gclk_toggle + ungated) / got - 1) > 0.01
+
+
+def test_pipelined_pe_toggles_are_moved_back_to_the_cycle_their_k_step_entered():
+    from nbsmt.synth.energy import aligned, stage_of
+    names = ["_5_", "reduce._1_", "pipe1._2_", "mult._3_", "pipe2._4_", "accum._6_", "pe_1_2.accum._6_"]
+    assert [stage_of(n, 0) for n in names] == [0] * 7
+    assert [stage_of(n, 1) for n in names] == [0, 0, 1, 1, 2, 1, 1]   # (no pipe2 at P = 1)
+    assert [stage_of(n, 2) for n in names] == [0, 0, 1, 1, 2, 2, 2]
+    per_cycle = np.arange(12.0).reshape(4, 3)          # 4 cycles x 3 nets at stages 0, 1, 2
+    assert aligned(per_cycle, np.array([0, 1, 2])).tolist() == [
+        [0, 4, 8], [3, 7, 11], [6, 10, 0], [9, 0, 0]]

@@ -314,6 +314,27 @@ def test_interrupted_synth_stops_yosys_at_once_and_cleans_up(tmp_path, how, stat
     assert not list(tmpdir.iterdir()) and not (tmp_path / "out").exists()
 
 
+def test_a_terminated_energy_run_with_a_process_pool_says_one_line(tmp_path):
+    # Killing every child used to kill multiprocessing's resource tracker too: relaunched
+    # during the pool's shutdown, it printed a KeyError traceback per semaphore.
+    from nbsmt.tb.stimulus import demo_operands
+    a, w = demo_operands(shape=(16, 64, 16))
+    np.save(tmp_path / "A.npy", a.astype(np.uint8))
+    np.save(tmp_path / "W.npy", w.astype(np.int8))
+    proc = subprocess.Popen(
+        [*NBSMT, "energy", "--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy"),
+         "--rows", "2", "--jobs", "2", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=os.environ | {"NBSMT_BUILD_DIR": str(tmp_path / "build")})
+    _wait_for_child(proc, b"vvp")
+    _interrupt(proc, "SIGTERM")
+    err = proc.stderr.read()
+    assert proc.returncode == 143, err
+    assert err.strip() == "nbsmt energy: interrupted (SIGTERM), stopped"
+    assert _group_gone(proc.pid), "a child process outlived the command"
+    assert not (tmp_path / "out").exists()
+
+
 class _SignalsInItsDestructor:
     def __del__(self):
         os.kill(os.getpid(), signal.SIGINT)   # Python runs the handler here, in __del__

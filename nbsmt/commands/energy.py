@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from nbsmt.cache import build_root
     from nbsmt.operands import load_operands
     from nbsmt.tb.stimulus import demo_operands
     from nbsmt.synth.energy_report import build, write
@@ -74,11 +76,14 @@ def run(args) -> int:
     models = GLITCH_MODELS if args.model == "both" else (args.model,)
     out = Path(args.out)
     start = time.monotonic()
+    scratch = build_root()            # mapping and simulation files, gone with the run
+    scratch.mkdir(parents=True, exist_ok=True)
     try:
-        report = build(a, w, threads=threads, models=models, rows=rows, cols=cols, policy=policy,
-                       elements=args.elements, sweep=args.sparsity_sweep,
-                       workdir=out / "work", demo=args.a is None, array=not args.pe_only,
-                       jobs=args.jobs, options=options)
+        with tempfile.TemporaryDirectory(prefix="nbsmt-energy-", dir=scratch) as work:
+            report = build(a, w, threads=threads, models=models, rows=rows, cols=cols,
+                           policy=policy, elements=args.elements, sweep=args.sparsity_sweep,
+                           workdir=Path(work), demo=args.a is None, array=not args.pe_only,
+                           jobs=args.jobs, options=options)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:
