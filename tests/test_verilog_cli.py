@@ -34,8 +34,10 @@ def test_arrays_with_rows_and_cols_lint_clean(tmp_path):
     assert main(["verilog", "--defaults", "--rows", "2", "--cols", "3", "-o", str(tmp_path)]) == 0
     assert main(["verilog", "--threads", "2", "--rows", "2", "--windows", "3",
                  "-o", str(tmp_path)]) == 0
+    assert main(["verilog", "--threads", "4", "--rows", "2", "--pipeline", "1",
+                 "--operand-isolation", "--clock-gating", "-o", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["nbsmt_array_2x2_t2_w3.v"] + [
+    assert names == ["nbsmt_array_2x2_t2_w3.v", "nbsmt_array_2x2_t4_p1_iso_cg.v"] + [
         f"nbsmt_array_2x3_t{t}.v" for t in (1, 2, 4)]
     assert "module nbsmt_array_2x3_t4(" in (tmp_path / "nbsmt_array_2x3_t4.v").read_text()
     require_simulator("verilator")

@@ -19,6 +19,12 @@ def register(sub) -> None:
     p.add_argument("--cols", type=int, help="array columns (default: --rows)")
     p.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS,
                    help="pipeline registers in every PE (default: 0; the name gets _p1/_p2)")
+    p.add_argument("--operand-isolation", action="store_true",
+                   help="inactive lanes' operands reach the multipliers as zeros (energy "
+                        "option; the name gets _iso)")
+    p.add_argument("--clock-gating", action="store_true",
+                   help="idle registers hold, for clock gates in synthesis (energy option; "
+                        "the name gets _cg)")
     add_policy_arguments(p)
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
@@ -31,12 +37,13 @@ def designs(args) -> list:
 
     policy = policy_from_args(args)
     shape = array_shape_from_args(args)
-    if shape is None:
-        threads = DEFAULT_THREADS if args.defaults else (args.threads,)
-        return [pe_design(t, policy, args.pipeline) for t in threads]
-    rows, cols = shape
     threads = DEFAULT_THREADS if args.defaults else (args.threads,)
-    return [array_design(rows=rows, cols=cols, threads=t, policy=policy, pipeline=args.pipeline)
+    isolate, gate = args.operand_isolation, args.clock_gating
+    if shape is None:
+        return [pe_design(t, policy, args.pipeline, isolate, gate) for t in threads]
+    rows, cols = shape
+    return [array_design(rows=rows, cols=cols, threads=t, policy=policy, pipeline=args.pipeline,
+                         isolate_operands=isolate, gate_clocks=gate)
             for t in threads]
 
 
