@@ -66,7 +66,9 @@ ICG_CELL = "NBSMT_ICG"
 #: cycle; a few flops' clock pins cost less than that).
 MIN_GATED_FLOPS = 4
 #: Library cells an ICG is built from: (cell, input pins, output pin).
-ICG_INVERTER, ICG_LATCH, ICG_AND = ("INVX1", ("A",), "Y"), ("LATCH", ("CLK", "D"), "Q"), ("AND2X2", ("A", "B"), "Y")
+ICG_INVERTER = ("INVX1", ("A",), "Y")
+ICG_LATCH = ("LATCH", ("CLK", "D"), "Q")       # transparent while CLK is high
+ICG_AND = ("AND2X2", ("A", "B"), "Y")
 
 #: Yosys techmap rules: a synchronous reset over an enable becomes part of the enable.
 SRST_INTO_ENABLE = "\n".join(
