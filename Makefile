@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval sweep formal energy bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval sweep formal energy energy-options bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -74,6 +74,12 @@ formal: setup
 # Gate-level energy of the demo GEMM's PEs on the OSU 0.18 um library (docs/energy.md).
 energy: setup
 	nice $(NBSMT) energy --demo --sparsity-sweep --out $(BUILD)/energy
+
+# The same with each design option the savings may need: its own report per option.
+energy-options: setup
+	nice $(NBSMT) energy --demo --sparsity-sweep --operand-isolation --out $(BUILD)/energy-iso
+	nice $(NBSMT) energy --demo --sparsity-sweep --clock-gating --out $(BUILD)/energy-cg
+	nice $(NBSMT) energy --demo --sparsity-sweep --pipeline 2 --out $(BUILD)/energy-p2
 
 # Benchmarks print figures; they are not timed tests. One BLAS thread for the emulator
 # (see docs/eval.md for both settings).
