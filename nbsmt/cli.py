@@ -29,6 +29,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def add_design_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generator options of a PE or array design (hw/pe.py), each off by default; a
+    module name records them (_p1/_p2, _iso, _cg)."""
+    from nbsmt.policy import PIPELINE_DEPTHS
+    g = parser.add_argument_group("design options")
+    g.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
+                   help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
+    g.add_argument("--operand-isolation", action="store_true",
+                   help="an inactive lane's operands reach the multiplier units as zeros "
+                        "(an energy option; bit-identical results)")
+    g.add_argument("--clock-gating", action="store_true",
+                   help="idle registers hold, and synthesis for energy gives every group of "
+                        "flops sharing an enable a clock gate (bit-identical results)")
+
+
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The policy flags every model, simulator and generator command shares (SPEC §2-§5)."""
     from nbsmt.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES

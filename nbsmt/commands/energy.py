@@ -7,12 +7,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbsmt.cli import add_policy_arguments, array_dim_from_args, int_arg, policy_from_args
+from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
+                       int_arg, policy_from_args)
 from nbsmt.errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
+    from nbsmt.policy import THREAD_CHOICES
     p = sub.add_parser(
         "energy", help="energy of SySMT vs the OS-SA from gate-level simulation on the OSU 0.18 um library",
         description="Map PEs onto the OSU 0.18 um library, simulate them at gate level (Icarus) on a "
@@ -37,14 +38,7 @@ def register(sub) -> None:
     p.add_argument("--sparsity-sweep", action="store_true",
                    help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
     add_policy_arguments(p)
-    p.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
-                   help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
-    p.add_argument("--operand-isolation", action="store_true",
-                   help="every design with operand isolation: an inactive lane's operands "
-                        "reach the multiplier units as zeros (bit-identical results)")
-    p.add_argument("--clock-gating", action="store_true",
-                   help="every design with clock gating: idle registers hold and every group of "
-                        "flops sharing an enable gets a clock gate (bit-identical results)")
+    add_design_option_arguments(p)     # every design the run maps is built with them
     p.add_argument("--out", default="build/energy", metavar="DIR",
                    help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nbsmt.cli import add_policy_arguments, array_shape_from_args, policy_from_args
+from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_shape_from_args,
+                       policy_from_args)
 
 
 def register(sub) -> None:
-    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
+    from nbsmt.policy import THREAD_CHOICES
     p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
                                    "encodes it, e.g. nbsmt_pe_t2_w5_trunc.v), or for an "
@@ -17,14 +18,7 @@ def register(sub) -> None:
                       help="the 1T (OS-SA baseline), 2T and 4T PEs, under the policy flags")
     p.add_argument("--rows", type=int, help="generate an R x C array of such PEs (with --cols)")
     p.add_argument("--cols", type=int, help="array columns (default: --rows)")
-    p.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS,
-                   help="pipeline registers in every PE (default: 0; the name gets _p1/_p2)")
-    p.add_argument("--operand-isolation", action="store_true",
-                   help="inactive lanes' operands reach the multipliers as zeros (energy "
-                        "option; the name gets _iso)")
-    p.add_argument("--clock-gating", action="store_true",
-                   help="idle registers hold, for clock gates in synthesis (energy option; "
-                        "the name gets _cg)")
+    add_design_option_arguments(p)
     add_policy_arguments(p)
     p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
