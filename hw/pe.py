@@ -463,31 +463,28 @@ class NBSMTPE(wiring.Component):
         en, last = self.en_in, self.last_in
         n, lossy = reduce.n, reduce.lossy
 
-        def stage(name, data, data_sinks, control, control_sinks):
-            """A pipeline stage; with gated clocks `data` holds while idle (`en` low)."""
-            if self._gate_clocks:
-                _register(m, name, [*data, *control], [*data_sinks, *control_sinks],
-                          held=sum(len(s) for s in data), load=en)
-            else:
-                _register(m, name, [*data, *control], [*data_sinks, *control_sinks])
+        def stage(name, sources, sinks):
+            """A pipeline stage of `sources`, one of them `en`. With gated clocks all but
+            `en` hold while idle: they go first, as the `Stage`'s held low bits."""
+            if not self._gate_clocks:
+                _register(m, name, sources, sinks)
+                return
+            k = next(i for i, s in enumerate(sources) if s is en)
+            held = [*sources[:k], *sources[k + 1:]]
+            _register(m, name, [*held, en], [*sinks[:k], *sinks[k + 1:], sinks[k]],
+                      held=sum(len(s) for s in held), load=en)
 
         if self._pipeline >= 1:
             en1, last1 = Signal(name="en_p1"), Signal(name="last_p1")
             n1, lossy1 = Signal.like(n, name="n_p1"), Signal.like(lossy, name="lossy_p1")
-            if self._gate_clocks:
-                stage("pipe1", [*routed, last, n, lossy], [*mult_in, last1, n1, lossy1], [en], [en1])
-            else:
-                stage("pipe1", routed, mult_in, [en, last, n, lossy], [en1, last1, n1, lossy1])
+            stage("pipe1", [*routed, en, last, n, lossy], [*mult_in, en1, last1, n1, lossy1])
             en, last, n, lossy = en1, last1, n1, lossy1
         else:
             m.d.comb += [dst.eq(src) for src, dst in zip(routed, mult_in)]
         stats_en = en   # the statistics leave with the stage that registered them
         if self._pipeline >= 2:
             en2, last2 = Signal(name="en_p2"), Signal(name="last_p2")
-            if self._gate_clocks:
-                stage("pipe2", [mult.contribution, last], [accum.contribution, last2], [en], [en2])
-            else:
-                stage("pipe2", [mult.contribution], [accum.contribution], [en, last], [en2, last2])
+            stage("pipe2", [mult.contribution, en, last], [accum.contribution, en2, last2])
             en, last = en2, last2
         else:
             m.d.comb += accum.contribution.eq(mult.contribution)
