@@ -29,13 +29,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def add_pipeline_argument(parser) -> None:
+    """--pipeline: the pipeline registers of every PE of the design (hw/pe.py)."""
+    from nbsmt.policy import PIPELINE_DEPTHS
+    parser.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
+                        help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
+
+
 def add_design_option_arguments(parser: argparse.ArgumentParser) -> None:
     """The generator options of a PE or array design (hw/pe.py), each off by default; a
     module name records them (_p1/_p2, _iso, _cg)."""
-    from nbsmt.policy import PIPELINE_DEPTHS
     g = parser.add_argument_group("design options")
-    g.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
-                   help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
+    add_pipeline_argument(g)
     g.add_argument("--operand-isolation", action="store_true",
                    help="an inactive lane's operands reach the multiplier units as zeros "
                         "(an energy option; bit-identical results)")

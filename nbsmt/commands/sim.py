@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.cli import add_gemm_arguments, array_dim_from_args, policy_from_args, threads_mode_from_args
+from nbsmt.cli import (add_gemm_arguments, add_pipeline_argument, array_dim_from_args, policy_from_args,
+                       threads_mode_from_args)
 from nbsmt.errors import InputError
 
 
@@ -36,8 +37,7 @@ def register(sub) -> None:
     p.add_argument("--cols", type=int, default=8, help="array columns C (default: 8)")
     p.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
                    help="RTL simulator (default: verilator)")
-    p.add_argument("--pipeline", type=int, default=0, choices=(0, 1, 2),
-                   help="pipeline registers in every PE (default: 0)")
+    add_pipeline_argument(p)
     p.add_argument("--clock-ns", metavar="NS",
                    help="this array's clock period in ns, for the speedup in time (default: "
                         "the period `nbsmt synth` measured, from --timing)")
