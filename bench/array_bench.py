@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 import native_verilator
-from nbsmt.fileio import write_json
-from nbsmt.policy import Policy
+from nbsmt.core.fileio import write_json
+from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
-from nbsmt.tb.driver import plan
-from nbsmt.cache import build_root
-from nbsmt.tb.stimulus import gemm_operands
+from nbsmt.host.driver import plan
+from nbsmt.core.cache import build_root
+from nbsmt.host.stimulus import gemm_operands
 
 SHORT = (64, 256, 64)
 LONG = (256, 1024, 256)

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim import golden_gemm
 from nbsmt.sim.emulator import emulate_gemm
 
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     result = bench(args.repeat)
     print_table(result)
     if args.json:
-        from nbsmt.fileio import write_json
+        from nbsmt.core.fileio import write_json
         write_json(args.json, result)
     return 0
 

@@ -10,7 +10,7 @@ OS-SA's cycles).
 Speedup in time: with a timing report of `make synth` (build/synth/timing.json), each
 SySMT array is built at the smallest PE pipeline depth that meets the OS-SA's clock
 (`--pipeline auto`, the report's iso-frequency choice) and its cycles are turned into
-time at that clock (nbsmt.clocks); without one, pipeline 0 and cycles only.
+time at that clock (nbsmt.sim.clocks); without one, pipeline 0 and cycles only.
 
     .venv/bin/python bench/sim_demo.py [--simulator verilator] [--out build/sim-demo]
                                        [--pipeline auto|0|1|2] [--timing JSON]
@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.clocks import (array_clocks, default_timing_report, iso_depths, load_periods,
+from nbsmt.sim.clocks import (array_clocks, default_timing_report, iso_depths, load_periods,
                           time_speedup)
-from nbsmt.cli import format_ratio
-from nbsmt.fileio import write_json
+from nbsmt.core.tables import format_ratio
+from nbsmt.core.fileio import write_json
 from nbsmt.sim.gemm import error_stats
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
-from nbsmt.tb.driver import plan
-from nbsmt.tb.stimulus import DEMO_SEED, DEMO_SHAPE, demo_operands
+from nbsmt.host.driver import plan
+from nbsmt.host.stimulus import DEMO_SEED, DEMO_SHAPE, demo_operands
 
 SHAPE = DEMO_SHAPE
 ARRAY = (8, 8)
@@ -42,7 +42,7 @@ TARGETS = {2: 0.52, 4: 0.27}
 
 
 def workload(seed: int = DEMO_SEED):
-    """The `demo` operand family (`nbsmt.tb.stimulus.demo_operands`): ReLU-like activations
+    """The `demo` operand family (`nbsmt.host.stimulus.demo_operands`): ReLU-like activations
     (~50 % zeros, ~70 % of the rest below 16) and 40 %-pruned bell-shaped weights."""
     return demo_operands(seed, SHAPE)
 

@@ -19,7 +19,7 @@ from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 from nbsmt.formal.reference import ReferencePE
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ import dataclasses
 import multiprocessing
 import time
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 #: The policies the simulation regression covers, by the names reports use.
 POLICIES = {

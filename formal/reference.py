@@ -18,7 +18,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 def window_lsb(lead: int, policy: Policy) -> int:

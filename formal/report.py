@@ -7,7 +7,7 @@ import shlex
 from importlib.metadata import version
 from pathlib import Path
 
-from nbsmt.fileio import write_json, write_text
+from nbsmt.core.fileio import write_json, write_text
 
 
 def _covers(result) -> str:

@@ -43,7 +43,7 @@ from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_bool, check_int, check_pipeline
+from nbsmt.core.policy import Policy, check_bool, check_int, check_pipeline
 
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.configs import array_name
@@ -68,7 +68,7 @@ class SySMTArray(wiring.Component):
         Grid size R x C, 1..64 each, not necessarily square.
     threads : int
         Lanes per PE, 1, 2 or 4 (1: the OS-SA baseline).
-    policy : nbsmt.policy.Policy
+    policy : nbsmt.core.policy.Policy
         Operand/accumulator widths and the NB-SMT arithmetic knobs.
     counter_bits : int
         Width of the statistics counters (default 48).

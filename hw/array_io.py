@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 @dataclasses.dataclass(frozen=True)

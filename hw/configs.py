@@ -6,7 +6,7 @@ synthesis flow all name a PE the same way, so a file name says exactly what it c
 
 from __future__ import annotations
 
-from nbsmt.policy import Policy, check_pipeline
+from nbsmt.core.policy import Policy, check_pipeline
 
 from nbsmt.hw.pe import NBSMTPE
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from nbsmt.cache import Cache, digest
+from nbsmt.core.cache import Cache, digest
 
 # Generator inputs whose text keys the Verilog cache: the RTL and the policy it takes.
-_GENERATOR_SOURCES = ("hw/*.py", "nbsmt/policy.py")
+_GENERATOR_SOURCES = ("hw/*.py", "core/policy.py")
 
 
 # Yosys' Verilog backend wakes every `always @*` block at time 0 through a register

@@ -33,7 +33,7 @@ def lint_args() -> list[str]:
 
 def lint_file(path) -> str:
     """Verilator's complaints about one file ('' when clean)."""
-    from nbsmt.toolchain import simulator_environment
+    from nbsmt.core.toolchain import simulator_environment
 
     simulator_environment()
     proc = subprocess.run(["verilator", *lint_args(), str(path)],

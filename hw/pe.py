@@ -36,7 +36,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import Policy, check_bool, check_int, check_pipeline, check_policy, check_threads
+from nbsmt.core.policy import Policy, check_bool, check_int, check_pipeline, check_policy, check_threads
 
 
 def check_pe_params(threads, policy) -> None:
@@ -360,7 +360,7 @@ class NBSMTPE(wiring.Component):
     ----------
     threads : int
         Lanes per PE, 1, 2 or 4.
-    policy : nbsmt.policy.Policy
+    policy : nbsmt.core.policy.Policy
         Operand widths, accumulator width, zero skipping, windows and rounding.
     pipeline : int
         Pipeline registers inside the PE, 0, 1 or 2 (module doc): `acc`, `result` and

@@ -19,7 +19,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nbsmt.policy import check_int
+from nbsmt.core.policy import check_int
 
 
 class Skew(wiring.Component):

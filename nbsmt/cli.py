@@ -4,7 +4,7 @@ A command module provides `register(subparsers)` which adds its parser and sets
 `func=run`. Heavy imports (amaranth, cocotb, yosys) happen inside `run`, so `--help` and
 the pure-numpy commands stay fast. Any `InputError`
 becomes one line on stderr and exit status 2; Ctrl-C or SIGTERM stops child processes
-and exits 130 or 143 with one line (`nbsmt.interrupts`); other exceptions are bugs and
+and exits 130 or 143 with one line (`nbsmt.core.interrupts`); other exceptions are bugs and
 keep their traceback.
 """
 
@@ -16,8 +16,8 @@ import importlib
 import sys
 import warnings
 
-from nbsmt.errors import InputError
-from nbsmt.interrupts import Interrupted, handled
+from nbsmt.core.errors import InputError
+from nbsmt.core.interrupts import Interrupted, handled
 
 COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal", "energy")
 
@@ -31,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_pipeline_argument(parser) -> None:
     """--pipeline: the pipeline registers of every PE of the design (hw/pe.py)."""
-    from nbsmt.policy import PIPELINE_DEPTHS
+    from nbsmt.core.policy import PIPELINE_DEPTHS
     parser.add_argument("--pipeline", type=int, default=0, choices=PIPELINE_DEPTHS, metavar="P",
                         help="pipeline registers in every PE, 0, 1 or 2 (default: 0)")
 
@@ -51,7 +51,7 @@ def add_design_option_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The policy flags every model, simulator and generator command shares (SPEC §2-§5)."""
-    from nbsmt.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
+    from nbsmt.core.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
     g = parser.add_argument_group("policy")
     g.add_argument("--zero-skip", choices=ZERO_SKIP_CHOICES, default="both",
                    help="lane activity: both operands non-zero, or activation only (default: both)")
@@ -65,7 +65,7 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 def add_gemm_arguments(parser: argparse.ArgumentParser, operands_required: bool = True) -> None:
     """The operand files and thread/mode flags of every command that runs a GEMM
     (operands_required=False: the command checks --a/--w itself, e.g. against --network)."""
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.core.policy import THREAD_CHOICES
     parser.add_argument("--a", required=operands_required, metavar="A.npy",
                         help="activations, integers [M,K] in [0,255]")
     parser.add_argument("--w", required=operands_required, metavar="W.npy",
@@ -78,8 +78,8 @@ def add_gemm_arguments(parser: argparse.ArgumentParser, operands_required: bool 
 
 
 def int_arg(flag: str, value: int, low: int, high: int | None = None) -> int:
-    """An integer flag checked by `nbsmt.policy.check_int` (InputError, same wording)."""
-    from nbsmt.policy import check_int
+    """An integer flag checked by `nbsmt.core.policy.check_int` (InputError, same wording)."""
+    from nbsmt.core.policy import check_int
     try:
         return check_int(flag, value, low, high)
     except (TypeError, ValueError) as exc:
@@ -107,7 +107,7 @@ def array_shape_from_args(args) -> tuple[int, int] | None:
 
 def policy_from_args(args):
     """The validated Policy of the parsed flags (a bad combination is an InputError)."""
-    from nbsmt.policy import Policy
+    from nbsmt.core.policy import Policy
     try:
         return Policy(zero_skip=args.zero_skip, windows=args.windows, rounding=args.rounding,
                       acc_bits=args.acc_bits)
@@ -117,17 +117,12 @@ def policy_from_args(args):
 
 def threads_mode_from_args(args):
     """(threads, mode) of the parsed --threads/--mode flags; mode defaults to threads."""
-    from nbsmt.policy import check_mode, check_threads
+    from nbsmt.core.policy import check_mode, check_threads
     try:
         threads = check_threads(args.threads)
         return threads, check_mode(threads if args.mode is None else args.mode, threads)
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
-
-
-def format_ratio(value, spec: str = ".3g") -> str:
-    """A ratio of the statistics for people: `null` (undefined, e.g. error / 0) as "undefined"."""
-    return "undefined" if value is None else format(value, spec)
 
 
 @contextlib.contextmanager

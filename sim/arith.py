@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 def wrap(x, bits: int):

@@ -37,7 +37,7 @@ the order changes which results come out when, never the count.
 from __future__ import annotations
 
 from nbsmt.sim.gemm import k_steps
-from nbsmt.policy import THREAD_CHOICES, check_int, check_mode, check_pipeline
+from nbsmt.core.policy import THREAD_CHOICES, check_int, check_mode, check_pipeline
 
 
 def tile_counts(m_rows: int, n_cols: int, *, rows: int, cols: int) -> tuple[int, int]:

@@ -68,10 +68,10 @@ import threading
 import numpy as np
 
 from nbsmt.sim.arith import reduce_activation, reduce_weight, wrap
-from nbsmt.operands import check_operands
+from nbsmt.core.operands import check_operands
 from nbsmt.sim.exact_matmul import MAX_INNER, abs_max, matmul_plan
 from nbsmt.sim.gemm import GemmResult, block_shape, gemm_stats, k_steps
-from nbsmt.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
+from nbsmt.core.policy import ACT_REDUCTION_LANES, WEIGHT_REDUCTION_LANES, Policy, resolve_run
 
 # Rows of A per block: as many as keep one chunk of the stacked A side within
 # _BLOCK_ELEMENTS (fewer, larger BLAS calls are much faster on a busy machine, where
@@ -117,7 +117,7 @@ def _tables(policy: Policy) -> _Tables:
 
 
 def _as_operands(a, w, policy: Policy):
-    """Validated operands (`nbsmt.operands.check_operands`) in the narrowest integer dtype."""
+    """Validated operands (`nbsmt.core.operands.check_operands`) in the narrowest integer dtype."""
     a, w = check_operands(a, w, policy)
     a = a.astype(np.uint8 if policy.act_bits <= 8 else np.uint16, copy=False)
     w = w.astype(np.int8 if policy.weight_bits <= 8 else np.int16, copy=False)
@@ -372,7 +372,7 @@ def emulate_gemm(a, w, *, threads: int, mode: int | None = None,
     per-row-block work arrays. Blocks add up exactly: outputs and counts are sums over
     K-steps and columns.
 
-    Raises `nbsmt.errors.InputError` (a ValueError) for non-integer, mismatched or empty
+    Raises `nbsmt.core.errors.InputError` (a ValueError) for non-integer, mismatched or empty
     operands and for values outside the policy's widths.
     """
     threads, mode, policy = resolve_run(threads, mode, policy)

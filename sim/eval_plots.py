@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbsmt.plotting import pyplot, save_png
+from nbsmt.core.plotting import pyplot, save_png
 
 ACCURACY_PNG = "accuracy_vs_speedup.png"
 COLLISIONS_PNG = "collisions.png"

@@ -8,8 +8,8 @@ record that `nbsmt.sim.evaluate.study` returns.
 from __future__ import annotations
 
 
-from nbsmt.cli import format_ratio
-from nbsmt.fileio import OutputSet, folder_outputs
+from nbsmt.core.tables import format_ratio
+from nbsmt.core.fileio import OutputSet, folder_outputs
 from nbsmt.sim.eval_plots import ACCURACY_PNG, COLLISIONS_PNG, plot_accuracy, plot_collisions
 
 

@@ -34,7 +34,7 @@ from nbsmt.sim.emulator import emulate_gemm
 from nbsmt.sim.exact_matmul import exact_matmul
 from nbsmt.sim.cycles import cycle_report
 from nbsmt.sim.gemm import golden_gemm
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 POLICIES = {"default": Policy(), "authors": Policy.authors()}
 ARRAYS = ((8, 8), (16, 16))
@@ -308,7 +308,7 @@ def study(*, quick: bool = False, budget_pp: float = 1.0, log=lambda msg: None,
           energy=None) -> dict:
     """Run every phase of the study in order; `log` gets one line per phase.
 
-    energy: `nbsmt.synth.energy_report.load_action_tables`' answer (tables, about), or
+    energy: `nbsmt.energy.report.load_action_tables`' answer (tables, about), or
     None; with it the report prices an inference per mode (`energy_per_inference`).
     """
     t_start = time.perf_counter()
@@ -352,8 +352,8 @@ def emulator_check(operands: dict, qnet: quantize.QNet, rows: int = 256) -> dict
 
 def time_speedups(report: dict, periods: dict, clock_ns) -> dict:
     """Per array and uniform mode m > 1: the network on the mT array at the pipeline depth
-    meeting the OS-SA's clock, speedup in cycles and in time (nbsmt.clocks)."""
-    from nbsmt.clocks import gemms_time_speedup
+    meeting the OS-SA's clock, speedup in cycles and in time (nbsmt.sim.clocks)."""
+    from nbsmt.sim.clocks import gemms_time_speedup
     out = {}
     for arr, per_mode in report["cycles"].items():
         rows, cols = (int(x) for x in arr.split("x"))

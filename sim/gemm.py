@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.policy import Policy, resolve_run
+from nbsmt.core.policy import Policy, resolve_run
 
 # Upper bound on elements of one [rows, S, N, T] operand block held in memory at once.
 _CHUNK_ELEMENTS = 1 << 22

@@ -21,7 +21,7 @@ import numpy as np
 
 from nbsmt.sim.arith import reduce_activation
 from nbsmt.sim.gemm import k_steps
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 def column_stats(a, policy: Policy) -> dict:

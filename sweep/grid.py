@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 
 from nbsmt.hw.array import MAX_DIM
-from nbsmt.policy import (PIPELINE_DEPTHS, ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES,
+from nbsmt.core.policy import (PIPELINE_DEPTHS, ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES,
                           ZERO_SKIP_CHOICES, Policy, check_choice, check_int, check_pipeline,
                           check_threads)
 

@@ -22,7 +22,7 @@ from nbsmt.sweep.workloads import Workload, trained_digits
 
 
 def area(point: DesignPoint, workload: Workload) -> dict:
-    from nbsmt.cache import Cache, build_root
+    from nbsmt.core.cache import Cache, build_root
     from nbsmt.synth.flow import generate, synthesize
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, load_library
 
@@ -35,7 +35,7 @@ def area(point: DesignPoint, workload: Workload) -> dict:
 
 
 def timing(point: DesignPoint, workload: Workload) -> dict:
-    from nbsmt.cache import Cache, build_root
+    from nbsmt.core.cache import Cache, build_root
     from nbsmt.synth.flow import generate, time_design
     from nbsmt.synth.nldm import load_timing_library
     from nbsmt.synth.techmap import OSU_LIBERTY

@@ -15,7 +15,7 @@ import csv
 import io
 import math
 
-from nbsmt.fileio import OutputSet, folder_outputs
+from nbsmt.core.fileio import OutputSet, folder_outputs
 from nbsmt.sweep.grid import DesignPoint
 
 PARETO_PNG = "pareto.png"
@@ -31,8 +31,8 @@ def _ratio(num, den):
 
 def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
     """`rows` plus, against each point's OS-SA row: area_ratio, speedup (cycles) and, when
-    both were timed, time_speedup at the OS-SA's clock (`nbsmt.clocks.time_speedup`)."""
-    from nbsmt.clocks import time_speedup
+    both were timed, time_speedup at the OS-SA's clock (`nbsmt.sim.clocks.time_speedup`)."""
+    from nbsmt.sim.clocks import time_speedup
     by_point = dict(zip(points, rows))
     out = []
     for point, row in zip(points, rows):
@@ -136,7 +136,7 @@ def markdown(record: dict) -> str:
 
 
 def pareto_plot(record: dict, path) -> None:
-    from nbsmt.plotting import pyplot, save_png
+    from nbsmt.core.plotting import pyplot, save_png
     plt = pyplot()
     speed = speed_column(record["rows"])
     rows = [r for r in record["rows"] if r.get("area_ratio") is not None

@@ -16,14 +16,14 @@ import functools
 import time
 from pathlib import Path
 
-from nbsmt.cache import Cache, digest
+from nbsmt.core.cache import Cache, digest
 from nbsmt.sweep.grid import DesignPoint
 from nbsmt.sweep.metrics import METRICS
 from nbsmt.sweep.workloads import Workload
 
 # Project sources whose text keys the results: edit any, and every result is recomputed.
-_SOURCES = ("hw/*.py", "sim/*.py", "synth/*.py", "synth/cells/*", "sweep/*.py",
-            "nbsmt/*.py", "tb/stimulus.py")
+_SOURCES = ("core/*.py", "hw/*.py", "sim/*.py", "host/stimulus.py", "synth/*.py", "synth/cells/*",
+            "sweep/*.py")
 
 
 @functools.cache

@@ -13,9 +13,9 @@ import functools
 
 import numpy as np
 
-from nbsmt.cache import digest
-from nbsmt.errors import InputError
-from nbsmt.policy import Policy
+from nbsmt.core.cache import digest
+from nbsmt.core.errors import InputError
+from nbsmt.core.policy import Policy
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,7 +45,7 @@ class Workload:
 def load(spec: str) -> Workload:
     """`demo`, `digits` or `A.npy,W.npy` (InputError for anything else)."""
     if spec == "demo":
-        from nbsmt.tb.stimulus import demo_operands
+        from nbsmt.host.stimulus import demo_operands
         a, w = demo_operands()
         return Workload("demo GEMM 64x256x64", "gemm", a, w)
     if spec == "digits":
@@ -53,7 +53,7 @@ def load(spec: str) -> Workload:
     parts = spec.split(",")
     if len(parts) != 2 or not all(parts):
         raise InputError(f"--workload must be demo, digits or A.npy,W.npy, not {spec!r}")
-    from nbsmt.operands import load_operands
+    from nbsmt.core.operands import load_operands
     a, w = load_operands(parts[0], parts[1], Policy())
     return Workload(f"GEMM {a.shape[0]}x{a.shape[1]}x{w.shape[1]} ({spec})", "gemm", a, w)
 

@@ -1,1 +1,2 @@
-"""Yosys synthesis flows reporting area relative to the baseline OS-SA."""
+"""Area and timing: Yosys synthesis for area (NAND2 GE against the OS-SA), mapping onto
+a timing library and OpenSTA, and the one cell-library (Liberty) reader both share."""

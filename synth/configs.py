@@ -10,7 +10,7 @@ import dataclasses
 
 from nbsmt.hw.array import COUNTER_BITS, MAX_DIM, array_design
 from nbsmt.hw.configs import DEFAULT_THREADS, array_name, pe_design, pe_name
-from nbsmt.policy import (PIPELINE_DEPTHS, Policy, check_choice, check_int, check_pipeline,
+from nbsmt.core.policy import (PIPELINE_DEPTHS, Policy, check_choice, check_int, check_pipeline,
                           check_threads)
 
 DEFAULT_POLICY = Policy()

@@ -1,6 +1,6 @@
 """From a Config to an area record: generate Verilog, merge copies, synthesize, break down.
 
-Every step is cached by content (nbsmt/cache.py), so a re-run with nothing changed
+Every step is cached by content (core/cache.py), so a re-run with nothing changed
 reads JSON only. Verilog generation runs in this process (Amaranth, one at a time);
 synthesis runs in Yosys subprocesses, `jobs` at a time.
 """
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbsmt.cache import Cache, digest, verilog_cache
+from nbsmt.core.cache import Cache, digest, verilog_cache
 from nbsmt.hw.generate import cached_verilog
 
 from nbsmt.synth import techmap, timing, yosys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbsmt.plotting import pyplot, save_png
+from nbsmt.core.plotting import pyplot, save_png
 
 from nbsmt.synth.blocks import CATEGORIES, LABELS
 from nbsmt.synth.report import PAPER_RATIO

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
-from nbsmt.fileio import write_json, write_text
+from nbsmt.core.fileio import write_json, write_text
 
 from nbsmt.synth.blocks import CATEGORIES, LABELS
 from nbsmt.synth.configs import Config

@@ -27,7 +27,7 @@ nothing). The library has no ICG cell, so each one is built here from library ce
 ICGs are: an inverter and a latch that is open while the clock is low (the enable is
 held through the high phase, so the gated clock cannot glitch) and an AND gate that
 passes the clock while the latched enable is 1. `Netlist.clock_gates` records each
-gated clock's enable for the gate-level simulation (synth/gatesim.py).
+gated clock's enable for the gate-level simulation (energy/gatesim.py).
 
 Measured choices (docs/timing.md): ABC's delay target `-D` did not shorten the critical
 path below plain delay mapping (`map` is delay-optimal without it); with a loose

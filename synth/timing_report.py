@@ -20,8 +20,8 @@ import csv
 import io
 from pathlib import Path
 
-from nbsmt.clocks import choose_depth
-from nbsmt.fileio import write_json, write_text
+from nbsmt.sim.clocks import choose_depth
+from nbsmt.core.fileio import write_json, write_text
 from nbsmt.sim.cycles import gemm_cycles
 
 from nbsmt.synth.configs import Config

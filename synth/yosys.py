@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from nbsmt.interrupts import stopping
+from nbsmt.core.interrupts import stopping
 from nbsmt.synth.liberty import Library
 from nbsmt.synth.modules import clean_name
 

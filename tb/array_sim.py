@@ -3,7 +3,7 @@
 Generates the array's Verilog, hands the packed jobs to the cocotb bench
 (`array_test.py`) through `nbsmt.tb.runner.run_cocotb` (one build per array
 configuration and policy, reused while the Verilog is unchanged) and checks each job
-with `nbsmt.tb.driver.check`.
+with `nbsmt.host.driver.check`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.policy import Policy, check_choice
+from nbsmt.core.policy import Policy, check_choice
 
-from nbsmt.tb.driver import ArrayJob, check
+from nbsmt.host.driver import ArrayJob, check
 from nbsmt.tb.player import (INPUT_HALF, OUTPUT_HALF, PLAYER_MAX, PlayerShape, player_name,
                              player_verilog)
 
@@ -62,7 +62,7 @@ class JobOptions:
 def array_verilog(job: ArrayJob, counter_bits: int, gate_clocks: bool = False) -> tuple[str, str]:
     """(module name, Verilog) of the array `job` is planned for (generated once, cached);
     `gate_clocks`: the array whose idle registers hold (`nbsmt.hw.pe.NBSMTPE`)."""
-    from nbsmt.cache import verilog_cache
+    from nbsmt.core.cache import verilog_cache
     from nbsmt.hw.array import array_design
     from nbsmt.hw.configs import array_name
     from nbsmt.hw.generate import cached_verilog

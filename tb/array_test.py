@@ -1,9 +1,9 @@
 """cocotb bench of the SySMT array: streams packed K-steps in, collects output rows.
 
 Every GEMM ("job") comes as a .npz of pre-packed input beats made by
-`nbsmt.tb.driver.plan`; this bench only moves one Python int per stream and cycle
-(`nbsmt.tb.job_stream.JobStream` decides what) and writes what the RTL did (output
-beats, counters, measured cycles) beside the job for `nbsmt.tb.driver.check` to judge.
+`nbsmt.host.driver.plan`; this bench only moves one Python int per stream and cycle
+(`nbsmt.host.job_stream.JobStream` decides what) and writes what the RTL did (output
+beats, counters, measured cycles) beside the job for `nbsmt.host.driver.check` to judge.
 Jobs share one simulation, with a reset between them.
 
 Each cycle: drive at the falling edge, then sample after ReadOnly, so `i.ready`
@@ -22,8 +22,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
-from nbsmt.tb.beats import as_ints
-from nbsmt.tb.job_stream import JobStream
+from nbsmt.host.beats import as_ints
+from nbsmt.host.job_stream import JobStream
 from nbsmt.tb.runner import tb_config
 
 

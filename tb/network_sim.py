@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from nbsmt.policy import Policy, check_mode
+from nbsmt.core.policy import Policy, check_mode
 from nbsmt.sim import cnn, quantize
 from nbsmt.sim.emulator import emulate_gemm
 from nbsmt.sim.evaluate import Workload
@@ -47,7 +47,7 @@ def run_network(wl: Workload, *, rows: int, cols: int, threads: int, modes: dict
     """Run the test split (its first `images`) through the network on the RTL; the record
     has per-layer cycles and checks and the RTL's and the emulator's top-1 accuracy."""
     from nbsmt.tb.array_sim import run_jobs
-    from nbsmt.tb.driver import plan
+    from nbsmt.host.driver import plan
 
     split = wl.test if images is None else wl.test.head(images)
     layers = {}

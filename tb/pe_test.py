@@ -12,9 +12,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
-from nbsmt.tb.pe_vectors import pe_vectors
+from nbsmt.host.pe_vectors import pe_vectors
 from nbsmt.tb.runner import tb_config
 
 

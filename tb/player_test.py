@@ -4,7 +4,7 @@ Per job: reset, preload both input halves, start, then sleep until the player ha
 played an input half (refill it with the next chunk of the job) or filled an output
 half (write it out and read it back), and finally until `done`. The clock is cocotb's
 GPI clock (C++, no Python per edge). Writes what the array did beside the job, in the
-same form as the per-cycle bench, for `nbsmt.tb.driver.check` to judge.
+same form as the per-cycle bench, for `nbsmt.host.driver.check` to judge.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, RisingEdge
 
 from nbsmt.tb.array_test import reset, settled_counters
-from nbsmt.tb.job_stream import NoProgress
+from nbsmt.host.job_stream import NoProgress
 from nbsmt.tb.player import read_hex, threshold, write_hex
 from nbsmt.tb.runner import tb_config
 

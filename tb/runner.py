@@ -26,10 +26,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from nbsmt.cache import build_root
-from nbsmt.fileio import new_mode
-from nbsmt.policy import check_choice, check_int
-from nbsmt.toolchain import SIMULATORS, missing_simulator, simulator_environment
+from nbsmt.core.cache import build_root
+from nbsmt.core.fileio import new_mode
+from nbsmt.core.policy import check_choice, check_int
+from nbsmt.core.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
 #: Environment variable holding the JSON test configuration (see `tb_config`).
 CONFIG_ENV = "NBSMT_TB_CONFIG"

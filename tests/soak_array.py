@@ -17,13 +17,13 @@ import time
 import numpy as np
 import pytest
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
-from nbsmt.tb.driver import plan
+from nbsmt.host.driver import plan
 from nbsmt.tb.runner import env_int, require_simulator
-from nbsmt.toolchain import SIMULATORS
+from nbsmt.core.toolchain import SIMULATORS
 
-from nbsmt.tb.stimulus import FAMILIES, activations, weights
+from nbsmt.host.stimulus import FAMILIES, activations, weights
 
 # (rows, cols, threads, policy): few enough that each build serves many rounds.
 ARRAYS = ((1, 4, 2, Policy()), (3, 5, 4, Policy.authors()), (4, 4, 4, Policy()),

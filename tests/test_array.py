@@ -9,7 +9,7 @@ random back-pressure/host pauses must still deliver every row exactly once.
 The set is a covering set, not a cross product: every simulator sees every T, a
 non-square, a 1 x N or N x 1 grid and back-pressure; every T > 1 runs each of its modes;
 the GEMM shapes hit K < R (input waits on the drain), K not a multiple of m, partial
-tiles in M and N and several tiles back to back; operands (`nbsmt.tb.stimulus`) are
+tiles in M and N and several tiles back to back; operands (`nbsmt.host.stimulus`) are
 uniform, ReLU-like sparse, pruned, narrow (exact reductions) and all-colliding; zero_skip="act" (padded
 columns gated in the counters), windows 3/5, trunc and a wrapping 17-bit accumulator
 each appear at least once.
@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import JobOptions, run_jobs
-from nbsmt.tb.driver import plan
+from nbsmt.host.driver import plan
 from nbsmt.tb.runner import require_simulator
-from nbsmt.tb.stimulus import gemm_operands
+from nbsmt.host.stimulus import gemm_operands
 
 
 BP = JobOptions(valid_prob=0.8, ready_prob=0.55, seed=8)   # host pauses + back-pressure

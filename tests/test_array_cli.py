@@ -13,9 +13,9 @@ import pytest
 
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.runner import require_simulator
-from nbsmt.tb.stimulus import gemm_operands
+from nbsmt.host.stimulus import gemm_operands
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]
 

@@ -16,10 +16,10 @@ from amaranth.sim import Simulator
 from nbsmt.hw.array import SySMTArray, array_design
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.skew import Skew
-from nbsmt.policy import Policy
-from nbsmt.tb.beats import as_ints, from_bits, pack, to_bits, unpack
-from nbsmt.tb.driver import check, plan
-from nbsmt.tb.job_stream import JobStream
+from nbsmt.core.policy import Policy
+from nbsmt.host.beats import as_ints, from_bits, pack, to_bits, unpack
+from nbsmt.host.driver import check, plan
+from nbsmt.host.job_stream import JobStream
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nbsmt.interrupts import descendants
+from nbsmt.core.interrupts import descendants
 from nbsmt.tb.runner import require_simulator, verified_build
 
 # One small PE run through the runner, as a separate process (argv: simulator).
@@ -26,7 +26,7 @@ SCRIPT = """
 import sys
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.runner import CONFIG_ENV, run_cocotb
 component, name = pe_design(2, Policy(windows=5, acc_bits=22))
 run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",

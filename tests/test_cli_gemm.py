@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from nbsmt.tb.stimulus import FAMILIES, activations, weights
+from nbsmt.host.stimulus import FAMILIES, activations, weights
 from .reference import ref_gemm
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]

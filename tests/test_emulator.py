@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim import golden_gemm
 from nbsmt.sim import emulator
 from nbsmt.sim.emulator import emulate_gemm
 from nbsmt.sim.exact_matmul import exact_matmul, matmul_plan
 
-from nbsmt.tb.stimulus import FAMILIES, activations, weights
+from nbsmt.host.stimulus import FAMILIES, activations, weights
 
 POLICIES = [Policy(zero_skip=z, windows=n, rounding=r)
             for z, n, r in itertools.product(("both", "act"), (2, 3, 5), ("rne", "trunc"))]

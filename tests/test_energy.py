@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nbsmt.tb.stimulus import demo_operands
-from nbsmt.synth.energy import (PLAIN, DesignOptions, EnergyCheckError, PERIOD_NS, action_counts,
+from nbsmt.host.stimulus import demo_operands
+from nbsmt.energy.pe import (PLAIN, DesignOptions, EnergyCheckError, PERIOD_NS, action_counts,
                                 characterize, osu_library, run_pe)
-from nbsmt.synth.gatesim import simulate
+from nbsmt.energy.gatesim import simulate
 from nbsmt.synth.nldm import parse
-from nbsmt.synth.power import energy_model
+from nbsmt.energy.power import energy_model
 from nbsmt.synth.techmap import OSU_LIBERTY, Netlist
 
 SLEW = 0.06          # the first slew index of the OSU tables: no interpolation along slew
@@ -66,7 +66,7 @@ def _passive(cell, pin):
 
 def hand_energy(cycles: int, *, with_d_pin: bool = True) -> float:
     """One ring over `cycles` cycles after reset, from the Liberty values (pJ): Q, both
-    inverters toggle cycles-1 times, D cycles times, rst once (module doc of synth/power.py)."""
+    inverters toggle cycles-1 times, D cycles times, rst once (module doc of energy/power.py)."""
     lib = _liberty()
     ff, inv, nor = lib["DFFPOSX1"], lib["INVX1"], lib["NOR2X1"]
     cap = lambda cell, pin: float(_pin(cell, pin).attrs["capacitance"])  # noqa: E731
@@ -171,7 +171,7 @@ def test_per_action_estimate_matches_a_direct_run_within_5_percent(tmp_path):
 
 
 def test_a_gate_level_result_that_differs_from_golden_fails_the_run(tmp_path, monkeypatch):
-    import nbsmt.synth.energy as energy
+    import nbsmt.energy.pe as energy
     real = energy.contribution
 
     def off_by_one(a, w, policy):
@@ -189,7 +189,7 @@ def test_array_per_action_estimate_matches_a_direct_array_run_within_5_percent(t
     # A 2x2 array: per-action energies from one run (16 tiles, K = 32), then a direct
     # gate-level run of other rows and columns (16 tiles, K = 64), bit-exact and
     # counter-checked inside run_array, against the estimate from action counts.
-    from nbsmt.synth.array_energy import characterize_array, run_array
+    from nbsmt.energy.array import characterize_array, run_array
     a, w = demo_operands(shape=(16, 64, 16))
     for threads, options in ESTIMATED[:3] + [(2, DesignOptions(pipeline=1, gate_clocks=True))]:
         calib = run_array(a[8:, :32], w[:32, 8:], rows=2, cols=2, threads=threads,
@@ -268,7 +268,7 @@ endmodule
 
 
 def _held_run(tmp_path, gate_clocks, en, d):
-    from nbsmt.synth.gatesim import simulation_verilog
+    from nbsmt.energy.gatesim import simulation_verilog
     from nbsmt.synth.techmap import map_design
     mapped = map_design(HELD, "held", osu_library().timing, tmp_path / f"map_{gate_clocks}",
                         gate_clocks=gate_clocks)
@@ -320,7 +320,7 @@ def test_a_clock_gate_clocks_its_flops_only_in_enabled_cycles(tmp_path):
 
 
 def test_pipelined_pe_toggles_are_moved_back_to_the_cycle_their_k_step_entered():
-    from nbsmt.synth.energy import aligned, stage_of
+    from nbsmt.energy.pe import aligned, stage_of
     names = ["_5_", "reduce._1_", "pipe1._2_", "mult._3_", "pipe2._4_", "accum._6_", "pe_1_2.accum._6_"]
     assert [stage_of(n, 0) for n in names] == [0] * 7
     assert [stage_of(n, 1) for n in names] == [0, 0, 1, 1, 2, 1, 1]   # (no pipe2 at P = 1)

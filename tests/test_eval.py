@@ -28,7 +28,7 @@ def _energy_report(path):
             "pe": {a: float(a in priced) for a in _ACTIONS}, "pe_samples": {},
             "per_input_beat": 0.0, "per_output_beat": 0.0, "per_cycle_counters_control": 0.0,
             "clock_per_cycle": 0.0, "leakage_w": 0.0}}
-    from nbsmt.policy import Policy
+    from nbsmt.core.policy import Policy
     path.write_text(json.dumps({"rows": 8, "cols": 8, "policy": Policy().as_dict(),
                                 "gemm": [table("every", _ACTIONS), table("n1", ("n1",))]}))
     return path

@@ -9,7 +9,7 @@ from nbsmt.sim import cnn, evaluate, quantize, reorder
 from nbsmt.sim.emulator import emulate_gemm
 from nbsmt.sim.exact_matmul import exact_matmul
 from nbsmt.sim.gemm import golden_gemm
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbsmt.cache import Cache
-from nbsmt.errors import InputError
-from nbsmt.fileio import OutputSet
-from nbsmt.interrupts import Interrupted, descendants, handled, stopping
+from nbsmt.core.cache import Cache
+from nbsmt.core.errors import InputError
+from nbsmt.core.fileio import OutputSet
+from nbsmt.core.interrupts import Interrupted, descendants, handled, stopping
 from nbsmt.tb.runner import require_simulator
 
 NBSMT = [sys.executable, "-m", "nbsmt.cli"]
@@ -227,7 +227,7 @@ def test_an_input_too_large_for_memory_is_exit_2_naming_its_size(tmp_path):
 
 
 def test_blocked_models_equal_one_block(monkeypatch):
-    from nbsmt.policy import Policy
+    from nbsmt.core.policy import Policy
     from nbsmt.sim import emulator, gemm
     rng = np.random.default_rng(8)
     a, w = rng.integers(0, 256, (5, 37)), rng.integers(-128, 128, (37, 11))
@@ -317,7 +317,7 @@ def test_interrupted_synth_stops_yosys_at_once_and_cleans_up(tmp_path, how, stat
 def test_a_terminated_energy_run_with_a_process_pool_says_one_line(tmp_path):
     # Killing every child used to kill multiprocessing's resource tracker too: relaunched
     # during the pool's shutdown, it printed a KeyError traceback per semaphore.
-    from nbsmt.tb.stimulus import demo_operands
+    from nbsmt.host.stimulus import demo_operands
     a, w = demo_operands(shape=(16, 64, 16))
     np.save(tmp_path / "A.npy", a.astype(np.uint8))
     np.save(tmp_path / "W.npy", w.astype(np.int8))

@@ -3,10 +3,10 @@
 import shutil
 from pathlib import Path
 
-from nbsmt.cache import Cache
+from nbsmt.core.cache import Cache
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import cached_verilog, generator_fingerprint, source_fingerprint, to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 
 def test_cached_verilog_builds_once_per_key(tmp_path):
@@ -34,11 +34,11 @@ def test_uncached_builds_every_time():
 
 def test_editing_a_generator_source_changes_the_fingerprint(tmp_path):
     repo = Path(__file__).resolve().parent.parent
-    for rel in ("hw", "nbsmt"):
+    for rel in ("hw", "core", "nbsmt"):
         shutil.copytree(repo / rel, tmp_path / rel, ignore=shutil.ignore_patterns("__pycache__"))
     before = source_fingerprint(tmp_path)
     assert before == source_fingerprint(repo) == generator_fingerprint()
-    for rel in ("hw/pe.py", "nbsmt/policy.py"):
+    for rel in ("hw/pe.py", "core/policy.py"):
         path = tmp_path / rel
         original = path.read_text()
         path.write_text(original + "\n# an edit\n")

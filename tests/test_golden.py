@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim import contribution, golden_gemm, reduce_activation, reduce_weight
 from nbsmt.sim.arith import wrap
 
-from nbsmt.tb.stimulus import FAMILIES, activations, weights
+from nbsmt.host.stimulus import FAMILIES, activations, weights
 from .reference import ref_gemm, ref_pe_cycle, ref_ra, ref_rw, ref_wrap
 
 POLICIES = [Policy(zero_skip=z, windows=n, rounding=r)

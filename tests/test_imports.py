@@ -2,7 +2,7 @@
 
 The source folders (hw/, sim/, tb/, synth/, formal/) install as subpackages of `nbsmt`. If one of
 them is also importable as a top-level package (say the repository root lands on
-sys.path and something imports `tb.driver`), the same file runs twice as two module
+sys.path and something imports `host.driver`), the same file runs twice as two module
 objects: two `Policy` classes that are never equal, two caches, isinstance checks that
 fail. pytest runs in importlib mode (pyproject.toml) so it never puts the root there.
 """
@@ -34,7 +34,7 @@ def modules_loaded_twice(modules=None) -> dict[str, list[str]]:
     return {f: sorted(n) for f, n in by_file.items() if len(n) > 1}
 
 
-SUBPACKAGES = ("nbsmt.commands", "nbsmt.formal", "nbsmt.hw", "nbsmt.sim", "nbsmt.sweep",
+SUBPACKAGES = ("nbsmt.commands", "nbsmt.core", "nbsmt.energy", "nbsmt.formal", "nbsmt.host", "nbsmt.hw", "nbsmt.sim", "nbsmt.sweep",
                "nbsmt.synth", "nbsmt.tb")
 
 
@@ -53,21 +53,21 @@ def test_no_project_module_is_loaded_under_two_names():
     # Everything pytest collected is imported by now; add the modules no test imports
     # (the cocotb benches run inside the simulator, the CLI commands lazily).
     names = _import_every_project_module()
-    assert {"nbsmt.tb.driver", "nbsmt.tb.pe_test", "nbsmt.hw.pe", "nbsmt.policy"} <= set(names)
+    assert {"nbsmt.host.driver", "nbsmt.tb.pe_test", "nbsmt.hw.pe", "nbsmt.core.policy"} <= set(names)
     assert modules_loaded_twice() == {}
 
 
 def test_the_check_catches_a_module_loaded_twice():
-    """With the repository root on sys.path, `tb.driver` beside `nbsmt.tb.driver` is caught."""
+    """With the repository root on sys.path, `host.driver` beside `nbsmt.host.driver` is caught."""
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
         sys.path.insert(0, {str(REPO / "tests")!r})
-        import nbsmt.tb.driver, tb.driver
+        import nbsmt.host.driver, host.driver
         from test_imports import modules_loaded_twice
         twice = modules_loaded_twice()
         print(sorted(n for names in twice.values() for n in names))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, cwd=REPO).stdout
-    assert "'nbsmt.tb.driver'" in out and "'tb.driver'" in out
+    assert "'nbsmt.host.driver'" in out and "'host.driver'" in out

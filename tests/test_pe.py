@@ -14,9 +14,9 @@ import pytest
 
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.runner import CONFIG_ENV, env_int, require_simulator, run_cocotb
-from nbsmt.toolchain import SIMULATORS
+from nbsmt.core.toolchain import SIMULATORS
 
 POLICIES = {
     "default": Policy(),

@@ -11,9 +11,9 @@ from amaranth.sim import Simulator
 
 from nbsmt.hw.pe import NBSMTPE
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.policy import Policy
-from nbsmt.tb.beats import pack_lanes
-from nbsmt.tb.stimulus import mixed_lanes
+from nbsmt.core.policy import Policy
+from nbsmt.host.beats import pack_lanes
+from nbsmt.host.stimulus import mixed_lanes
 
 
 def check_pe(threads, policy, cycles=300, seed=1):
@@ -74,14 +74,14 @@ def test_pe_rejects_bad_threads(threads, exc, text):
 
 
 def test_pe_rejects_non_policy():
-    with pytest.raises(TypeError, match=r"policy must be a nbsmt.policy.Policy, not \{"):
+    with pytest.raises(TypeError, match=r"policy must be a nbsmt.core.policy.Policy, not \{"):
         NBSMTPE(threads=2, policy={"windows": 2})
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
 def test_accumulator_wraps_clears_and_holds(threads):
     """A 16-bit accumulator over random en/last streams: wraps like the golden model."""
-    from nbsmt.tb.pe_vectors import pe_vectors
+    from nbsmt.host.pe_vectors import pe_vectors
 
     policy = Policy(acc_bits=16)
     vec = pe_vectors(threads, policy, 600, seed=5)
@@ -102,7 +102,7 @@ def test_accumulator_wraps_clears_and_holds(threads):
     sim.add_testbench(bench)
     sim.run()
     assert seen == list(zip(vec.acc, vec.result))
-    from nbsmt.tb.pe_vectors import expected_accumulator
+    from nbsmt.host.pe_vectors import expected_accumulator
     unwrapped = expected_accumulator(contribution(vec.a, vec.w, policy).value, vec.en,
                                      vec.last, 62)
     assert (unwrapped != np.array(vec.acc)).any()   # the stream really did wrap

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.policy import Policy
-from nbsmt.tb.beats import pack_lanes
-from nbsmt.tb.pe_vectors import expected_accumulator, pe_vectors
-from nbsmt.tb.stimulus import FAMILIES
+from nbsmt.core.policy import Policy
+from nbsmt.host.beats import pack_lanes
+from nbsmt.host.pe_vectors import expected_accumulator, pe_vectors
+from nbsmt.host.stimulus import FAMILIES
 
 
 def _loop_accumulator(value, en, last, bits):

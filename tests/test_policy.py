@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from nbsmt.policy import Policy, check_mode, check_threads
+from nbsmt.core.policy import Policy, check_mode, check_threads
 
 
 def test_defaults_and_authors_policy():

@@ -17,7 +17,7 @@ from nbsmt.cli import main
 from nbsmt.sweep import metrics as sweep_metrics
 from nbsmt.sweep.grid import DesignPoint, grid
 from nbsmt.sweep.report import pareto_front, with_ratios
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 BIN = Path(sys.executable).parent
 

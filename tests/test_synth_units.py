@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from nbsmt.cli import main
 from nbsmt.hw.generate import to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.synth.configs import Config, default_set, timing_set
 from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
 from nbsmt.synth.modules import deduplicate

@@ -16,11 +16,11 @@ import pytest
 
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import _wake_at_time_zero, to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
-from nbsmt.tb.driver import plan
+from nbsmt.host.driver import plan
 from nbsmt.tb.runner import CONFIG_ENV, require_simulator, run_cocotb
-from nbsmt.toolchain import SIMULATORS
+from nbsmt.core.toolchain import SIMULATORS
 
 # The issue's minimal reproduction, in the backend's own style: `hi` never changes.
 MINIMAL = r"""

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
                        int_arg, policy_from_args)
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.core.policy import THREAD_CHOICES
     p = sub.add_parser(
         "energy", help="energy of SySMT vs the OS-SA from gate-level simulation on the OSU 0.18 um library",
         description="Map PEs onto the OSU 0.18 um library, simulate them at gate level (Icarus) on a "
@@ -46,12 +46,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from nbsmt.cache import build_root
-    from nbsmt.operands import load_operands
-    from nbsmt.tb.stimulus import demo_operands
-    from nbsmt.synth.energy_report import build, write
-    from nbsmt.synth.gatesim import GLITCH_MODELS, GateSimError
-    from nbsmt.synth.energy import DesignOptions, EnergyCheckError
+    from nbsmt.core.cache import build_root
+    from nbsmt.core.operands import load_operands
+    from nbsmt.host.stimulus import demo_operands
+    from nbsmt.energy.report import build, write
+    from nbsmt.energy.gatesim import GLITCH_MODELS, GateSimError
+    from nbsmt.energy.pe import DesignOptions, EnergyCheckError
 
     rows = array_dim_from_args("--rows", args.rows)
     cols = array_dim_from_args("--cols", args.cols if args.cols is not None else args.rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 
 def register(sub) -> None:
@@ -39,10 +39,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.clocks import check_clock_ns, default_timing_report, load_periods
+    from nbsmt.sim.clocks import check_clock_ns, default_timing_report, load_periods
     from nbsmt.sim.eval_report import report_outputs, write_report
     from nbsmt.sim.evaluate import study, time_speedups
-    from nbsmt.synth.energy_report import default_energy_report, load_action_tables
+    from nbsmt.energy.report import default_energy_report, load_action_tables
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")

@@ -50,7 +50,7 @@ def run(args) -> int:
 
     from nbsmt.formal.proofs import ci_subset, full_matrix, run_jobs
     from nbsmt.formal.report import progress_line, write_report
-    from nbsmt.errors import InputError
+    from nbsmt.core.errors import InputError
 
     jobs_n = int_arg("--jobs", args.jobs, 1)
     if args.depth is not None:

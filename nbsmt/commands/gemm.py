@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from nbsmt.cli import (add_gemm_arguments, fits_in_memory, format_ratio, policy_from_args,
+from nbsmt.cli import (add_gemm_arguments, fits_in_memory, policy_from_args,
                        threads_mode_from_args)
+from nbsmt.core.tables import format_ratio
 
 
 def register(sub) -> None:
@@ -16,8 +17,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from nbsmt.fileio import OutputSet
-    from nbsmt.operands import load_operands
+    from nbsmt.core.fileio import OutputSet
+    from nbsmt.core.operands import load_operands
     from nbsmt.sim.gemm import golden_gemm
 
     policy = policy_from_args(args)

@@ -1,7 +1,7 @@
 """`nbsmt sim`: run A.npy x W.npy on the SySMT array RTL (Icarus or Verilator), bit-checked.
 
 The GEMM is tiled onto an R x C array of T-thread PEs in mode m by the numpy host driver
-(`nbsmt.tb.driver`), streamed into the RTL by the Verilog stimulus player under cocotb
+(`nbsmt.host.driver`), streamed into the RTL by the Verilog stimulus player under cocotb
 (`nbsmt.tb.player`; `--harness bench` drives every cycle from Python instead), and
 judged against the golden model, its statistics and the cycle model. The RTL's C is
 written even when it disagrees (so it can be inspected); the exit status is then 1.
@@ -13,7 +13,7 @@ import sys
 
 from nbsmt.cli import (add_gemm_arguments, add_pipeline_argument, array_dim_from_args, policy_from_args,
                        threads_mode_from_args)
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 
 def register(sub) -> None:
@@ -58,7 +58,7 @@ def register(sub) -> None:
 
 def _time(record, rows, cols, threads, pipeline, clocks) -> dict:
     """Speedup vs the OS-SA (1T, pipeline 0, same size, mode 1) in cycles and in time."""
-    from nbsmt.clocks import time_speedup
+    from nbsmt.sim.clocks import time_speedup
     from nbsmt.sim.cycles import gemm_cycles
 
     g = record["golden"]["shape"]
@@ -108,7 +108,7 @@ def _array_args(args):
 
 
 def _require_simulator(name: str) -> None:
-    from nbsmt.toolchain import missing_simulator
+    from nbsmt.core.toolchain import missing_simulator
     reason = missing_simulator(name)
     if reason:
         raise InputError(reason)
@@ -117,7 +117,7 @@ def _require_simulator(name: str) -> None:
 def run_network(args) -> int:
     """`nbsmt sim --network digits`: every layer on the RTL, judged, and the accuracy."""
     from nbsmt.cli import int_arg
-    from nbsmt.fileio import OutputSet
+    from nbsmt.core.fileio import OutputSet
     from nbsmt.sim.evaluate import prepare
     from nbsmt.tb.network_sim import layer_modes, run_network as run_layers
 
@@ -172,11 +172,11 @@ def run(args) -> int:
 
 def run_gemm(args) -> int:
     from nbsmt.tb.array_sim import run_jobs
-    from nbsmt.tb.driver import plan
+    from nbsmt.host.driver import plan
 
-    from nbsmt.clocks import array_clocks, check_clock_ns, default_timing_report, load_periods
-    from nbsmt.fileio import OutputSet
-    from nbsmt.operands import load_operands
+    from nbsmt.sim.clocks import array_clocks, check_clock_ns, default_timing_report, load_periods
+    from nbsmt.core.fileio import OutputSet
+    from nbsmt.core.operands import load_operands
 
     policy, threads, mode, rows, cols = _array_args(args)
     outputs = OutputSet({"--out": args.out, "--stats": args.stats},

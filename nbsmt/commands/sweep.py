@@ -5,7 +5,7 @@ machine (--workers, default: one per core; 0 runs every task here, one at a time
 --scheduler it uses that cluster, whose workers need nbsmt installed (docs/sweep.md).
 Exit status: 0, 2 for bad input or an unreachable scheduler, 2 + the number of failed
 design points (at most 102) when some failed, 130/143 when interrupted (Ctrl-C/SIGTERM:
-`nbsmt.interrupts` stops the local workers; finished results stay cached).
+`nbsmt.core.interrupts` stops the local workers; finished results stay cached).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import tempfile
 import time
 
 from nbsmt.cli import int_arg
-from nbsmt.errors import InputError
-from nbsmt.interrupts import Interrupted, handled, kill_descendants, stopping
+from nbsmt.core.errors import InputError
+from nbsmt.core.interrupts import Interrupted, handled, kill_descendants, stopping
 
 
 def register(sub) -> None:
-    from nbsmt.policy import ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
+    from nbsmt.core.policy import ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
     from nbsmt.sweep.grid import PIPELINE_CHOICES
     from nbsmt.sweep.metrics import METRICS
 
@@ -124,7 +124,7 @@ def _client(args):
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.cache import Cache, build_root
+    from nbsmt.core.cache import Cache, build_root
     from nbsmt.sweep import workloads
     from nbsmt.sweep.grid import grid
     from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report

@@ -6,11 +6,11 @@ import shlex
 import sys
 
 from nbsmt.cli import add_policy_arguments, array_shape_from_args, int_arg, policy_from_args
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 
 def register(sub) -> None:
-    from nbsmt.policy import PIPELINE_DEPTHS, THREAD_CHOICES
+    from nbsmt.core.policy import PIPELINE_DEPTHS, THREAD_CHOICES
     p = sub.add_parser(
         "synth", help="area and timing of SySMT vs the OS-SA (Yosys synthesis, OpenSTA)",
         description="Synthesize PEs and R x C arrays with Yosys and report area (NAND2 gate "
@@ -125,8 +125,8 @@ def _timing_library(args):
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.cache import Cache
-    from nbsmt.fileio import OutputSet
+    from nbsmt.core.cache import Cache
+    from nbsmt.core.fileio import OutputSet
     from nbsmt.synth.flow import run_flows, yosys_version
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot

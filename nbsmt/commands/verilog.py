@@ -7,7 +7,7 @@ from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_
 
 
 def register(sub) -> None:
-    from nbsmt.policy import THREAD_CHOICES
+    from nbsmt.core.policy import THREAD_CHOICES
     p = sub.add_parser("verilog", help="generate Verilog for NB-SMT PEs and SySMT arrays",
                        description="Write <DIR>/<name>.v for a PE configuration (the name "
                                    "encodes it, e.g. nbsmt_pe_t2_w5_trunc.v), or for an "
@@ -46,7 +46,7 @@ def run(args) -> int:
 
     from nbsmt.hw.generate import to_verilog
 
-    from nbsmt.fileio import write_text
+    from nbsmt.core.fileio import write_text
 
     out_dir = Path(args.out_dir)
     for component, name in designs(args):

@@ -90,7 +90,7 @@ def resolve_run(threads, mode, policy: "Policy | None") -> tuple[int, int, "Poli
 def check_policy(policy) -> "Policy":
     """Return `policy` if it is a Policy (generators take nothing else)."""
     if not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a nbsmt.policy.Policy, not {policy!r}")
+        raise TypeError(f"policy must be a nbsmt.core.policy.Policy, not {policy!r}")
     return policy
 
 

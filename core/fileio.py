@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 # The process umask, read once: reading it means setting it, which races with threads
 # that create files meanwhile (the synthesis flow writes from a thread pool).

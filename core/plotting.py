@@ -13,7 +13,7 @@ def pyplot():
 
 def save_png(fig, path, **savefig_kwargs) -> None:
     """Write `fig` to `path` through a temporary file, then close it."""
-    from nbsmt.fileio import atomic_path
+    from nbsmt.core.fileio import atomic_path
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, **savefig_kwargs)
     pyplot().close(fig)

@@ -1,8 +1,8 @@
 """Energy of GEMMs on OS-SA / SySMT PEs: gate-level runs, per-action energies, estimates.
 
 A PE is mapped onto the OSU 0.18 um library (synth/techmap.py), simulated at gate level
-with operand streams from a GEMM (synth/gatesim.py) and priced with the library's energy
-tables (synth/power.py). The PE sees what PE (i, j) of an array sees: for each output
+with operand streams from a GEMM (energy/gatesim.py) and priced with the library's energy
+tables (energy/power.py). The PE sees what PE (i, j) of an array sees: for each output
 element in turn, its S = ceil(K/m) K-steps with `en`, `last` on the final one. Every run
 checks the PE's `acc`, `result`, `n_active` and `lossy` outputs bit-exact against the
 golden arithmetic (nbsmt.sim.arith) in the same simulation, and the finished sums
@@ -26,15 +26,15 @@ import numpy as np
 
 from nbsmt.hw.configs import pe_design
 from nbsmt.hw.generate import to_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.synth.gatesim import SIM_PERIOD_NS, simulate, simulation_verilog
-from nbsmt.synth.power import Energy, EnergyModel, PowerLibrary, energy_model, load_power_library
+from nbsmt.energy.gatesim import SIM_PERIOD_NS, simulate, simulation_verilog
+from nbsmt.energy.power import Energy, EnergyModel, PowerLibrary, energy_model, load_power_library
 from nbsmt.synth.techmap import OSU_LIBERTY, Mapped, map_design
 from nbsmt.synth.timing import NOMINAL_PERIOD_NS
-from nbsmt.tb.beats import pack_lanes
-from nbsmt.tb.pe_vectors import expected_accumulator
+from nbsmt.host.beats import pack_lanes
+from nbsmt.host.pe_vectors import expected_accumulator
 
 IDLE = "idle"
 #: Clock the leakage is priced at (ns): the timing flow's nominal 100 MHz.

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from nbsmt.fileio import json_text, write_text
+from nbsmt.core.fileio import json_text, write_text
 
 DEFAULT_CACHE = Path("build") / "synth-cache"
 _HEADER = b"nbsmt-cache sha256="

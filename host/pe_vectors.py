@@ -1,7 +1,7 @@
 """Random PE stimulus and the golden model's expected outputs, all precomputed with numpy.
 
 The cocotb bench then only writes one packed int per input bus and compares one int per
-output each cycle. Streams mix the operand families of `nbsmt.tb.stimulus` (uniform,
+output each cycle. Streams mix the operand families of `nbsmt.host.stimulus` (uniform,
 sparse, narrow, extreme, collide: `mixed_lanes`) in runs, each run with its own random
 en/last pattern (always on, gappy; long, short or one-cycle tiles).
 """
@@ -12,10 +12,10 @@ import dataclasses
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution, wrap
-from nbsmt.tb.beats import pack_lanes
-from nbsmt.tb.stimulus import mixed_lanes
+from nbsmt.host.beats import pack_lanes
+from nbsmt.host.stimulus import mixed_lanes
 
 
 @dataclasses.dataclass

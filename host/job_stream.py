@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbsmt.tb.beats import from_int
+from nbsmt.host.beats import from_int
 
 
 class NoProgress(AssertionError):
@@ -70,7 +70,7 @@ class JobStream:
                              f"after {self.cycle} cycles")
 
     def record(self) -> dict:
-        """What the bench measured, in the form `nbsmt.tb.driver.check` takes (without the
+        """What the bench measured, in the form `nbsmt.host.driver.check` takes (without the
         hardware counters, which the bench reads from the design)."""
         if self.index != len(self.beats):
             raise NoProgress(f"{len(self.beats) - self.index} input beats were never accepted")

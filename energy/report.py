@@ -4,9 +4,9 @@ the GEMM's energy from per-action energies, the activation-sparsity sweep; MD/JS
 For each (glitch model, threads):
 
 - **PE**: one gate-level run over a sample of the GEMM's output elements
-  (synth/energy.py, bit-exact checked): pJ per MAC, the category and block splits;
+  (energy/pe.py, bit-exact checked): pJ per MAC, the category and block splits;
 - **array**: a calibration run of the R x C array on a tile of the GEMM that is not the
-  first one (a K-prefix of it) gives per-action energies (synth/array_energy.py); a
+  first one (a K-prefix of it) gives per-action energies (energy/array.py); a
   direct run on the first tile (full K) checks the estimate against gate-level
   simulation (`validation_error`); the whole GEMM is then priced from its action counts.
 
@@ -22,20 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.errors import InputError
-from nbsmt.fileio import write_json, write_text
-from nbsmt.tb.stimulus import demo_operands
-from nbsmt.policy import Policy
-from nbsmt.synth.array_energy import characterize_array, run_array
-from nbsmt.synth.energy import PLAIN, DesignOptions, characterize, run_pe
-from nbsmt.synth.gatesim import GLITCH_MODELS
+from nbsmt.core.errors import InputError
+from nbsmt.core.fileio import write_json, write_text
+from nbsmt.host.stimulus import demo_operands
+from nbsmt.core.policy import Policy
+from nbsmt.energy.array import characterize_array, run_array
+from nbsmt.energy.pe import PLAIN, DesignOptions, characterize, run_pe
+from nbsmt.energy.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
 
 
 def default_energy_report() -> Path:
     """Where `make energy` writes its JSON report."""
-    from nbsmt.cache import build_root
+    from nbsmt.core.cache import build_root
     return build_root() / "energy" / "energy.json"
 
 
@@ -44,7 +44,7 @@ def load_action_tables(path) -> tuple[dict, dict] | None:
     an `nbsmt energy` report; None when the file does not exist."""
     import json
 
-    from nbsmt.synth.array_energy import ArrayActionEnergies
+    from nbsmt.energy.array import ArrayActionEnergies
 
     path = Path(path)
     if not path.exists():
@@ -290,7 +290,7 @@ def csv_text(report: dict) -> str:
 
 
 def sweep_plot(report: dict, path: Path) -> None:
-    from nbsmt.plotting import pyplot, save_png
+    from nbsmt.core.plotting import pyplot, save_png
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     keys = sorted({(r["model"], r["threads"]) for r in report["sweep"]})

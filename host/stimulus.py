@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
 FAMILIES = ("uniform", "sparse", "narrow", "extreme", "collide")
 WORKLOADS = ("relu", "pruned", "demo")

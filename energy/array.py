@@ -1,7 +1,7 @@
 """Energy of a GEMM on an R x C SySMT array: direct gate-level runs and the per-action estimate.
 
 A direct run maps the whole array onto the OSU library (synth/techmap.py, cached by
-Verilog text), streams the host's input beats (tb/driver.py `plan`) into the netlist in
+Verilog text), streams the host's input beats (host/driver.py `plan`) into the netlist in
 Icarus with an always-ready output, and checks the output tile bit-exact against
 `golden_gemm` and the hardware counters against its statistics, in the same run.
 
@@ -20,7 +20,7 @@ PE (i, j) computes the K-step accepted in cycle g in cycle g + i + j (docs/array
 a cycle's toggles are those between its rising edge and the next, so a K-step is priced
 with the register updates of the step before it, the same convention as the PE runs.
 In pipelined PEs a block's toggles are moved back to the cycle its K-step entered the
-PE (`nbsmt.synth.energy.aligned`), so each stage is priced with its own K-step's action.
+PE (`nbsmt.energy.pe.aligned`), so each stage is priced with its own K-step's action.
 """
 
 from __future__ import annotations
@@ -31,21 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.cache import Cache, build_root, digest, verilog_cache
+from nbsmt.core.cache import Cache, build_root, digest, verilog_cache
 from nbsmt.hw.array import array_design
 from nbsmt.hw.configs import array_name
 from nbsmt.hw.generate import cached_verilog
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.synth.energy import (IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of,
+from nbsmt.energy.pe import (IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of,
                                 aligned, osu_library, stage_of)
-from nbsmt.synth.gatesim import simulate, simulation_verilog
-from nbsmt.synth.power import Energy, EnergyModel, energy_model
+from nbsmt.energy.gatesim import simulate, simulation_verilog
+from nbsmt.energy.power import Energy, EnergyModel, energy_model
 from nbsmt.synth.techmap import MIN_GATED_FLOPS, SCRIPT_VERSION, Netlist, map_design
-from nbsmt.tb.beats import as_ints
-from nbsmt.tb.driver import assemble, plan
+from nbsmt.host.beats import as_ints
+from nbsmt.host.driver import assemble, plan
 
 #: Array-level parts priced per beat or per cycle (blocks of synth/timing.block_of).
 PER_INPUT_BEAT = ("skew", "inputs")

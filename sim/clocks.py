@@ -16,8 +16,8 @@ import json
 import math
 from pathlib import Path
 
-from nbsmt.cache import build_root
-from nbsmt.errors import InputError
+from nbsmt.core.cache import build_root
+from nbsmt.core.errors import InputError
 
 
 def default_timing_report() -> Path:

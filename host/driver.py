@@ -19,8 +19,8 @@ import numpy as np
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.policy import Policy, check_pipeline, resolve_run
-from nbsmt.tb.beats import pack, unpack
+from nbsmt.core.policy import Policy, check_pipeline, resolve_run
+from nbsmt.host.beats import pack, unpack
 
 
 @dataclasses.dataclass

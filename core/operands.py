@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.policy import Policy
+from nbsmt.core.policy import Policy
 
-from nbsmt.errors import InputError
+from nbsmt.core.errors import InputError
 
 #: numpy dtype kinds accepted as operands: signed, unsigned integers and booleans (0/1).
 INTEGER_KINDS = "iub"
