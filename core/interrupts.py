@@ -3,7 +3,7 @@
 Simulation and synthesis run their work in child processes (make, g++, vvp, Yosys), which
 a plain KeyboardInterrupt would leave running or wait for, and Python's default SIGTERM
 ends the process without running cleanup. Inside `handled()`, either signal kills this
-process's descendants (found through /proc), marks the run as stopping (so no new child
+process's descendants (found with psutil), marks the run as stopping (so no new child
 starts) and raises `Interrupted` in the main thread; the stack then unwinds through the
 usual `finally` blocks, which remove temporary folders and staged outputs.
 
@@ -20,6 +20,8 @@ import os
 import signal
 import sys
 import threading
+
+import psutil
 
 _STOPPING = threading.Event()
 _RECEIVED: list[int] = []   # signal numbers received inside handled(), first one first
@@ -39,33 +41,34 @@ def stopping() -> bool:
     return _STOPPING.is_set()
 
 
-def descendants(pid: int | None = None) -> list[int]:
-    """Process ids of every descendant of `pid` (default: this process), children first."""
-    pid = os.getpid() if pid is None else pid
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue   # the process ended meanwhile
-        if fields[0] != "Z":   # a zombie has ended already, its parent only has to reap it
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
-def _cmdline(pid: int) -> str:
+def _running(process: psutil.Process) -> bool:
+    """False for a process that has ended: gone, or a zombie (its parent only has to reap it)."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:   # ended meanwhile (ZombieProcess is one too)
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _descendants(pid: int | None) -> list[psutil.Process]:
+    try:
+        found = psutil.Process(os.getpid() if pid is None else pid).children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []   # `pid` has ended (or is not ours to look at): nothing to find
+    return [p for p in found if _running(p)]
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Process ids of every running descendant of `pid` (default: this process), each
+    parent before its children."""
+    return [p.pid for p in _descendants(pid)]
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return ""
 
 
@@ -76,12 +79,13 @@ def kill_descendants(spare: str | None = None) -> None:
     Repeated a few times: a child may have started another one while the list was read.
     """
     for _ in range(5):
-        found = [p for p in descendants() if not (spare and spare in _cmdline(p))]
+        found = [p for p in _descendants(None) if not (spare and spare in _cmdline(p))]
         if not found:
             return
         for child in found:
-            with contextlib.suppress(OSError):
-                os.kill(child, signal.SIGKILL)
+            # psutil checks the pid still names the process found (not a reused pid)
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                child.send_signal(signal.SIGKILL)
 
 
 #: Spared by the kill: multiprocessing's resource tracker does no work of ours and ends

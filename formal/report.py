@@ -8,6 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from nbsmt.core.fileio import write_json, write_text
+from nbsmt.core.tables import markdown_table
 
 
 def _covers(result) -> str:
@@ -36,12 +37,12 @@ def tools() -> dict:
 def write_report(out: Path, results, *, argv=None) -> None:
     """formal.md (a table, then each counterexample) and formal.json in `out`."""
     command = "nbsmt formal" + ("" if argv is None else " " + shlex.join(argv[1:]))
-    rows = ["| job | expected | result | solver s (wall) | solver s (CPU) | Yosys s | "
-            "covers (first cycle) |", "|---|---|---|---:|---:|---:|---|"]
-    for r in results:
-        ok = "" if r.as_expected else " **unexpected**"
-        rows.append(f"| {r.job.name} | {r.job.expect} | {r.status}{ok} | {r.seconds:.1f} | "
-                    f"{r.cpu_seconds:.1f} | {r.compile_seconds:.1f} | {_covers(r)} |")
+    rows = markdown_table(
+        ["job", "expected", "result", "solver s (wall)", "solver s (CPU)", "Yosys s",
+         "covers (first cycle)"],
+        [[r.job.name, r.job.expect, r.status + ("" if r.as_expected else " **unexpected**"),
+          f"{r.seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.compile_seconds:.1f}", _covers(r)]
+         for r in results], align="---rrr-")
     cex = [f"### {r.job.name}\n\n```\n{r.counterexample}\n```\n"
            for r in results if r.counterexample]
     versions = ", ".join(f"{k} {v}" for k, v in tools().items())

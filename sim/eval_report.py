@@ -8,7 +8,7 @@ record that `nbsmt.sim.evaluate.study` returns.
 from __future__ import annotations
 
 
-from nbsmt.core.tables import format_ratio
+from nbsmt.core.tables import format_ratio, markdown_table
 from nbsmt.core.fileio import OutputSet, folder_outputs
 from nbsmt.sim.eval_plots import ACCURACY_PNG, COLLISIONS_PNG, plot_accuracy, plot_collisions
 
@@ -78,8 +78,8 @@ def _pct(x) -> str:
 
 
 def _table(header, rows) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+    """A Markdown table and the blank line after it."""
+    return [*markdown_table(header, rows), ""]
 
 
 def markdown(report: dict) -> str:

