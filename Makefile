@@ -23,7 +23,10 @@ $(STAMP): pyproject.toml
 # on 8x8 OS-SA, SySMT-2T and SySMT-4T arrays, checked against the golden model).
 demo: verilog sim
 
+# The layer contracts first (pyproject.toml [tool.importlinter]: an upward import fails), then
+# every test.
 test: setup
+	$(PY) scripts/lint_imports.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Soak, not part of `make test`: every PE configuration of the regression on both

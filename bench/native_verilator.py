@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.hw.array import COUNTER_BITS
+from nbsmt.hw.design import COUNTER_BITS
 from nbsmt.tb.array_sim import array_verilog
 from nbsmt.host.driver import ArrayJob, check
 from nbsmt.tb.player import PlayerShape, player_name, player_verilog, read_hex, write_hex

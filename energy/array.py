@@ -31,15 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.core.cache import Cache, build_root, digest, verilog_cache
-from nbsmt.hw.array import array_design
-from nbsmt.hw.configs import array_name
-from nbsmt.hw.generate import cached_verilog
+from nbsmt.core.cache import Cache, build_root, digest
+from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.energy.pe import (IDLE, PERIOD_NS, PLAIN, DesignOptions, EnergyCheckError, action_of,
+from nbsmt.energy.pe import (IDLE, PERIOD_NS, EnergyCheckError, action_of,
                                 aligned, osu_library, stage_of)
 from nbsmt.energy.gatesim import simulate, simulation_verilog
 from nbsmt.energy.power import Energy, EnergyModel, energy_model
@@ -53,25 +51,19 @@ PER_OUTPUT_BEAT = ("drain",)
 PER_CYCLE = ("counters", "control", "fanout-tree")
 
 
-def mapped_array(rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 options: DesignOptions = PLAIN, *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
-    """The array with `options` mapped onto the OSU library (cached by Verilog, script,
-    clock gating and library), its simulation Verilog and its energy model."""
-    policy = policy or Policy()
-    design = dict(rows=rows, cols=cols, threads=threads, policy=policy, pipeline=options.pipeline)
-    top = array_name(**design, isolate=options.isolate, gate_clocks=options.gate_clocks)
-    verilog, _ = cached_verilog(("array", rows, cols, threads, policy.as_dict(), options.pipeline,
-                                 options.isolate, options.gate_clocks),
-                                lambda: (array_design(**design, isolate_operands=options.isolate,
-                                                      gate_clocks=options.gate_clocks)[0], top),
-                                verilog_cache())
+def mapped_array(design: Design, *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
+    """The array `design` mapped onto the OSU library (cached by Verilog, script, clock
+    gating and library), its simulation Verilog and its energy model."""
+    if design.kind != "array":
+        raise ValueError(f"mapped_array takes an array design, not {design.name}")
+    verilog, top = design.verilog(), design.name
     lib = osu_library()
     cache = Cache(build_root() / "energy-cache")
     key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes(),
-                 *(["gated", MIN_GATED_FLOPS] if options.gate_clocks else []))
+                 *(["gated", MIN_GATED_FLOPS] if design.gate_clocks else []))
     hit = cache.get_json("mapped", key)
     if hit is None:
-        mapped = map_design(verilog, top, lib.timing, workdir / top, gate_clocks=options.gate_clocks)
+        mapped = map_design(verilog, top, lib.timing, workdir / top, gate_clocks=design.gate_clocks)
         hit = mapped.netlist.to_json()
         cache.put_json("mapped", key, hit)
     netlist = Netlist.from_json(hit)
@@ -130,20 +122,19 @@ def _pe_group(em: EnergyModel, cols: int) -> np.ndarray:
     return out
 
 
-def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
-              policy: Policy | None = None, per_cycle: bool = False, options: DesignOptions = PLAIN,
+def run_array(a, w, *, design: Design, model: str, per_cycle: bool = False,
               workdir: Path = Path("build/energy")) -> ArrayRun:
-    """Direct gate-level run of a @ w in mode T on the array with `options`, checked
-    bit-exact (module doc)."""
-    policy = policy or Policy()
-    netlist, verilog, em = mapped_array(rows, cols, threads, policy, options, workdir=workdir / "map")
+    """Direct gate-level run of a @ w in mode T on the array `design`, checked bit-exact
+    (module doc)."""
+    rows, cols, threads, policy = design.rows, design.cols, design.threads, design.policy
+    netlist, verilog, em = mapped_array(design, workdir=workdir / "map")
     job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     beats = as_ints(job.beats)
     cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads,
-                         pipeline=options.pipeline)
+                         pipeline=design.pipeline)
     # The last cycle's register updates too, and the counters of pipelined PEs settle
     # one cycle per pipeline register later (hw/counters.py).
-    simulated = cycles + 1 + options.pipeline
+    simulated = cycles + 1 + design.pipeline
     idle = simulated - len(beats)
     inputs = {"i__payload": beats + [0] * idle, "i__valid": [1] * len(beats) + [0] * idle,
               "o__ready": [1] * simulated}
@@ -174,7 +165,7 @@ def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
     pe_dynamic = actions = None
     if per_cycle:
         group = _pe_group(em, cols)
-        stages = np.array([stage_of(d, options.pipeline) for d in em.drivers])
+        stages = np.array([stage_of(d, design.pipeline) for d in em.drivers])
         weighted = aligned(run.toggles.astype(np.float64), stages) * em.per_net()[None, :]
         pe_dynamic = np.zeros((simulated, rows * cols))
         inside = group >= 0
@@ -183,7 +174,7 @@ def run_array(a, w, *, rows: int, cols: int, threads: int, model: str,
         actions = pe_actions(a, w, rows=rows, cols=cols, threads=threads, policy=policy, cycles=simulated)
     return ArrayRun(rows, cols, threads, model, cycles, len(beats), job.output_beats,
                     a.shape[0] * a.shape[1] * w.shape[1], energy, dynamic, pe_dynamic, actions,
-                    float(em.per_cycle.sum()), float(em.leakage_w.sum()), options.pipeline)
+                    float(em.per_cycle.sum()), float(em.leakage_w.sum()), design.pipeline)
 
 
 @dataclasses.dataclass
@@ -248,7 +239,7 @@ class ArrayActionEnergies:
         pe = sum(counts[k] * e for k, (e, _) in priced.items())
         unseen = sorted(k for k, (_, seen) in priced.items() if not seen)
         tiles = -(-m_rows // self.rows) * -(-n_cols // self.cols)
-        beats_in = tiles * -(-k // self.threads)   # a K-step per beat (tb/driver.plan)
+        beats_in = tiles * -(-k // self.threads)   # a K-step per beat (host/driver.plan)
         beats_out = tiles * self.rows
         array = beats_in * self.per_input_beat + beats_out * self.per_output_beat + cycles * self.per_cycle
         fixed = cycles * (self.clock_pj_per_cycle + self.leakage_w * PERIOD_NS * 1e-9 / 1e-12)

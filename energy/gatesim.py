@@ -26,8 +26,9 @@ hold multiplexers are not in the energy model.
 
 Toggles are read from a VCD of the netlist's top-level nets (the flat netlist has every
 net there), counting 0<->1 changes of each net's value at the end of each time step
-(a change and its reversal in one time step is no toggle; x/z are ignored). The VCD is
-streamed and deleted; only the counts are kept, binned by cycle when asked.
+(a change and its reversal in one time step is no toggle; x/z are ignored). Its times
+are in the unit of its `$timescale` section (Icarus writes the simulation precision).
+The VCD is streamed and deleted; only the counts are kept, binned by cycle when asked.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import dataclasses
 import re
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -143,20 +145,36 @@ def _stimulus(netlist: Netlist, inputs: list[str], values: dict[str, list[int]],
 
 
 _VAR = re.compile(r"\$var\s+\S+\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+\[(\d+)(?::(\d+))?\])?\s+\$end")
+_TIMESCALE = re.compile(r"\$timescale\s+(1|10|100)\s*(s|ms|us|ns|ps|fs)\s+\$end")
+#: ns per VCD time unit, exact (10ps -> 1/100, the float 0.01).
+_VCD_UNITS_NS = {"s": Fraction(10**9), "ms": Fraction(10**6), "us": Fraction(10**3), "ns": Fraction(1),
+                 "ps": Fraction(1, 10**3), "fs": Fraction(1, 10**6)}
 
 
 def count_toggles(vcd: Path, netlist: Netlist, nets: list[int], *, t0: float, period: float,
-                  bins: int, timescale_ns: float = 0.01) -> np.ndarray:
+                  bins: int) -> np.ndarray:
     """Toggles [bins, nets] of the netlist's nets in `vcd` (module doc); a change at time t
-    (ns) counts in bin floor((t - t0) / period), clipped to [0, bins)."""
+    (ns, converted from the VCD's `$timescale`) counts in bin floor((t - t0) / period),
+    clipped to [0, bins)."""
     index = {n: i for i, n in enumerate(nets)}
+    timescale_ns = None
     # VCD id -> list of (bit position from the LSB, net index)
     targets: dict[str, list[tuple[int, int]]] = {}
     widths: dict[str, int] = {}
     counts = np.zeros((bins, len(nets)), dtype=np.int32)
     with open(vcd) as fh:
         for line in fh:
-            if line.startswith("$var"):
+            if line.lstrip().startswith("$timescale"):
+                while "$end" not in line:      # the section may span lines
+                    more = fh.readline()
+                    if not more:
+                        break
+                    line += more
+                m = _TIMESCALE.search(line)
+                if not m:
+                    raise GateSimError(f"{vcd}: cannot read the timescale {' '.join(line.split())!r}")
+                timescale_ns = float(int(m.group(1)) * _VCD_UNITS_NS[m.group(2)])
+            elif line.startswith("$var"):
                 m = _VAR.search(line)
                 if not m:
                     continue
@@ -177,6 +195,8 @@ def count_toggles(vcd: Path, netlist: Netlist, nets: list[int], *, t0: float, pe
                     widths[code] = size
             elif line.startswith("$enddefinitions"):
                 break
+        if timescale_ns is None:
+            raise GateSimError(f"{vcd}: no $timescale section")
         # Scalars (nearly every net) take a fast path: code -> net index.
         scalar = {code: bits[0][1] for code, bits in targets.items() if widths[code] == 1}
         committed: dict[str, str] = {}

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.hw.configs import pe_design
-from nbsmt.hw.generate import to_verilog
+from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.sim.gemm import golden_gemm, lane_operands
@@ -50,37 +49,18 @@ def osu_library() -> PowerLibrary:
     return load_power_library(OSU_LIBERTY)
 
 
-@dataclasses.dataclass(frozen=True)
-class DesignOptions:
-    """Generator options of the designs an energy run maps (all off by default):
-    pipeline registers per PE, operand isolation and clock gating (`nbsmt.hw.pe.NBSMTPE`)."""
-
-    pipeline: int = 0
-    isolate: bool = False
-    gate_clocks: bool = False
-
-    def as_dict(self) -> dict:
-        return {"pipeline": self.pipeline, "operand_isolation": self.isolate,
-                "clock_gating": self.gate_clocks}
-
-
-PLAIN = DesignOptions()
-
-
 @functools.cache
-def _mapped_pe(threads: int, policy: Policy, options: DesignOptions,
-               workdir: str) -> tuple[Mapped, EnergyModel]:
-    component, name = pe_design(threads, policy, options.pipeline, options.isolate, options.gate_clocks)
-    mapped = map_design(to_verilog(component, name), name, osu_library().timing, Path(workdir) / name,
-                        gate_clocks=options.gate_clocks)
+def _mapped_pe(design: Design, workdir: str) -> tuple[Mapped, EnergyModel]:
+    mapped = map_design(design.verilog(), design.name, osu_library().timing,
+                        Path(workdir) / design.name, gate_clocks=design.gate_clocks)
     return mapped, energy_model(mapped.netlist, osu_library(), design="pe")
 
 
-def mapped_pe(threads: int, policy: Policy | None = None, options: DesignOptions = PLAIN, *,
-              workdir: Path = Path("build/energy/map")) -> tuple[Mapped, EnergyModel]:
-    """The PE with `options` mapped onto the OSU library and its energy model (once per
-    process)."""
-    return _mapped_pe(threads, policy or Policy(), options, str(workdir))
+def mapped_pe(design: Design, *, workdir: Path = Path("build/energy/map")) -> tuple[Mapped, EnergyModel]:
+    """The PE `design` mapped onto the OSU library and its energy model (once per process)."""
+    if design.kind != "pe":
+        raise ValueError(f"mapped_pe takes a PE design, not {design.name}")
+    return _mapped_pe(design, str(workdir))
 
 
 def delayed(values, cycles: int) -> np.ndarray:
@@ -177,20 +157,19 @@ class PERun:
         return self.energy.total / self.effectual_macs if self.effectual_macs else float("nan")
 
 
-def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
-           policy: Policy | None = None, idle_after: int = 0, options: DesignOptions = PLAIN,
-           workdir: Path = Path("build/energy")) -> PERun:
-    """Gate-level run of a PE with `options` over `elements` of the GEMM a @ w, checked
+def run_pe(a, w, elements, *, design: Design, mode: int | None = None, model: str,
+           idle_after: int = 0, workdir: Path = Path("build/energy")) -> PERun:
+    """Gate-level run of the PE `design` over `elements` of the GEMM a @ w, checked
     bit-exact (module doc). A pipelined PE's acc, result and result_valid come
-    `options.pipeline` cycles later, its statistics one cycle later; `result` is checked
+    `design.pipeline` cycles later, its statistics one cycle later; `result` is checked
     in every cycle, except where it is a don't-care (not valid, in a pipelined PE that
     holds idle stages)."""
-    policy = policy or Policy()
+    threads, policy = design.threads, design.policy
     mode = mode or threads
-    p = options.pipeline
+    p = design.pipeline
     if p and idle_after < p:
         raise ValueError(f"a PE with {p} pipeline registers needs idle_after >= {p}, not {idle_after}")
-    mapped, em = mapped_pe(threads, policy, options, workdir=workdir / "map")
+    mapped, em = mapped_pe(design, workdir=workdir / "map")
     s = pe_stream(a, w, elements, threads=threads, mode=mode, idle_after=idle_after)
     c = contribution(s.a, s.w, policy)
     acc = expected_accumulator(c.value, s.en, s.last, policy.acc_bits)
@@ -201,7 +180,7 @@ def run_pe(a, w, elements, *, threads: int, mode: int | None = None, model: str,
         "n_active": delayed(np.where(s.en == 1, c.active, 0), min(p, 1)),
         "lossy": delayed(np.where(s.en == 1, c.reduced_lossy, 0), min(p, 1)),
     }
-    checked = valid == 1 if p and options.gate_clocks else np.ones(len(valid), dtype=bool)
+    checked = valid == 1 if p and design.gate_clocks else np.ones(len(valid), dtype=bool)
     inputs = {"a_in": pack_lanes(s.a, policy.act_bits), "w_in": pack_lanes(s.w, policy.weight_bits),
               "en_in": s.en.tolist(), "last_in": s.last.tolist()}
     cycles = len(s.en)

@@ -1,10 +1,10 @@
 """Energy of a mapped netlist from per-net toggle counts and a characterized Liberty library.
 
-The timing reader (synth/nldm.py) keeps what STA needs; energy needs three more things
-from the same file, read here from the same parse tree: each output pin's
-`internal_power` tables (energy per output transition, per related input pin), input
-pins' passive `internal_power` (a flop's clock and D pins burn energy without an output
-change) and each cell's `cell_leakage_power`.
+The library reader (synth/liberty.py) gives, from its one parse of the file, what STA
+needs and the three things energy needs beyond it: each output pin's `internal_power`
+tables (energy per output transition, per related input pin), input pins' passive
+`internal_power` (a flop's clock and D pins burn energy without an output change) and
+each cell's `cell_leakage_power`, with the units that scale them.
 
 Energy of a run, in pJ (docs/energy.md):
 
@@ -22,17 +22,17 @@ Simplifications (stated in docs/energy.md): every table is read at one input tra
 load; a toggle costs the mean of the rise and fall tables (rises and falls of a net
 differ by at most one); a cell with several related pins costs the mean over them (the
 toggle count does not say which input switched). No wires: C is pin capacitance only.
+Tables are read in the library's own units (capacitance, time); results are in pJ and W
+whatever those are.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
-from nbsmt.synth.liberty import LibertyError
-from nbsmt.synth.nldm import Table, TimingLibrary, _table, load_timing_library, parse
+from nbsmt.synth.liberty import Library, LibertyError, Table, load_library
 from nbsmt.synth.techmap import Netlist
 from nbsmt.synth.timing import INPUT_SLEW_NS, NOMINAL_PERIOD_NS, block_of
 
@@ -41,71 +41,50 @@ CATEGORIES = ("clock", "sequential", "combinational", "inputs", "leakage")
 
 @dataclasses.dataclass
 class PinPower:
-    """Energy tables of one pin: (rise, fall) per related pin (pJ per transition)."""
+    """Energy tables of one pin: (rise, fall) per related pin (library energy units)."""
 
     arcs: list[tuple[Table, Table]]
 
-    def per_toggle(self, load_pf: float, slew_ns: float) -> float:
-        """Mean of rise and fall energy, averaged over the related pins."""
-        values = [(r.lookup(load_pf, slew_ns) + f.lookup(load_pf, slew_ns)) / 2 for r, f in self.arcs]
+    def per_toggle(self, load: float, slew: float) -> float:
+        """Mean of rise and fall energy, averaged over the related pins (load and slew
+        in library units)."""
+        values = [(r.lookup(load, slew) + f.lookup(load, slew)) / 2 for r, f in self.arcs]
         return sum(values) / len(values)
 
 
 @dataclasses.dataclass
 class PowerLibrary:
-    timing: TimingLibrary
+    """A Liberty library and the scales from its units to the energy model's."""
+
+    timing: Library                               # the library: cells, pins, timing and power tables
     vdd: float                                    # V
     energy_unit_pj: float                         # pJ per unit of the internal_power tables
     leakage_unit_w: float                         # W per unit of cell_leakage_power
+    capacitance_unit_pf: float                    # pF per unit of capacitance
+    time_unit_ns: float                           # ns per unit of time
     leakage: dict[str, float]                     # cell -> leakage (library units)
     pins: dict[tuple[str, str], PinPower]         # (cell, pin) -> energy tables
 
-    def capacitance(self, cell: str, pin: str) -> float:
-        return self.timing.cells[cell].pins[pin].capacitance
-
-
-_UNITS = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0}
-
-
-def _unit(text: str, suffix: str, what: str) -> float:
-    """'1nW' -> 1e-9 (suffix 'W'); the scale of a Liberty unit attribute in SI."""
-    text = text.strip().strip('"')
-    number = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    prefix = text[len(number):-len(suffix)] if text.endswith(suffix) else None
-    if prefix is None or prefix not in _UNITS:
-        raise LibertyError(f"unsupported {what} unit {text!r}")
-    return float(number or 1) * _UNITS[prefix]
-
 
 def load_power_library(path) -> PowerLibrary:
-    """Read the timing data (synth/nldm.py) and the power data of the Liberty file at `path`."""
-    timing = load_timing_library(path)
-    top = parse(Path(path).read_text(errors="replace"))
-    conditions = top.find("operating_conditions")
-    vdd = float(top.attrs.get("nom_voltage", conditions[0].attrs.get("voltage", 0) if conditions else 0))
-    if vdd <= 0:
-        raise LibertyError(f"{Path(path).name}: no nominal voltage")
-    cap = top.attrs.get("capacitive_load_unit", ["1", "pf"])
-    cap_f = float(cap[0]) * _unit(cap[1].lower().replace("f", "F"), "F", "capacitance")
-    volt = _unit(str(top.attrs.get("voltage_unit", "1V")), "V", "voltage")
+    """The Liberty file at `path` (synth/liberty.py) with its energy scales; LibertyError
+    when it lacks the supply voltage or a unit the model needs."""
+    library = load_library(path)
+    units = library.units
+    if not units.nom_voltage or units.nom_voltage <= 0:
+        raise LibertyError(f"{library.path.name}: no nominal voltage")
+    needed = {"capacitive_load_unit": units.capacitance, "voltage_unit": units.voltage,
+              "leakage_power_unit": units.leakage_power, "time_unit": units.time}
+    missing = [name for name, value in needed.items() if value is None]
+    if missing:
+        raise LibertyError(f"{library.path.name}: no {', '.join(missing)} (the energy model needs it)")
     # Liberty's internal energy unit is capacitive_load_unit x voltage_unit^2.
-    energy_pj = cap_f * volt * volt / 1e-12
-    leak_w = _unit(str(top.attrs.get("leakage_power_unit", "1nW")), "W", "leakage power")
-    templates = {g.args[0]: tuple(g.attrs[k] for k in ("variable_1", "variable_2") if k in g.attrs)
-                 for g in top.groups if g.kind in ("lu_table_template", "power_lut_template") and g.args}
-    leakage, pins = {}, {}
-    for cg in top.find("cell"):
-        leakage[cg.args[0]] = float(cg.attrs.get("cell_leakage_power", 0.0))
-        for pg in cg.find("pin"):
-            arcs = []
-            for ig in pg.find("internal_power"):
-                tables = {t.kind: _table(t, templates) for t in ig.groups}
-                if "rise_power" in tables and "fall_power" in tables:
-                    arcs.append((tables["rise_power"], tables["fall_power"]))
-            if arcs:
-                for name in pg.args:
-                    pins[(cg.args[0], name)] = PinPower(arcs)
-    return PowerLibrary(timing, vdd * volt, energy_pj, leak_w, leakage, pins)
+    energy_pj = units.capacitance * units.voltage * units.voltage / 1e-12
+    pins = {(name, pin.name): PinPower(pin.power) for name, cell in library.cells.items()
+            for pin in cell.pins.values() if pin.power}
+    return PowerLibrary(library, units.nom_voltage * units.voltage, energy_pj, units.leakage_power,
+                        units.capacitance / 1e-12, units.time / 1e-9,
+                        {name: cell.leakage for name, cell in library.cells.items()}, pins)
 
 
 @dataclasses.dataclass
@@ -186,8 +165,10 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     net's driver and switching count as clock energy.
     """
     lib = library.timing
-    if output_load_pf is None:
-        output_load_pf = lib.flip_flop_data_capacitance()
+    pf = library.capacitance_unit_pf
+    # Loads and the slew in the library's units, the axes of its tables.
+    output_load = lib.flip_flop_data_capacitance() if output_load_pf is None else output_load_pf / pf
+    slew = slew_ns / library.time_unit_ns
     v2 = library.vdd ** 2
     clock_nets = {b for b in netlist.ports.get(clock_port, ("", []))[1] if isinstance(b, int)}
     load: dict[int, float] = {}
@@ -212,7 +193,7 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     for direction, bits in netlist.ports.values():
         for net in bits:
             if isinstance(net, int) and direction == "output":
-                load[net] = load.get(net, 0.0) + output_load_pf
+                load[net] = load.get(net, 0.0) + output_load
     nets = sorted((set(load) | set(driver)) - clock_nets)
     buckets: dict[tuple[str, str], int] = {}
 
@@ -222,19 +203,19 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     def passive(kind: str, pin: str) -> float:
         """Energy of one transition of an input pin with passive tables (else 0), pJ."""
         table = library.pins.get((kind, pin))
-        return table.per_toggle(0.0, slew_ns) * library.energy_unit_pj if table else 0.0
+        return table.per_toggle(0.0, slew) * library.energy_unit_pj if table else 0.0
 
     entries: list[tuple[int, int, float]] = []
     for i, net in enumerate(nets):
         c = load.get(net, 0.0)
-        switching = 0.5 * c * v2                    # pF x V^2 = pJ
+        switching = 0.5 * c * pf * v2               # pF x V^2 = pJ
         if net in driver:
             name, kind, pin = driver[net]
             category = ("clock" if net in clock_driven else
                         "sequential" if lib.cells[kind].sequential else "combinational")
             b = bucket(block_of(name, design), category)
             internal = library.pins.get((kind, pin))
-            e = switching + (internal.per_toggle(c, slew_ns) * library.energy_unit_pj if internal else 0.0)
+            e = switching + (internal.per_toggle(c, slew) * library.energy_unit_pj if internal else 0.0)
         else:
             b, e = bucket("inputs", "inputs"), switching
         entries.append((i, b, e))
@@ -244,7 +225,7 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
                 entries.append((i, bucket(block_of(name, design), category), passive(kind, pin)))
     clock_entries, leak_entries = [], []
     for name, kind, pin in on_clock:                # charged and discharged once a cycle
-        e = lib.cells[kind].pins[pin].capacitance * v2 + 2 * passive(kind, pin)
+        e = lib.cells[kind].pins[pin].capacitance * pf * v2 + 2 * passive(kind, pin)
         clock_entries.append((bucket(block_of(name, design), "clock"), e))
     flops = 0
     for name, (kind, pins) in netlist.cells.items():

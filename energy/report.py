@@ -24,10 +24,11 @@ import numpy as np
 
 from nbsmt.core.errors import InputError
 from nbsmt.core.fileio import write_json, write_text
+from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
-from nbsmt.core.policy import Policy
+from nbsmt.hw.design import Design
 from nbsmt.energy.array import characterize_array, run_array
-from nbsmt.energy.pe import PLAIN, DesignOptions, characterize, run_pe
+from nbsmt.energy.pe import characterize, run_pe
 from nbsmt.energy.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
@@ -69,12 +70,11 @@ def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int
     return [(int(p) // n_cols, int(p * 7) % n_cols) for p in picks]
 
 
-def _pe_record(a, w, sample, *, threads, model, policy, options, workdir) -> dict:
-    run = run_pe(a, w, sample, threads=threads, model=model, policy=policy, idle_after=2,
-                 options=options, workdir=workdir)
+def _pe_record(a, w, sample, *, design: Design, model, workdir) -> dict:
+    run = run_pe(a, w, sample, design=design, model=model, idle_after=2, workdir=workdir)
     table = characterize(run)
     return {
-        "threads": threads, "model": model, "cycles": run.cycles, "elements": len(sample),
+        "threads": design.threads, "model": model, "cycles": run.cycles, "elements": len(sample),
         "macs": run.macs, "effectual_macs": run.effectual_macs,
         "pj_per_mac": run.pj_per_mac, "pj_per_effectual_mac": run.pj_per_effectual_mac,
         "pj_per_mac_by_category": {c: e / run.macs for c, e in run.energy.by_category().items()},
@@ -94,21 +94,19 @@ def calibration_tile(a, w, rows: int, cols: int, threads: int):
     return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
 
 
-def _array_record(a, w, *, rows, cols, threads, model, policy, options,
-                  workdir) -> tuple[dict, object]:
-    cal = run_array(*calibration_tile(a, w, rows, cols, threads), rows=rows, cols=cols,
-                    threads=threads, model=model, policy=policy, per_cycle=True,
-                    options=options, workdir=workdir)
+def _array_record(a, w, *, design: Design, model, workdir) -> tuple[dict, object]:
+    rows, cols, threads, policy = design.rows, design.cols, design.threads, design.policy
+    cal = run_array(*calibration_tile(a, w, rows, cols, threads), design=design, model=model,
+                    per_cycle=True, workdir=workdir)
     table = characterize_array(cal)
     ta, tw = a[:rows], w[:, :cols]
-    direct = run_array(ta, tw, rows=rows, cols=cols, threads=threads, model=model, policy=policy,
-                       options=options, workdir=workdir)
+    direct = run_array(ta, tw, design=design, model=model, workdir=workdir)
     tile_estimate = table.estimate(ta, tw, policy)
     gemm = table.estimate(a, w, policy)
     macs = a.shape[0] * a.shape[1] * w.shape[1]
     effectual = int(np.count_nonzero(a[:, :, None] * w[None, :, :]))
     return {
-        "threads": threads, "model": model, "rows": rows, "cols": cols, "pipeline": options.pipeline,
+        "threads": threads, "model": model, "rows": rows, "cols": cols, "pipeline": design.pipeline,
         "tile": {"M": ta.shape[0], "K": ta.shape[1], "N": tw.shape[1], "cycles": direct.cycles,
                  "direct_pj": direct.energy.total, "direct_pj_per_mac": direct.energy.total / direct.macs,
                  "estimate_pj": tile_estimate["energy_pj"],
@@ -131,29 +129,30 @@ def _ratios(records: list[dict], key: str) -> None:
         r["ratio_vs_ossa"] = r[key] / base[key] if base else None
 
 
-def _job(a, w, sample, t, model, *, rows, cols, policy, options, workdir, array):
-    """The PE record, and the array record and per-action table, of one (threads, model)."""
+def _job(a, w, sample, design: Design, model, *, workdir, array):
+    """The PE record, and the array record and per-action table, of one (design, model)."""
     workdir = workdir / model
-    pe = _pe_record(a, w, sample, threads=t, model=model, policy=policy, options=options,
-                    workdir=workdir)
+    pe = _pe_record(a, w, sample, design=design.as_pe(), model=model, workdir=workdir)
     if not array:
         return pe, None, None
-    rec, table = _array_record(a, w, rows=rows, cols=cols, threads=t, model=model, policy=policy,
-                               options=options, workdir=workdir)
+    rec, table = _array_record(a, w, design=design, model=model, workdir=workdir)
     return pe, rec, table
 
 
-def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: Policy,
-          elements: int, sweep: bool, workdir: Path, demo: bool, array: bool = True,
-          jobs: int = 1, options: DesignOptions = PLAIN) -> dict:
-    """All records of the report (module doc); `jobs` (threads, model) runs in parallel;
-    every design built with `options` (pipeline, operand isolation, clock gating)."""
+def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, sweep: bool,
+          workdir: Path, demo: bool, array: bool = True, jobs: int = 1) -> dict:
+    """All records of the report (module doc) for `designs`: arrays of one size, policy
+    and options, one per thread count (their PEs for the PE records); `jobs` (design,
+    model) runs in parallel."""
+    first = designs[0]
+    if any(d.replace(threads=first.threads) != first for d in designs) or first.kind != "array":
+        raise ValueError("an energy report compares arrays that differ in threads only")
+    rows, cols, policy = first.rows, first.cols, first.policy
     m_rows, k = a.shape
     sample = sample_elements(m_rows, w.shape[1], elements)
     pe, gemm, sweeps, tables = [], [], [], {}
-    keys = [(t, model) for model in models for t in threads]
-    common = dict(rows=rows, cols=cols, policy=policy, options=options, workdir=workdir,
-                  array=array)
+    keys = [(d, model) for model in models for d in designs]
+    common = dict(workdir=workdir, array=array)
     if jobs > 1:
         import concurrent.futures
         import multiprocessing
@@ -163,11 +162,11 @@ def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: 
             results = [f.result() for f in futures]
     else:
         results = [_job(a, w, sample, t, m, **common) for t, m in keys]
-    for key, (p, rec, table) in zip(keys, results):
+    for (d, model), (p, rec, table) in zip(keys, results):
         pe.append(p)
         if rec is not None:
             gemm.append(rec)
-            tables[key] = table
+            tables[(d.threads, model)] = table
     _ratios(pe, "pj_per_mac")
     _ratios(gemm, "energy_pj")
     if sweep:
@@ -183,7 +182,8 @@ def build(a, w, *, threads, models=GLITCH_MODELS, rows: int, cols: int, policy: 
                                "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
                                "unseen_actions": rec["unseen_actions"]})
     return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
-            "policy": policy.as_dict(), **options.as_dict(), "pe": pe, "gemm": gemm,
+            "policy": policy.as_dict(), "pipeline": first.pipeline,
+            "operand_isolation": first.isolate_operands, "clock_gating": first.gate_clocks, "pe": pe, "gemm": gemm,
             "sweep": sweeps}
 
 
@@ -216,54 +216,51 @@ def markdown(report: dict, command: str) -> str:
     lines = [f"# Energy: {s['M']}x{s['K']}x{s['N']} GEMM, OSU 0.18 um, 1.8 V", "",
              f"Command: `{command}`", "",
              "Designs: " + design_options_text(report), "",
-             "## PE, gate-level (sampled output elements, bit-exact with the golden model)", "",
-             "| glitch model | T | pJ/MAC | pJ/effectual MAC | vs OS-SA | clock | sequential | combinational | inputs | leakage |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for p in report["pe"]:
-        c = p["pj_per_mac_by_category"]
-        lines.append(f"| {p['model']} | {p['threads']} | {_fmt(p['pj_per_mac'])} | "
-                     f"{_fmt(p['pj_per_effectual_mac'])} | {_fmt(p['ratio_vs_ossa'], 3)} | "
-                     + " | ".join(_fmt(c[k]) for k in ("clock", "sequential", "combinational", "inputs"))
-                     + f" | {_fmt(c['leakage'], 4)} |")
+             "## PE, gate-level (sampled output elements, bit-exact with the golden model)", ""]
+    kinds = ("clock", "sequential", "combinational", "inputs")
+    lines += markdown_table(
+        ["glitch model", "T", "pJ/MAC", "pJ/effectual MAC", "vs OS-SA", *kinds, "leakage"],
+        [[p["model"], p["threads"], _fmt(p["pj_per_mac"]), _fmt(p["pj_per_effectual_mac"]),
+          _fmt(p["ratio_vs_ossa"], 3), *(_fmt(p["pj_per_mac_by_category"][k]) for k in kinds),
+          _fmt(p["pj_per_mac_by_category"]["leakage"], 4)] for p in report["pe"]])
     blocks = sorted({b for p in report["pe"] for b in p["pj_per_mac_by_block"]})
-    lines += ["", "### PE energy per MAC by block (pJ)", "",
-              "| glitch model | T | " + " | ".join(blocks) + " |", "|---|---|" + "---|" * len(blocks)]
-    for p in report["pe"]:
-        lines.append(f"| {p['model']} | {p['threads']} | "
-                     + " | ".join(_fmt(p["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
+    lines += ["", "### PE energy per MAC by block (pJ)", ""]
+    lines += markdown_table(
+        ["glitch model", "T", *blocks],
+        [[p["model"], p["threads"], *(_fmt(p["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks)]
+         for p in report["pe"]])
     if report["gemm"]:
         r, c = report["rows"], report["cols"]
-        lines += ["", f"## {r}x{c} array: direct gate-level run on the first tile vs the per-action estimate", "",
-                  "| glitch model | T | tile | cycles | direct pJ/MAC | estimate error | clock | sequential | combinational | inputs |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for g in report["gemm"]:
-            t, cat = g["tile"], g["tile"]["pj_per_mac_by_category"]
-            lines.append(f"| {g['model']} | {g['threads']} | {t['M']}x{t['K']}x{t['N']} | {t['cycles']} | "
-                         f"{_fmt(t['direct_pj_per_mac'])} | {t['validation_error']:+.1%} | "
-                         + " | ".join(_fmt(cat[k]) for k in ("clock", "sequential", "combinational", "inputs")) + " |")
+        lines += ["", f"## {r}x{c} array: direct gate-level run on the first tile vs the per-action estimate", ""]
+        lines += markdown_table(
+            ["glitch model", "T", "tile", "cycles", "direct pJ/MAC", "estimate error", *kinds],
+            [[g["model"], g["threads"], "{M}x{K}x{N}".format(**g["tile"]), g["tile"]["cycles"],
+              _fmt(g["tile"]["direct_pj_per_mac"]), f"{g['tile']['validation_error']:+.1%}",
+              *(_fmt(g["tile"]["pj_per_mac_by_category"][k]) for k in kinds)]
+             for g in report["gemm"]])
         blocks = sorted({b for g in report["gemm"] for b in g["tile"]["pj_per_mac_by_block"]})
-        lines += ["", f"### {r}x{c} array tile, pJ per MAC by block (direct run)", "",
-                  "| glitch model | T | " + " | ".join(blocks) + " |", "|---|---|" + "---|" * len(blocks)]
-        for g in report["gemm"]:
-            lines.append(f"| {g['model']} | {g['threads']} | "
-                         + " | ".join(_fmt(g["tile"]["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks) + " |")
-        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", "",
-                  "| glitch model | T | cycles | energy (uJ) | pJ/MAC | pJ/effectual MAC | vs OS-SA |",
-                  "|---|---|---|---|---|---|---|"]
-        for g in report["gemm"]:
-            lines.append(f"| {g['model']} | {g['threads']} | {g['cycles']} | {g['energy_pj'] / 1e6:.3f} | "
-                         f"{_fmt(g['pj_per_mac'])} | {_fmt(g['pj_per_effectual_mac'])} | "
-                         f"{_fmt(g['ratio_vs_ossa'], 3)} |")
+        lines += ["", f"### {r}x{c} array tile, pJ per MAC by block (direct run)", ""]
+        lines += markdown_table(
+            ["glitch model", "T", *blocks],
+            [[g["model"], g["threads"],
+              *(_fmt(g["tile"]["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks)]
+             for g in report["gemm"]])
+        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", ""]
+        lines += markdown_table(
+            ["glitch model", "T", "cycles", "energy (uJ)", "pJ/MAC", "pJ/effectual MAC", "vs OS-SA"],
+            [[g["model"], g["threads"], g["cycles"], f"{g['energy_pj'] / 1e6:.3f}",
+              _fmt(g["pj_per_mac"]), _fmt(g["pj_per_effectual_mac"]), _fmt(g["ratio_vs_ossa"], 3)]
+             for g in report["gemm"]])
     if report["sweep"]:
         zs = sorted({r["zero_activations"] for r in report["sweep"]})
-        lines += ["", f"## Activation sparsity sweep: pJ/MAC of the GEMM on the array (per-action estimate)", "",
-                  "| glitch model | T | " + " | ".join(f"{z:.0%}" for z in zs) + " |",
-                  "|---|---|" + "---|" * len(zs)]
+        lines += ["", f"## Activation sparsity sweep: pJ/MAC of the GEMM on the array (per-action estimate)", ""]
         keys = sorted({(r["model"], r["threads"]) for r in report["sweep"]})
+        cells = []
         for model, t in keys:
             row = {r["zero_activations"]: r["pj_per_mac"] for r in report["sweep"]
                    if r["model"] == model and r["threads"] == t}
-            lines.append(f"| {model} | {t} | " + " | ".join(_fmt(row[z]) for z in zs) + " |")
+            cells.append([model, t, *(_fmt(row[z]) for z in zs)])
+        lines += markdown_table(["glitch model", "T", *(f"{z:.0%}" for z in zs)], cells)
         unseen = sorted({a for r in report["sweep"] for a in r["unseen_actions"]}
                         | {a for g in report["gemm"] for a in g["unseen_actions"]})
         if unseen:

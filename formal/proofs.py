@@ -22,10 +22,12 @@ import time
 
 from nbsmt.core.policy import Policy
 
-#: The policies the simulation regression covers, by the names reports use.
+#: The policies the proofs cover, by the names reports use: every value of every knob
+#: (tests/test_policy_coverage.py).
 POLICIES = {
     "default": Policy(),
     "authors": Policy.authors(),
+    "windows3": Policy(windows=3),
     "windows5": Policy(windows=5),
     "trunc": Policy(rounding="trunc"),
 }
@@ -169,13 +171,12 @@ def ci_subset(split: bool = False, depth: int | None = None) -> list[Job]:
 def pe_verilog(threads: int, policy: Policy, mutant: str | None = None,
                pipeline: int = 0, isolate: bool = False) -> tuple[str, str]:
     """(Verilog text, module name) of the generated PE, mutated if `mutant` is given."""
-    from nbsmt.hw.configs import pe_design
-    from nbsmt.hw.generate import to_verilog
+    from nbsmt.hw.design import Design
 
     from nbsmt.formal.mutants import mutant as get_mutant
 
-    component, name = pe_design(threads, policy, pipeline, isolate)
-    text = to_verilog(component, name)
+    design = Design.pe(threads, policy, pipeline=pipeline, isolate_operands=isolate)
+    text, name = design.verilog(), design.name
     if mutant is not None:
         m = get_mutant(mutant)
         if not m.applies(threads, policy):

@@ -46,17 +46,12 @@ from amaranth.lib.wiring import In, Out
 from nbsmt.core.policy import Policy, check_bool, check_int, check_pipeline
 
 from nbsmt.hw.array_io import ArrayFormat
-from nbsmt.hw.configs import array_name
+from nbsmt.hw.design import COUNTER_BITS, MAX_DIM
 from nbsmt.hw.counters import Counters
 from nbsmt.hw.drain import Drain
 from nbsmt.hw.pe import NBSMTPE, check_pe_params
 from nbsmt.hw.skew import Skew
 
-#: Default width of the statistics counters (2**48 cycles is days at GHz rates).
-COUNTER_BITS = 48
-
-#: Largest rows/cols accepted (a 64 x 64 grid is already 4096 PEs).
-MAX_DIM = 64
 
 
 class SySMTArray(wiring.Component):
@@ -251,14 +246,3 @@ class SySMTArray(wiring.Component):
         for b in range(T + 1):
             m.d.comb += self.pe_cycles_by_active[b].eq(counters.pe_cycles_by_active[b])
         return m
-
-
-def array_design(*, rows: int, cols: int, threads: int, policy: Policy | None = None,
-                 counter_bits: int = COUNTER_BITS, pipeline: int = 0,
-                 isolate_operands: bool = False, gate_clocks: bool = False) -> tuple[SySMTArray, str]:
-    """(component, Verilog top name) of an array configuration, for `to_verilog` and synthesis."""
-    component = SySMTArray(rows=rows, cols=cols, threads=threads, policy=policy,
-                           counter_bits=counter_bits, pipeline=pipeline,
-                           isolate_operands=isolate_operands, gate_clocks=gate_clocks)
-    return component, array_name(rows=rows, cols=cols, threads=threads, policy=component.policy,
-                                 pipeline=pipeline, isolate=isolate_operands, gate_clocks=gate_clocks)

@@ -49,6 +49,12 @@ def add_design_option_arguments(parser: argparse.ArgumentParser) -> None:
                         "flops sharing an enable a clock gate (bit-identical results)")
 
 
+def design_options_from_args(args) -> dict:
+    """The `nbsmt.hw.design.Design` options of `add_design_option_arguments`' flags."""
+    return {"pipeline": args.pipeline, "isolate_operands": args.operand_isolation,
+            "gate_clocks": args.clock_gating}
+
+
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The policy flags every model, simulator and generator command shares (SPEC §2-§5)."""
     from nbsmt.core.policy import ROUNDING_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
@@ -88,7 +94,7 @@ def int_arg(flag: str, value: int, low: int, high: int | None = None) -> int:
 
 def array_dim_from_args(flag: str, value: int) -> int:
     """An array dimension flag checked against the generator's limit (InputError if not)."""
-    from nbsmt.hw.array import MAX_DIM
+    from nbsmt.hw.design import MAX_DIM
     return int_arg(flag, value, 1, MAX_DIM)
 
 

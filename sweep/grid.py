@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from nbsmt.hw.array import MAX_DIM
+from nbsmt.hw.design import MAX_DIM, Design
 from nbsmt.core.policy import (PIPELINE_DEPTHS, ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES,
                           ZERO_SKIP_CHOICES, Policy, check_choice, check_int, check_pipeline,
                           check_threads)
@@ -37,13 +37,13 @@ class DesignPoint:
     @property
     def name(self) -> str:
         """e.g. 8x8-2t, 8x8-4t-w5_trunc, 8x8-2t-p1 (as `nbsmt synth` names it)."""
-        return self.config().name
+        return self.design.label
 
-    def config(self):
-        """The synthesis flow's Config of this design (the R x R array)."""
-        from nbsmt.synth.configs import Config
-        return Config("array", self.threads, policy=self.policy, rows=self.size,
-                      cols=self.size, pipeline=self.pipeline)
+    @property
+    def design(self) -> Design:
+        """The R x R array this point stands for."""
+        return Design.array(self.size, self.size, self.threads, self.policy,
+                            pipeline=self.pipeline)
 
     def baseline(self) -> "DesignPoint":
         """The conventional OS-SA of the same size: 1 thread, default policy, no pipeline."""

@@ -27,7 +27,7 @@ def area(point: DesignPoint, workload: Workload) -> dict:
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, load_library
 
     library = load_library(DEFAULT_LIBERTY)
-    config = point.config()
+    config = point.design
     cache = Cache(build_root() / "synth-cache")
     verilog, seconds = generate(config, cache)
     s = synthesize(config, verilog, library, cache, generate_seconds=seconds)
@@ -37,13 +37,13 @@ def area(point: DesignPoint, workload: Workload) -> dict:
 def timing(point: DesignPoint, workload: Workload) -> dict:
     from nbsmt.core.cache import Cache, build_root
     from nbsmt.synth.flow import generate, time_design
-    from nbsmt.synth.nldm import load_timing_library
+    from nbsmt.synth.liberty import load_library
     from nbsmt.synth.techmap import OSU_LIBERTY
 
-    config = point.config()
+    config = point.design
     cache = Cache(build_root() / "synth-cache")
     verilog, _ = generate(config, cache)
-    t = time_design(config, verilog, load_timing_library(OSU_LIBERTY), cache)
+    t = time_design(config, verilog, load_library(OSU_LIBERTY), cache)
     return {"critical_path_ns": t["critical_path_ns"], "fmax_mhz": t["fmax_mhz"],
             "area_osu_um2": t["area_um2"]}
 

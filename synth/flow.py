@@ -1,4 +1,4 @@
-"""From a Config to an area record: generate Verilog, merge copies, synthesize, break down.
+"""From a Design to an area record: generate Verilog, merge copies, synthesize, break down.
 
 Every step is cached by content (core/cache.py), so a re-run with nothing changed
 reads JSON only. Verilog generation runs in this process (Amaranth, one at a time);
@@ -16,15 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbsmt.core.cache import Cache, digest, verilog_cache
-from nbsmt.hw.generate import cached_verilog
+from nbsmt.core.cache import Cache, digest
+from nbsmt.hw.design import Design
 
 from nbsmt.synth import techmap, timing, yosys
 from nbsmt.synth.blocks import CATEGORIES, module_shares
-from nbsmt.synth.configs import Config
 from nbsmt.synth.liberty import Library
 from nbsmt.synth.modules import Hierarchy, clean_name, deduplicate
-from nbsmt.synth.nldm import TimingLibrary
 
 @functools.cache
 def yosys_version() -> str:
@@ -35,7 +33,7 @@ def yosys_version() -> str:
 class Synthesis:
     """One synthesis of one configuration, flattened or hierarchical."""
 
-    config: Config
+    config: Design
     flat: bool
     area_um2: float
     sequential_um2: float
@@ -50,10 +48,9 @@ class Synthesis:
     cached: bool
 
 
-def generate(config: Config, cache: Cache) -> tuple[str, float]:
+def generate(config: Design, cache: Cache) -> tuple[str, float]:
     """Verilog of `config` (cached by generator sources) and the seconds it took."""
-    verilog = verilog_cache() if cache.root is not None else Cache(None)
-    return cached_verilog(config.verilog_key, config.design_and_top, verilog)
+    return config.generate(None if cache.root is not None else Cache(None))
 
 
 _MODULE_FIELDS = {f.name for f in dataclasses.fields(yosys.ModuleStats)}
@@ -81,7 +78,7 @@ def _run_cached(h: Hierarchy, library: Library, cache: Cache, flat: bool) -> tup
     return value, False
 
 
-def synthesize(config: Config, verilog: str, library: Library, cache: Cache, *,
+def synthesize(config: Design, verilog: str, library: Library, cache: Cache, *,
                flat: bool = False, generate_seconds: float = 0.0) -> Synthesis:
     """Area of `config` from its Verilog: hierarchical (each distinct module once) or flat."""
     h = deduplicate(verilog)
@@ -91,7 +88,7 @@ def synthesize(config: Config, verilog: str, library: Library, cache: Cache, *,
     if flat:
         shares = {clean_name(h.top): {"flat": 1}}
     else:
-        shares = {clean_name(n): v for n, v in module_shares(h, config.design).items()}
+        shares = {clean_name(n): v for n, v in module_shares(h, config.kind).items()}
     blocks = {c: 0.0 for c in CATEGORIES}
     blocks_tr = {c: 0 for c in CATEGORIES}
     area = seq = 0.0
@@ -136,7 +133,7 @@ def _is_timing(value) -> bool:
             and (value.get("fmax_mhz") is None or number(value["fmax_mhz"])))
 
 
-def time_design(config: Config, verilog: str, library: TimingLibrary, cache: Cache) -> dict:
+def time_design(config: Design, verilog: str, library: Library, cache: Cache) -> dict:
     """Critical path, fmax and library area of `config`: mapped onto the timing library
     (synth/techmap.py) and timed by OpenSTA (synth/timing.py); cached by content."""
     h = deduplicate(verilog)
@@ -152,7 +149,7 @@ def time_design(config: Config, verilog: str, library: TimingLibrary, cache: Cac
         mapped = techmap.map_design(h.verilog, top, library, Path(tmp))
         start = time.monotonic()
         report = timing.run_sta(mapped.verilog, top, library.path, Path(tmp), output_load_pf=load,
-                                design_kind=config.design)
+                                design_kind=config.kind)
         sta_seconds = time.monotonic() - start
     value = {**report, "area_um2": round(mapped.area_um2, 1), "cells": mapped.cells,
              "cell_count": sum(mapped.cells.values()), "fanout_buffers": mapped.buffers_added,
@@ -163,25 +160,25 @@ def time_design(config: Config, verilog: str, library: TimingLibrary, cache: Cac
     return {**value, "cached": False}
 
 
-def run_all(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
-            flat_configs: set[Config] = frozenset(), progress=None) -> dict[tuple[Config, bool], Synthesis]:
+def run_all(configs: list[Design], library: Library, cache: Cache, *, jobs: int = 2,
+            flat_configs: set[Design] = frozenset(), progress=None) -> dict[tuple[Design, bool], Synthesis]:
     """Synthesize every config (and flat copies of `flat_configs`), `jobs` Yosys at a time."""
     return run_flows(configs, library, cache, jobs=jobs, flat_configs=flat_configs,
                      progress=progress)[0]
 
 
-def run_flows(configs: list[Config], library: Library, cache: Cache, *, jobs: int = 2,
-              flat_configs: set[Config] = frozenset(), timing_configs=frozenset(),
-              timing_library: TimingLibrary | None = None, progress=None,
-              timing_progress=None) -> tuple[dict[tuple[Config, bool], Synthesis], dict[Config, dict]]:
+def run_flows(configs: list[Design], library: Library, cache: Cache, *, jobs: int = 2,
+              flat_configs: set[Design] = frozenset(), timing_configs=frozenset(),
+              timing_library: Library | None = None, progress=None,
+              timing_progress=None) -> tuple[dict[tuple[Design, bool], Synthesis], dict[Design, dict]]:
     """Area synthesis of every config (and flat copies of `flat_configs`) and, with a
     timing library, timing of `timing_configs`; `jobs` tool runs at a time.
 
     Verilog is generated here, in order; each run starts as soon as its Verilog exists,
     so generation of the next design overlaps synthesis of the previous ones.
     """
-    results: dict[tuple[Config, bool], Synthesis] = {}
-    timings: dict[Config, dict] = {}
+    results: dict[tuple[Design, bool], Synthesis] = {}
+    timings: dict[Design, dict] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             _cancel_pending_on_error(pool):
         futures = {}

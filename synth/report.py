@@ -12,9 +12,10 @@ import csv
 import io
 
 from nbsmt.core.fileio import write_json, write_text
+from nbsmt.core.tables import markdown_table
 
 from nbsmt.synth.blocks import CATEGORIES, LABELS
-from nbsmt.synth.configs import Config
+from nbsmt.hw.design import Design
 from nbsmt.synth.flow import Synthesis
 from nbsmt.synth.liberty import Library
 
@@ -32,7 +33,7 @@ def _round(x, digits=1):
     return None if x is None else round(x, digits)
 
 
-def build_records(results: dict[tuple[Config, bool], Synthesis], library: Library) -> list[dict]:
+def build_records(results: dict[tuple[Design, bool], Synthesis], library: Library) -> list[dict]:
     """Report records (hierarchical numbers; flat ones attached where they were run)."""
     records = []
     for (config, flat), s in results.items():
@@ -42,7 +43,7 @@ def build_records(results: dict[tuple[Config, bool], Synthesis], library: Librar
         flat_s = results.get((config, True))
         ge = _ge(s.area_um2, library)
         record = {
-            "name": config.name, "design": config.design, "threads": config.threads,
+            "name": config.label, "design": config.kind, "threads": config.threads,
             "rows": config.rows, "cols": config.cols, "pipeline": config.pipeline,
             "policy": config.policy.as_dict(), "policy_tag": config.policy.short_name,
             "area_ge": _round(ge), "area_um2": _round(s.area_um2, 2),
@@ -93,6 +94,15 @@ def _size(r: dict) -> str:
     return f"{size} pipeline {r['pipeline']}" if r.get("pipeline") else size
 
 
+def _design_cells(r: dict) -> list[str]:
+    """The first three cells of every table's row: design, threads, policy."""
+    return [_size(r), f"{r['threads']}T", r["policy_tag"]]
+
+
+def _share(v, total) -> str:
+    return f"{_fmt(v)} ({100 * v / total:.0f}%)" if v and total else _fmt(v)
+
+
 def markdown(records: list[dict], library: Library, *, command: str, yosys: str) -> str:
     unit = "GE" if library.nand2 else "um^2"
     key = "area_ge" if library.nand2 else "area_um2"
@@ -108,36 +118,27 @@ def markdown(records: list[dict], library: Library, *, command: str, yosys: str)
         f"Method: {METHOD_HIER}. Ratios divide by the 1-thread OS-SA of the same size, pipeline 0 "
         "(default policy). Paper (MICRO 2020): 2T 1.4x, 4T 2.5x.", "",
         "## Area and ratio vs OS-SA", "",
-        f"| design | threads | policy | area ({unit}) | area (um^2) | transistors | ratio ({unit}) "
-        "| ratio (transistors) | synth (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in records:
-        lines.append(f"| {_size(r)} | {r['threads']}T | {r['policy_tag']} | {_fmt(r[key])} | "
-                     f"{_fmt(r['area_um2'])} | {_fmt(r['transistors'])} | "
-                     f"{_fmt(r['ratio_vs_ossa'], 3)} | {_fmt(r['ratio_transistors_vs_ossa'], 3)} | "
-                     f"{_fmt(r['synth_seconds'], 1)}{' (cached)' if r['cached'] else ''} |")
-    lines += ["", f"## Breakdown by block ({unit})", "",
-              "| design | threads | policy | " + " | ".join(LABELS[c] for c in CATEGORIES) + " |",
-              "|---|---|---|" + "---|" * len(CATEGORIES)]
-    for r in records:
-        cells = []
-        for c in CATEGORIES:
-            v = r[blocks_key][c]
-            total = r[key]
-            cells.append(f"{_fmt(v)} ({100 * v / total:.0f}%)" if v and total else _fmt(v))
-        lines.append(f"| {_size(r)} | {r['threads']}T | {r['policy_tag']} | " + " | ".join(cells) + " |")
+    lines += markdown_table(
+        ["design", "threads", "policy", f"area ({unit})", "area (um^2)", "transistors",
+         f"ratio ({unit})", "ratio (transistors)", "synth (s)"],
+        [[*_design_cells(r), _fmt(r[key]), _fmt(r["area_um2"]), _fmt(r["transistors"]),
+          _fmt(r["ratio_vs_ossa"], 3), _fmt(r["ratio_transistors_vs_ossa"], 3),
+          _fmt(r["synth_seconds"], 1) + (" (cached)" if r["cached"] else "")] for r in records])
+    lines += ["", f"## Breakdown by block ({unit})", ""]
+    lines += markdown_table(
+        ["design", "threads", "policy", *(LABELS[c] for c in CATEGORIES)],
+        [[*_design_cells(r), *(_share(r[blocks_key][c], r[key]) for c in CATEGORIES)]
+         for r in records])
     flats = [r for r in records if "flat" in r]
     if flats:
-        lines += ["", "## Cross-check: hierarchical sum vs flat synthesis", "",
-                  f"| design | threads | policy | hierarchical ({unit}) | flat ({unit}) | "
-                  "hierarchical / flat - 1 | flat synth (s) |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in flats:
-            f = r["flat"]
-            lines.append(f"| {_size(r)} | {r['threads']}T | {r['policy_tag']} | {_fmt(r[key])} | "
-                         f"{_fmt(f[key])} | {100 * f['hier_vs_flat']:+.1f}% | "
-                         f"{_fmt(f['synth_seconds'], 1)} |")
+        lines += ["", "## Cross-check: hierarchical sum vs flat synthesis", ""]
+        lines += markdown_table(
+            ["design", "threads", "policy", f"hierarchical ({unit})", f"flat ({unit})",
+             "hierarchical / flat - 1", "flat synth (s)"],
+            [[*_design_cells(r), _fmt(r[key]), _fmt(r["flat"][key]),
+              f"{100 * r['flat']['hier_vs_flat']:+.1f}%", _fmt(r["flat"]["synth_seconds"], 1)]
+             for r in flats])
     return "\n".join(lines) + "\n"
 
 

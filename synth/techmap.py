@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from nbsmt.synth.nldm import TimingLibrary
+from nbsmt.synth.liberty import Library
 from nbsmt.synth.yosys import SynthError
 
 #: Where Debian's qflow-tech-osu018 puts the OSU 0.18 um Liberty file (GPL, not vendored).
@@ -139,7 +139,7 @@ class Netlist:
             counts[kind] = counts.get(kind, 0) + 1
         return dict(sorted(counts.items()))
 
-    def area(self, library: TimingLibrary) -> float:
+    def area(self, library: Library) -> float:
         return sum(library.cells[k].area * n for k, n in self.cell_counts().items())
 
 
@@ -157,7 +157,7 @@ def read_yosys_json(text: str, top: str) -> Netlist:
     return Netlist(top, ports, cells)
 
 
-def expand_clock_gates(netlist: Netlist, library: TimingLibrary) -> int:
+def expand_clock_gates(netlist: Netlist, library: Library) -> int:
     """Build every ICG_CELL of `netlist` from library cells (module doc); returns how many."""
     for kind, inputs, output in (ICG_INVERTER, ICG_LATCH, ICG_AND):
         cell = library.cells.get(kind)
@@ -178,7 +178,7 @@ def expand_clock_gates(netlist: Netlist, library: TimingLibrary) -> int:
     return len(gates)
 
 
-def check_mapped(netlist: Netlist, library: TimingLibrary) -> None:
+def check_mapped(netlist: Netlist, library: Library) -> None:
     """Every cell is a library cell (else the library lacks something the design needs)."""
     for name, (kind, _) in netlist.cells.items():
         if kind not in library.cells:
@@ -186,7 +186,7 @@ def check_mapped(netlist: Netlist, library: TimingLibrary) -> None:
                              "(does the library have a D flip-flop and basic gates?)")
 
 
-def repair_fanout(netlist: Netlist, library: TimingLibrary,
+def repair_fanout(netlist: Netlist, library: Library,
                   max_fanout: int = MAX_FANOUT) -> int:
     """Split every net driving more than `max_fanout` cell inputs with a buffer tree.
 
@@ -285,7 +285,7 @@ class Mapped:
     seconds: float
 
 
-def map_design(verilog: str, top: str, library: TimingLibrary, workdir: Path, *,
+def map_design(verilog: str, top: str, library: Library, workdir: Path, *,
                gate_clocks: bool = False) -> Mapped:
     """Map `verilog` (top module `top`) onto `library` in `workdir` (module doc), with
     clock gates on the flops that share an enable if `gate_clocks`."""

@@ -22,31 +22,32 @@ from pathlib import Path
 
 from nbsmt.sim.clocks import choose_depth
 from nbsmt.core.fileio import write_json, write_text
+from nbsmt.core.tables import markdown_table
 from nbsmt.sim.cycles import gemm_cycles
 
-from nbsmt.synth.configs import Config
+from nbsmt.hw.design import Design
 
 #: The `make sim` GEMM (bench/sim_demo.py): C[64,64] = A[64,256] @ W[256,64].
 DEMO_GEMM = (64, 256, 64)
 
 
-def _size(config: Config) -> str:
-    return "PE" if config.design == "pe" else f"{config.rows}x{config.cols}"
+def _size(config: Design) -> str:
+    return "PE" if config.kind == "pe" else f"{config.rows}x{config.cols}"
 
 
-def timing_records(timings: dict[Config, dict], area_records: list[dict]) -> list[dict]:
+def timing_records(timings: dict[Design, dict], area_records: list[dict]) -> list[dict]:
     """One record per timed design, with the area report's GE figure when it has one."""
     ge = {(r["name"]): r.get("area_ge") for r in area_records}
     records = []
     for config, t in timings.items():
         records.append({
-            "name": config.name, "design": config.design, "size": _size(config),
+            "name": config.label, "design": config.kind, "size": _size(config),
             "rows": config.rows, "cols": config.cols, "threads": config.threads,
             "pipeline": config.pipeline, "policy_tag": config.policy.short_name,
             "critical_path_ns": t["critical_path_ns"], "fmax_mhz": t["fmax_mhz"],
             "startpoint": t["startpoint"], "endpoint": t["endpoint"], "blocks": t["blocks"],
             "cells_on_path": t["cells_on_path"], "timing_area_um2": t["area_um2"],
-            "area_ge": ge.get(config.name), "cell_count": t["cell_count"],
+            "area_ge": ge.get(config.label), "cell_count": t["cell_count"],
             "fanout_buffers": t["fanout_buffers"], "library": t["library"],
             "map_seconds": t["map_seconds"], "sta_seconds": t["sta_seconds"],
             "cached": t["cached"], "path": t["path"],
@@ -110,29 +111,28 @@ def markdown(records: list[dict], iso: list[dict], *, command: str, library: str
         "mapping with fanout repair (synth/techmap.py), OpenSTA with an ideal clock, no "
         "wires (synth/timing.py; docs/timing.md).", "",
         "## Critical path per design", "",
-        "| design | threads | pipeline | critical path (ns) | fmax (MHz) | area (GE, Nangate-45 areas) "
-        "| area (um^2, timing library) | path crosses | start -> end |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in records:
-        lines.append(f"| {r['size']} | {r['threads']}T | {r['pipeline']} | {_f(r['critical_path_ns'], 3)} | "
-                     f"{_f(r['fmax_mhz'], 1)} | {_f(r['area_ge'], 0)} | {_f(r['timing_area_um2'], 0)} | "
-                     f"{' > '.join(r['blocks'])} | `{r['startpoint']}` -> `{r['endpoint']}` |")
+    lines += markdown_table(
+        ["design", "threads", "pipeline", "critical path (ns)", "fmax (MHz)",
+         "area (GE, Nangate-45 areas)", "area (um^2, timing library)", "path crosses",
+         "start -> end"],
+        [[r["size"], f"{r['threads']}T", r["pipeline"], _f(r["critical_path_ns"], 3),
+          _f(r["fmax_mhz"], 1), _f(r["area_ge"], 0), _f(r["timing_area_um2"], 0),
+          " > ".join(r["blocks"]), f"`{r['startpoint']}` -> `{r['endpoint']}`"] for r in records])
     if iso:
         m, k, n = DEMO_GEMM
         lines += ["", "## At the OS-SA's clock", "",
                   "For each thread count the smallest pipeline depth whose critical path fits in "
                   "the OS-SA's (1T, pipeline 0) period; time speedup = cycle speedup x "
                   "min(1, OS-SA period / this period), cycle speedup from the cycle model for "
-                  f"the `make sim` GEMM ({m}x{k}x{n}, mode T) on an array of that size.", "",
-                  "| design | threads | OS-SA period (ns) | pipeline | critical path (ns) | meets it "
-                  "| area vs OS-SA (GE) | area vs OS-SA (timing lib) | cycle speedup | time speedup |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in iso:
-            lines.append(f"| {r['size']} | {r['threads']}T | {_f(r['ossa_period_ns'], 3)} | {r['pipeline']} | "
-                         f"{_f(r['critical_path_ns'], 3)} | {'yes' if r['meets_ossa_clock'] else 'no'} | "
-                         f"{_f(r['area_ratio_ge'], 3)} | {_f(r['area_ratio_timing_lib'], 3)} | "
-                         f"{_f(r['cycle_speedup'], 3)} | {_f(r['time_speedup'], 3)} |")
+                  f"the `make sim` GEMM ({m}x{k}x{n}, mode T) on an array of that size.", ""]
+        lines += markdown_table(
+            ["design", "threads", "OS-SA period (ns)", "pipeline", "critical path (ns)", "meets it",
+             "area vs OS-SA (GE)", "area vs OS-SA (timing lib)", "cycle speedup", "time speedup"],
+            [[r["size"], f"{r['threads']}T", _f(r["ossa_period_ns"], 3), r["pipeline"],
+              _f(r["critical_path_ns"], 3), "yes" if r["meets_ossa_clock"] else "no",
+              _f(r["area_ratio_ge"], 3), _f(r["area_ratio_timing_lib"], 3),
+              _f(r["cycle_speedup"], 3), _f(r["time_speedup"], 3)] for r in iso])
     return "\n".join(lines) + "\n"
 
 

@@ -62,20 +62,12 @@ class JobOptions:
 def array_verilog(job: ArrayJob, counter_bits: int, gate_clocks: bool = False) -> tuple[str, str]:
     """(module name, Verilog) of the array `job` is planned for (generated once, cached);
     `gate_clocks`: the array whose idle registers hold (`nbsmt.hw.pe.NBSMTPE`)."""
-    from nbsmt.core.cache import verilog_cache
-    from nbsmt.hw.array import array_design
-    from nbsmt.hw.configs import array_name
-    from nbsmt.hw.generate import cached_verilog
+    from nbsmt.hw.design import Design
 
     fmt = job.fmt
-    shape = dict(rows=fmt.rows, cols=fmt.cols, threads=fmt.threads)
-    top = array_name(**shape, policy=fmt.policy, pipeline=job.pipeline, gate_clocks=gate_clocks)
-    verilog, _ = cached_verilog(
-        {"top": top, "counter_bits": counter_bits},
-        lambda: array_design(**shape, policy=fmt.policy, counter_bits=counter_bits,
-                             pipeline=job.pipeline, gate_clocks=gate_clocks),
-        verilog_cache())
-    return top, verilog
+    design = Design.array(fmt.rows, fmt.cols, fmt.threads, fmt.policy, pipeline=job.pipeline,
+                          gate_clocks=gate_clocks, counter_bits=counter_bits)
+    return design.name, design.verilog()
 
 
 #: How the jobs reach the RTL: the Verilog stimulus player (Python runs once per ring
@@ -101,7 +93,7 @@ def run_jobs(jobs: list[ArrayJob], *, simulator: str, options: list[JobOptions] 
     Returns (one `check` record per job, the build folder). Raises
     `nbsmt.tb.runner.CocotbFailure` if the bench itself failed (e.g. no progress).
     """
-    from nbsmt.hw.array import COUNTER_BITS
+    from nbsmt.hw.design import COUNTER_BITS
 
     from nbsmt.tb.runner import CONFIG_ENV, build_root, run_cocotb
 

@@ -13,7 +13,8 @@ from amaranth.hdl import Fragment
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from nbsmt.hw.array import SySMTArray, array_design
+from nbsmt.hw.array import SySMTArray
+from nbsmt.hw.design import Design
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.skew import Skew
 from nbsmt.core.policy import Policy
@@ -173,21 +174,19 @@ def test_array_in_amaranth_simulator(rows, cols, threads, mode, shape, policy, r
 
 
 def test_module_names_encode_a_nonzero_pipeline_depth_and_the_energy_options():
-    from nbsmt.hw.configs import array_name, pe_name
-    assert pe_name(2, Policy()) == "nbsmt_pe_t2"
-    assert pe_name(2, Policy(), 1) == "nbsmt_pe_t2_p1"
-    assert pe_name(4, Policy(windows=5), 2) == "nbsmt_pe_t4_p2_w5"
-    assert pe_name(4, Policy(windows=5), 2, True, True) == "nbsmt_pe_t4_p2_iso_cg_w5"
-    assert array_name(rows=8, cols=8, threads=4, policy=Policy(), pipeline=2,
-                      gate_clocks=True) == "nbsmt_array_8x8_t4_p2_cg"
-    component, name = array_design(rows=8, cols=8, threads=4, pipeline=2)
-    component._MustUse__silence = True    # named only, never elaborated
-    assert name == "nbsmt_array_8x8_t4_p2"
+    assert Design.pe(2).name == "nbsmt_pe_t2"
+    assert Design.pe(2, pipeline=1).name == "nbsmt_pe_t2_p1"
+    assert Design.pe(4, Policy(windows=5), pipeline=2).name == "nbsmt_pe_t4_p2_w5"
+    assert Design.pe(4, Policy(windows=5), pipeline=2, isolate_operands=True,
+                     gate_clocks=True).name == "nbsmt_pe_t4_p2_iso_cg_w5"
+    assert Design.array(8, 8, 4, pipeline=2, gate_clocks=True).name == "nbsmt_array_8x8_t4_p2_cg"
+    assert Design.array(8, 8, 4, pipeline=2).name == "nbsmt_array_8x8_t4_p2"
 
 
 def test_32x32_4t_array_elaborates():
-    component, name = array_design(rows=32, cols=32, threads=4)
-    assert name == "nbsmt_array_32x32_t4"
+    design = Design.array(32, 32, 4)
+    component = design.elaborate()
+    assert design.name == "nbsmt_array_32x32_t4"
     fragment = Fragment.get(component, None)
     component._MustUse__used = True   # elaborated here (Fragment.get does not mark the top)
     names = {n for _, n, *_ in fragment.subfragments}

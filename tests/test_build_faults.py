@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nbsmt.core.interrupts import descendants
@@ -24,12 +25,12 @@ from nbsmt.tb.runner import require_simulator, verified_build
 # One small PE run through the runner, as a separate process (argv: simulator).
 SCRIPT = """
 import sys
-from nbsmt.hw.configs import pe_design
-from nbsmt.hw.generate import to_verilog
+from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.tb.runner import CONFIG_ENV, run_cocotb
-component, name = pe_design(2, Policy(windows=5, acc_bits=22))
-run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+design = Design.pe(2, Policy(windows=5, acc_bits=22))
+name = design.name
+run_cocotb(verilog=design.verilog(), toplevel=name, test_module="pe_test",
            simulator=sys.argv[1], build_name=name, testcase="pe_random_streams",
            env={CONFIG_ENV: {"threads": 2, "policy": Policy(windows=5, acc_bits=22).as_dict(),
                              "seed": 3, "cycles": 200}})
@@ -76,11 +77,11 @@ def _link_running(pid: int) -> bool:
     """Whether a descendant of `pid` is linking the Verilator binary (g++ ... -o TOP)."""
     for child in descendants(pid):
         try:
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        except OSError:
+            argv = psutil.Process(child).cmdline()
+        except psutil.Error:   # ended meanwhile, or not ours to read
             continue
-        if b"-o" in argv and TOP.encode() in argv and b"-c" not in argv \
-                and any(b"g++" in a or a.endswith(b"ld") for a in argv[:2]):
+        if "-o" in argv and TOP in argv and "-c" not in argv \
+                and any("g++" in a or a.endswith("ld") for a in argv[:2]):
             return True
     return False
 

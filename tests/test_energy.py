@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from nbsmt.host.stimulus import demo_operands
-from nbsmt.energy.pe import (PLAIN, DesignOptions, EnergyCheckError, PERIOD_NS, action_counts,
-                                characterize, osu_library, run_pe)
+from nbsmt.energy.pe import (EnergyCheckError, PERIOD_NS, action_counts, characterize, osu_library,
+                             run_pe)
+from nbsmt.hw.design import Design
 from nbsmt.energy.gatesim import simulate
-from nbsmt.synth.nldm import parse
+from nbsmt.synth.liberty import parse
 from nbsmt.energy.power import energy_model
 from nbsmt.synth.techmap import OSU_LIBERTY, Netlist
 
@@ -130,7 +131,7 @@ def test_all_zero_operands_leave_the_pe_datapath_quiet_after_the_first_cycle(tmp
     a = np.zeros((1, 64), dtype=np.int64)
     w = np.zeros((64, 1), dtype=np.int64)
     for threads in (1, 2, 4):
-        run = run_pe(a, w, [(0, 0)], threads=threads, model="zero-delay", workdir=tmp_path)
+        run = run_pe(a, w, [(0, 0)], design=Design.pe(threads), model="zero-delay", workdir=tmp_path)
         steps = run.cycles
         # Cycle 0 leaves reset and raises `en`; the last cycle raises `last` (an input change).
         assert run.combinational_per_cycle[1:steps - 1].max() == 0.0, threads
@@ -145,29 +146,29 @@ def _elements(count, offset=0):
 def test_sparse_activations_cost_less_per_mac_on_the_os_sa(tmp_path):
     dense = demo_operands(zero_activations=0.0, shape=(64, 64, 64))
     sparse = demo_operands(zero_activations=0.9, shape=(64, 64, 64))
-    e_dense = run_pe(*dense, _elements(4), threads=1, model="zero-delay", workdir=tmp_path).pj_per_mac
-    e_sparse = run_pe(*sparse, _elements(4), threads=1, model="zero-delay", workdir=tmp_path).pj_per_mac
+    e_dense = run_pe(*dense, _elements(4), design=Design.pe(1), model="zero-delay", workdir=tmp_path).pj_per_mac
+    e_sparse = run_pe(*sparse, _elements(4), design=Design.pe(1), model="zero-delay", workdir=tmp_path).pj_per_mac
     assert e_sparse < e_dense
 
 
 #: Thread counts and design options of the per-action checks: every T as generated, and a
 #: pipelined PE with clock gating (its K-step energy spread over the stages).
-ESTIMATED = [(1, PLAIN), (2, PLAIN), (4, PLAIN), (2, DesignOptions(pipeline=2, gate_clocks=True))]
+ESTIMATED = [Design.pe(1), Design.pe(2), Design.pe(4), Design.pe(2, pipeline=2, gate_clocks=True)]
 
 
 def test_per_action_estimate_matches_a_direct_run_within_5_percent(tmp_path):
     a, w = demo_operands(shape=(64, 128, 64))
     held_out = _elements(3, offset=7)
-    for threads, options in ESTIMATED:
-        calib = run_pe(a, w, _elements(6), threads=threads, model="zero-delay", idle_after=2,
-                       options=options, workdir=tmp_path)
+    for design in ESTIMATED:
+        calib = run_pe(a, w, _elements(6), design=design, model="zero-delay", idle_after=2,
+                       workdir=tmp_path)
         table = characterize(calib)
-        direct = run_pe(a, w, held_out, threads=threads, model="zero-delay", idle_after=2,
-                        options=options, workdir=tmp_path)
-        counts = action_counts(a, w, threads=threads, elements=held_out, idle_per_element=2)
+        direct = run_pe(a, w, held_out, design=design, model="zero-delay", idle_after=2,
+                        workdir=tmp_path)
+        counts = action_counts(a, w, threads=design.threads, elements=held_out, idle_per_element=2)
         assert sum(counts.values()) == direct.cycles
         estimate = table.estimate(counts)
-        assert estimate == pytest.approx(direct.energy.total, rel=0.05), (threads, options)
+        assert estimate == pytest.approx(direct.energy.total, rel=0.05), design.name
 
 
 def test_a_gate_level_result_that_differs_from_golden_fails_the_run(tmp_path, monkeypatch):
@@ -182,7 +183,7 @@ def test_a_gate_level_result_that_differs_from_golden_fails_the_run(tmp_path, mo
     monkeypatch.setattr(energy, "contribution", off_by_one)
     a, w = demo_operands(shape=(4, 16, 4))
     with pytest.raises(EnergyCheckError, match="golden"):
-        run_pe(a, w, [(0, 0)], threads=1, model="zero-delay", workdir=tmp_path)
+        run_pe(a, w, [(0, 0)], design=Design.pe(1), model="zero-delay", workdir=tmp_path)
 
 
 def test_array_per_action_estimate_matches_a_direct_array_run_within_5_percent(tmp_path):
@@ -191,15 +192,15 @@ def test_array_per_action_estimate_matches_a_direct_array_run_within_5_percent(t
     # counter-checked inside run_array, against the estimate from action counts.
     from nbsmt.energy.array import characterize_array, run_array
     a, w = demo_operands(shape=(16, 64, 16))
-    for threads, options in ESTIMATED[:3] + [(2, DesignOptions(pipeline=1, gate_clocks=True))]:
-        calib = run_array(a[8:, :32], w[:32, 8:], rows=2, cols=2, threads=threads,
-                          model="zero-delay", per_cycle=True, options=options, workdir=tmp_path)
+    for pe in ESTIMATED[:3] + [Design.pe(2, pipeline=1, gate_clocks=True)]:
+        design = Design.array(2, 2, pe.threads, **pe.options())
+        calib = run_array(a[8:, :32], w[:32, 8:], design=design, model="zero-delay",
+                          per_cycle=True, workdir=tmp_path)
         table = characterize_array(calib)
-        direct = run_array(a[:8], w[:, :8], rows=2, cols=2, threads=threads, model="zero-delay",
-                           options=options, workdir=tmp_path)
+        direct = run_array(a[:8], w[:, :8], design=design, model="zero-delay", workdir=tmp_path)
         estimate = table.estimate(a[:8], w[:, :8])
         assert estimate["cycles"] == direct.cycles and not estimate["unseen_actions"]
-        assert estimate["energy_pj"] == pytest.approx(direct.energy.total, rel=0.05), (threads, options)
+        assert estimate["energy_pj"] == pytest.approx(direct.energy.total, rel=0.05), design.name
 
 
 def _cli(*args):

@@ -2,8 +2,7 @@
 
 import pytest
 
-from nbsmt.hw.configs import DEFAULT_THREADS, pe_design
-from nbsmt.hw.generate import to_verilog
+from nbsmt.hw.design import DEFAULT_THREADS, Design
 from nbsmt.hw.lint import lint_file, main
 from nbsmt.tb.runner import require_simulator
 
@@ -15,17 +14,17 @@ def _verilator():
 
 @pytest.mark.parametrize("threads", DEFAULT_THREADS)
 def test_default_pe_is_lint_clean(tmp_path, threads):
-    component, name = pe_design(threads)
-    path = tmp_path / f"{name}.v"
-    path.write_text(to_verilog(component, name))
+    design = Design.pe(threads)
+    path = tmp_path / f"{design.name}.v"
+    path.write_text(design.verilog())
     assert lint_file(path) == ""
 
 
 @pytest.mark.parametrize("pipeline", (0, 2))
 def test_pe_with_energy_options_is_lint_clean(tmp_path, pipeline):
-    component, name = pe_design(4, pipeline=pipeline, isolate=True, gate_clocks=True)
-    path = tmp_path / f"{name}.v"
-    path.write_text(to_verilog(component, name))
+    design = Design.pe(4, pipeline=pipeline, isolate_operands=True, gate_clocks=True)
+    path = tmp_path / f"{design.name}.v"
+    path.write_text(design.verilog())
     assert lint_file(path) == ""
 
 

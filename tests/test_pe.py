@@ -12,8 +12,7 @@ import zlib
 
 import pytest
 
-from nbsmt.hw.configs import pe_design
-from nbsmt.hw.generate import to_verilog
+from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.tb.runner import CONFIG_ENV, env_int, require_simulator, run_cocotb
 from nbsmt.core.toolchain import SIMULATORS
@@ -36,11 +35,12 @@ def _seed(case: str) -> int:
 def test_pe_against_golden_model(simulator, threads, policy_name):
     require_simulator(simulator)
     policy = POLICIES[policy_name]
-    component, name = pe_design(threads, policy)
+    design = Design.pe(threads, policy)
+    name = design.name
     config = {"threads": threads, "policy": policy.as_dict(),
               "cycles": env_int("NBSMT_PE_CYCLES", 10_000, 1),
               "seed": _seed(f"{threads}-{policy_name}")}
-    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+    run_cocotb(verilog=design.verilog(), toplevel=name, test_module="pe_test",
                simulator=simulator, build_name=name, env={CONFIG_ENV: config},
                testcase="pe_random_streams")
 
@@ -58,11 +58,12 @@ PIPELINED += [("verilator", 4, 2)]
 def test_pipelined_pe_against_golden_model(simulator, threads, pipeline):
     require_simulator(simulator)
     policy = Policy()
-    component, name = pe_design(threads, policy, pipeline)
+    design = Design.pe(threads, policy, pipeline=pipeline)
+    name = design.name
     config = {"threads": threads, "policy": policy.as_dict(), "pipeline": pipeline,
               "cycles": env_int("NBSMT_PE_CYCLES", 3_000, 1),
               "seed": _seed(f"{threads}-p{pipeline}")}
-    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+    run_cocotb(verilog=design.verilog(), toplevel=name, test_module="pe_test",
                simulator=simulator, build_name=name, env={CONFIG_ENV: config},
                testcase="pe_random_streams")
 
@@ -78,11 +79,12 @@ ISOLATED = [(t, p) for t in (1, 2, 4) for p in ("default", "authors")]
 def test_pe_with_operand_isolation_against_golden_model(threads, policy_name):
     require_simulator("icarus")
     policy = POLICIES[policy_name]
-    component, name = pe_design(threads, policy, isolate=True)
+    design = Design.pe(threads, policy, isolate_operands=True)
+    name = design.name
     assert name.endswith("_iso" if policy.is_default else f"_iso_{policy.short_name}")
     config = {"threads": threads, "policy": policy.as_dict(),
               "cycles": env_int("NBSMT_PE_CYCLES", 3_000, 1),
               "seed": _seed(f"{threads}-{policy_name}-iso")}
-    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+    run_cocotb(verilog=design.verilog(), toplevel=name, test_module="pe_test",
                simulator="icarus", build_name=name, env={CONFIG_ENV: config},
                testcase="pe_random_streams")

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from nbsmt.cli import main
 from nbsmt.hw.generate import to_verilog
 from nbsmt.core.policy import Policy
-from nbsmt.synth.configs import Config, default_set, timing_set
+from nbsmt.synth.configs import default_set, timing_set
 from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
 from nbsmt.synth.modules import deduplicate
 
@@ -95,23 +95,15 @@ def test_identical_modules_are_merged_and_counted():
 
 def test_default_set_covers_pe_arrays_and_policy_variants():
     configs = default_set()
-    names = {c.name for c in configs}
+    names = {c.label for c in configs}
     assert {"pe-1t", "pe-2t", "pe-4t", "8x8-1t", "8x8-2t", "8x8-4t", "16x16-4t"} <= names
     assert {"pe-4t-w3", "pe-4t-w5", "pe-4t-trunc", "pe-4t-skipact", "pe-2t-trunc"} <= names
     assert {"pe-2t-p1", "pe-4t-p2", "pe-1t-p2", "8x8-2t-p2", "8x8-4t-p1"} <= names   # depths
     assert not {"16x16-4t-p1", "4x4-2t-p2", "8x8-1t-p1"} & names      # only where timed
     assert all(c.baseline() in configs for c in configs)
-    assert {c.name for c in timing_set(configs)} == {
+    assert {c.label for c in timing_set(configs)} == {
         f"{size}-{t}t{f'-p{p}' if p else ''}" for size in ("pe", "8x8") for t in (1, 2, 4)
         for p in (0, 1, 2) if size == "pe" or p == 0 or t > 1}
-
-
-def test_config_rejects_bad_sizes_and_threads():
-    with pytest.raises(ValueError, match="threads"):
-        Config("pe", 3)
-    with pytest.raises(ValueError, match="rows"):
-        Config("array", 2, rows=0, cols=2)
-    assert Config("pe", 2, policy=Policy(windows=5, rounding="trunc")).name == "pe-2t-w5_trunc"
 
 
 @pytest.mark.parametrize("argv, message", [

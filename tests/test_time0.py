@@ -14,8 +14,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from nbsmt.hw.configs import pe_design
-from nbsmt.hw.generate import _wake_at_time_zero, to_verilog
+from nbsmt.hw.design import Design
+from nbsmt.hw.generate import _wake_at_time_zero
 from nbsmt.core.policy import Policy
 from nbsmt.tb.array_sim import run_jobs
 from nbsmt.host.driver import plan
@@ -93,7 +93,7 @@ def test_minimal_reproduction_is_x_before_and_defined_after(tmp_path):
 
 @pytest.mark.parametrize("generation", ["2012", "2005"])
 def test_generated_pe_in_a_plain_icarus_testbench(tmp_path, generation):
-    verilog = to_verilog(*pe_design(2, Policy()))
+    verilog = Design.pe(2, Policy()).verilog()
     assert _icarus(tmp_path, generation, verilog, PE_TB) == f"result={3 * 2 + 5 * 7}"
 
 
@@ -101,8 +101,9 @@ def test_generated_pe_in_a_plain_icarus_testbench(tmp_path, generation):
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_pe_low_activations_from_the_first_edge_after_reset(simulator, threads):
     require_simulator(simulator)
-    component, name = pe_design(threads, Policy())
-    run_cocotb(verilog=to_verilog(component, name), toplevel=name, test_module="pe_test",
+    design = Design.pe(threads, Policy())
+    name = design.name
+    run_cocotb(verilog=design.verilog(), toplevel=name, test_module="pe_test",
                simulator=simulator, build_name=name, testcase="pe_defined_operands_right_after_reset",
                env={CONFIG_ENV: {"threads": threads, "seed": 9, "cycles": 12}})
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nbsmt.synth.nldm import load_timing_library
+from nbsmt.synth.liberty import load_library
 from nbsmt.synth.techmap import OSU_LIBERTY, OSU_PACKAGE, Netlist, map_design, to_verilog
 from nbsmt.synth.timing import INPUT_SLEW_NS, STA_PACKAGE, block_of, run_sta
 
@@ -27,7 +27,7 @@ def library():
                                (STA_PACKAGE, shutil.which("sta") is not None)) if not ok]
     if missing:   # a broken setup, not a reason to skip: `make setup` installs both
         pytest.fail(f"timing tools missing ({', '.join(missing)}): run make setup")
-    return load_timing_library(OSU_LIBERTY)
+    return load_library(OSU_LIBERTY)
 
 
 def _chain(kinds: list[str], library) -> Netlist:
@@ -81,11 +81,11 @@ def test_a_chain_of_library_cells_times_to_the_sum_of_its_table_delays(kinds, li
 
 
 def test_mapped_pe_critical_path_names_cells_of_its_netlist(library):
-    from nbsmt.hw.configs import pe_design
-    from nbsmt.hw.generate import to_verilog as rtl_verilog
-    component, name = pe_design(2, pipeline=1)
+    from nbsmt.hw.design import Design
+    design = Design.pe(2, pipeline=1)
+    name = design.name
     with tempfile.TemporaryDirectory() as tmp:
-        mapped = map_design(rtl_verilog(component, name), name, library, Path(tmp))
+        mapped = map_design(design.verilog(), name, library, Path(tmp))
         report = run_sta(mapped.verilog, name, library.path, Path(tmp),
                          output_load_pf=library.flip_flop_data_capacitance(), design_kind="pe")
     cells = [p for p in report["path"] if p["block"] != "port"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
-                       int_arg, policy_from_args)
+                       design_options_from_args, int_arg, policy_from_args)
 from nbsmt.core.errors import InputError
 
 
@@ -51,14 +51,13 @@ def run(args) -> int:
     from nbsmt.host.stimulus import demo_operands
     from nbsmt.energy.report import build, write
     from nbsmt.energy.gatesim import GLITCH_MODELS, GateSimError
-    from nbsmt.energy.pe import DesignOptions, EnergyCheckError
+    from nbsmt.energy.pe import EnergyCheckError
+    from nbsmt.hw.design import Design
 
     rows = array_dim_from_args("--rows", args.rows)
     cols = array_dim_from_args("--cols", args.cols if args.cols is not None else args.rows)
     int_arg("--elements", args.elements, 1, 4096)
     int_arg("--jobs", args.jobs, 1, 64)
-    options = DesignOptions(pipeline=args.pipeline, isolate=args.operand_isolation,
-                            gate_clocks=args.clock_gating)
     policy = policy_from_args(args)
     if (args.a is None) != (args.w is None):
         raise InputError("--a and --w go together")
@@ -67,6 +66,8 @@ def run(args) -> int:
     else:
         a, w = demo_operands()
     threads = sorted(set(args.threads or (1, 2, 4)) | {1})
+    designs = [Design.array(rows, cols, t, policy, **design_options_from_args(args))
+               for t in threads]
     models = GLITCH_MODELS if args.model == "both" else (args.model,)
     out = Path(args.out)
     start = time.monotonic()
@@ -74,10 +75,9 @@ def run(args) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="nbsmt-energy-", dir=scratch) as work:
-            report = build(a, w, threads=threads, models=models, rows=rows, cols=cols,
-                           policy=policy, elements=args.elements, sweep=args.sparsity_sweep,
-                           workdir=Path(work), demo=args.a is None, array=not args.pe_only,
-                           jobs=args.jobs, options=options)
+            report = build(a, w, designs=designs, models=models, elements=args.elements,
+                           sweep=args.sparsity_sweep, workdir=Path(work), demo=args.a is None,
+                           array=not args.pe_only, jobs=args.jobs)
     except GateSimError as exc:
         raise InputError(str(exc)) from None
     except EnergyCheckError as exc:

@@ -130,7 +130,7 @@ def run(args) -> int:
     from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report
     from nbsmt.sweep.run import Sweep
 
-    from nbsmt.hw.array import MAX_DIM
+    from nbsmt.hw.design import MAX_DIM
     for n in args.sizes:
         int_arg("--sizes", n, 1, MAX_DIM)
     if args.workers is not None:

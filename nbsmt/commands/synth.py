@@ -53,8 +53,9 @@ def register(sub) -> None:
 
 
 def _configs(args):
+    from nbsmt.hw.design import Design
     from nbsmt.synth.configs import (DEFAULT_ARRAY_SIZES, DEFAULT_POLICY, DEFAULT_THREADS,
-                                     DEFAULT_TIMING_SIZES, Config, default_set, timing_set)
+                                     DEFAULT_TIMING_SIZES, default_set, timing_set)
 
     policy = policy_from_args(args)
     custom_policy = policy != DEFAULT_POLICY
@@ -75,10 +76,9 @@ def _configs(args):
         for depth in args.pipeline or (0,):
             for t in threads:
                 if args.pe or args.rows is None:
-                    configs.append(Config("pe", t, policy=policy, pipeline=depth))
+                    configs.append(Design.pe(t, policy, pipeline=depth))
                 if shape is not None:
-                    configs.append(Config("array", t, policy=policy, rows=shape[0],
-                                          cols=shape[1], pipeline=depth))
+                    configs.append(Design.array(*shape, t, policy, pipeline=depth))
         configs += [c.baseline() for c in configs]
         configs = list(dict.fromkeys(configs))
         return configs, configs
@@ -95,8 +95,7 @@ def _timing_library(args):
     """The timing library, or None with --no-timing; InputError when it cannot time."""
     if args.no_timing:
         return None
-    from nbsmt.synth.liberty import LibertyError
-    from nbsmt.synth.nldm import load_timing_library
+    from nbsmt.synth.liberty import LibertyError, load_library
     from nbsmt.synth.techmap import OSU_LIBERTY, OSU_PACKAGE
     from nbsmt.synth.timing import STA_PACKAGE, sta_path
 
@@ -108,7 +107,7 @@ def _timing_library(args):
         raise InputError(f"OpenSTA ('sta') not found: run `make setup` (installs {STA_PACKAGE}) "
                          "or pass --no-timing")
     try:
-        library = load_timing_library(path)
+        library = load_library(path)
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     if not library.has_timing:
@@ -153,12 +152,12 @@ def run(args) -> int:
     def progress(s):
         ge = f"{s.area_um2 / library.nand2_area:,.0f} GE" if library.nand2 else f"{s.area_um2:,.0f} um^2"
         how = "cached" if s.cached else f"{s.synth_seconds:.1f} s"
-        print(f"synth {s.config.name}{' (flat)' if s.flat else ''}: {ge}, "
+        print(f"synth {s.config.label}{' (flat)' if s.flat else ''}: {ge}, "
               f"{s.transistors:,} transistors ({how})", file=sys.stderr, flush=True)
 
     def timing_progress(config, t):
         how = "cached" if t["cached"] else f"{t['map_seconds'] + t['sta_seconds']:.1f} s"
-        print(f"timing {config.name}: {t['critical_path_ns']:.3f} ns ({t['fmax_mhz']:.1f} MHz), "
+        print(f"timing {config.label}: {t['critical_path_ns']:.3f} ns ({t['fmax_mhz']:.1f} MHz), "
               f"{t['area_um2']:,.0f} um^2 on {t['library']} ({how})", file=sys.stderr, flush=True)
 
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_shape_from_args,
-                       policy_from_args)
+                       design_options_from_args, policy_from_args)
 
 
 def register(sub) -> None:
@@ -25,32 +25,26 @@ def register(sub) -> None:
 
 
 def designs(args) -> list:
-    """(component, name) pairs the parsed arguments ask for."""
-    from nbsmt.hw.array import array_design
-    from nbsmt.hw.configs import DEFAULT_THREADS, pe_design
+    """The `Design`s the parsed arguments ask for."""
+    from nbsmt.hw.design import DEFAULT_THREADS, Design
 
     policy = policy_from_args(args)
     shape = array_shape_from_args(args)
     threads = DEFAULT_THREADS if args.defaults else (args.threads,)
-    isolate, gate = args.operand_isolation, args.clock_gating
+    options = design_options_from_args(args)
     if shape is None:
-        return [pe_design(t, policy, args.pipeline, isolate, gate) for t in threads]
-    rows, cols = shape
-    return [array_design(rows=rows, cols=cols, threads=t, policy=policy, pipeline=args.pipeline,
-                         isolate_operands=isolate, gate_clocks=gate)
-            for t in threads]
+        return [Design.pe(t, policy, **options) for t in threads]
+    return [Design.array(*shape, t, policy, **options) for t in threads]
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.hw.generate import to_verilog
-
     from nbsmt.core.fileio import write_text
 
     out_dir = Path(args.out_dir)
-    for component, name in designs(args):
-        path = out_dir / f"{name}.v"
-        write_text(path, to_verilog(component, name))
+    for design in designs(args):
+        path = out_dir / f"{design.name}.v"
+        write_text(path, design.verilog())
         print(f"wrote {path}")
     return 0
