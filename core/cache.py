@@ -2,7 +2,8 @@
 
 Keys hash everything a result depends on (Verilog text, Yosys script, library bytes,
 tool versions), never paths or times, so a cached entry is valid wherever it is read.
-Entries carry their own content hash, so a damaged one is recomputed, never used.
+Entries carry their own content hash and the key they were computed for, so a damaged
+one, or one under another key's file name, is recomputed, never used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nbsmt.core.fileio import json_text, write_text
 
 DEFAULT_CACHE = Path("build") / "synth-cache"
 _HEADER = b"nbsmt-cache sha256="
+_KEY = b" key="
 
 
 def build_root() -> Path:
@@ -96,19 +98,31 @@ def package_fingerprint(names, versions_of=(), locate=None) -> str:
 class Cache:
     """JSON results and text blobs by key; `root=None` disables caching.
 
-    Each entry file is a header line with the sha256 of its payload, then the payload.
-    A reader checks the hash and the structure the caller promises (`check`); an entry
-    that fails either (truncated, edited, from an older format) is deleted with a
-    one-line notice on stderr and reported as a miss, so the caller recomputes it.
+    Each entry file is a header line with the sha256 of its payload and the entry's name
+    (`kind/key.json`, `kind/key.txt`: the key it was computed for), then the payload:
+
+        nbsmt-cache sha256=<hex> key=<kind>/<key><suffix>
+
+    A reader checks the hash, the name and the structure the caller promises (`check`);
+    an entry that fails any (truncated, edited, copied from another key's file, not the
+    structure) is deleted with a one-line notice on stderr and reported as a miss, so
+    the caller recomputes it. An entry written before names were stored (hash only) is
+    a miss too, deleted quietly: it is not damaged, only unbound.
     """
 
     def __init__(self, root: Path | None = DEFAULT_CACHE):
         self.root = Path(root) if root is not None else None
 
-    def _path(self, kind: str, key: str, suffix: str) -> Path:
-        return self.root / kind / f"{key}{suffix}"
+    @staticmethod
+    def _name(kind: str, key: str, suffix: str) -> str:
+        """The entry's name under the root, stored in its header: what binds it to its key."""
+        if "\n" in kind or "\n" in key:
+            raise ValueError(f"cache kind and key must be one line: {kind!r}, {key!r}")
+        return f"{kind}/{key}{suffix}"
 
-    def _read(self, path: Path, decode, check):
+    def _read(self, kind: str, key: str, suffix: str, decode, check):
+        name = self._name(kind, key, suffix)
+        path = self.root / name
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -116,8 +130,14 @@ class Cache:
         except OSError as exc:
             return self._discard(path, exc.strerror or str(exc))
         header, _, payload = raw.partition(b"\n")
-        if header != _HEADER + hashlib.sha256(payload).hexdigest().encode():
+        content, bound, stored = header.partition(_KEY)
+        if content != _HEADER + hashlib.sha256(payload).hexdigest().encode():
             return self._discard(path, "content hash mismatch")
+        if not bound:                  # the format before names were stored: a quiet miss
+            path.unlink(missing_ok=True)
+            return None
+        if stored != name.encode():
+            return self._discard(path, "computed for another key")
         try:
             value = decode(payload)
         except ValueError as exc:
@@ -133,27 +153,27 @@ class Cache:
         path.unlink(missing_ok=True)
         return None
 
-    def _write(self, path: Path, payload: str) -> None:
-        data = payload.encode()
-        write_text(path, (_HEADER + hashlib.sha256(data).hexdigest().encode()).decode()
-                   + "\n" + payload)
+    def _write(self, kind: str, key: str, suffix: str, payload: str) -> None:
+        name = self._name(kind, key, suffix)
+        header = _HEADER + hashlib.sha256(payload.encode()).hexdigest().encode() + _KEY
+        write_text(self.root / name, header.decode() + name + "\n" + payload)
 
     def get_json(self, kind: str, key: str, check=None):
         """The JSON value stored under (kind, key), or None; `check(value)` must be true."""
         if self.root is None:
             return None
-        return self._read(self._path(kind, key, ".json"), json.loads, check)
+        return self._read(kind, key, ".json", json.loads, check)
 
     def put_json(self, kind: str, key: str, value) -> None:
         if self.root is not None:
-            self._write(self._path(kind, key, ".json"), json_text(value))
+            self._write(kind, key, ".json", json_text(value))
 
     def get_text(self, kind: str, key: str, check=None) -> str | None:
         """The text stored under (kind, key), or None; `check(text)` must be true."""
         if self.root is None:
             return None
-        return self._read(self._path(kind, key, ".txt"), bytes.decode, check)
+        return self._read(kind, key, ".txt", bytes.decode, check)
 
     def put_text(self, kind: str, key: str, text: str) -> None:
         if self.root is not None:
-            self._write(self._path(kind, key, ".txt"), text)
+            self._write(kind, key, ".txt", text)
