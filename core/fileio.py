@@ -97,43 +97,74 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_writable(label: str, path, target: Path) -> None:
-    """InputError unless a file can be created at `target` (folders made as needed)."""
+    """InputError unless a file can be created at `target` (folders made as needed).
+
+    The nearest existing folder is probed with a file created and removed at once: as
+    root, `os.access` says yes to places no file can go (/proc)."""
     if target.is_dir():
-        raise InputError(f"{label} {path}: is a directory")
+        raise InputError(f"{label} {str(path)!r}: is a directory")
     place = target.parent
     while not place.exists():
         place = place.parent
     if not place.is_dir():
-        raise InputError(f"{label} {path}: cannot write there, {place} is not a directory")
-    if not os.access(place, os.W_OK | os.X_OK):
-        raise InputError(f"{label} {path}: cannot write there, {place} is not writable")
+        raise InputError(f"{label} {str(path)!r}: cannot write there, {place} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nbsmt-probe.", dir=place)
+    except OSError:
+        raise InputError(f"{label} {str(path)!r}: cannot write there, {place} is not "
+                         "writable") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _input_paths(inputs: dict | None) -> list[tuple[str, object]]:
+    """(label, path) of every input file: a value is a path, a list of paths, or None."""
+    pairs = []
+    for label, value in (inputs or {}).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pairs += [(label, v) for v in values if v is not None]
+    return pairs
 
 
 class OutputSet:
-    """The output files of one run, checked now, written later all together.
+    """Every file one run writes, declared with every file it reads before the work;
+    checked now, written later all together (`staging`), all or nothing.
 
-    outputs / inputs: {label: path} (labels name them in messages, e.g. "--out");
-    outputs whose path is None are not written. Raises InputError (nothing written) for
-    an output that is a directory or cannot be created, or that resolves (symlinks and
-    hard links included) to an input or to another output.
+    outputs: {label: path}, the label a flag ("--json") that names it in messages and
+    `Stage` calls; a path None is not written. folder: ("--out", DIR, names), report files
+    DIR/name each staged under its name and named "name (in --out)" in messages. inputs:
+    {flag: path, list of paths or None}, every file the run reads. Raises InputError
+    (nothing written, one line naming the flag and the path) for an output that is a
+    directory or cannot be created, or that resolves (symlinks and hard links included) to
+    an input or to another output.
     """
 
-    def __init__(self, outputs: dict, inputs: dict | None = None):
-        self.paths = {label: path for label, path in outputs.items() if path is not None}
+    def __init__(self, outputs: dict | None = None, inputs: dict | None = None, *,
+                 folder: tuple | None = None):
+        self.paths: dict[str, object] = {}
+        self.names: dict[str, str] = {}                          # how messages call them
+        if folder is not None:
+            flag, directory, files = folder
+            for name in files:
+                self.paths[name] = Path(directory) / name
+                self.names[name] = f"{name} (in {flag})"
+        for label, path in (outputs or {}).items():
+            if path is not None:
+                self.paths[label], self.names[label] = path, label
         self.targets = {label: target_of(path) for label, path in self.paths.items()}
         seen: dict[str, Path] = {}
-        ins = {label: target_of(path) for label, path in (inputs or {}).items()}
+        ins = [(flag, path, target_of(path)) for flag, path in _input_paths(inputs)]
         for label, target in self.targets.items():
-            path = self.paths[label]
-            for in_label, in_target in ins.items():
+            name, path = self.names[label], self.paths[label]
+            for in_flag, in_path, in_target in ins:
                 if _same_file(target, in_target):
-                    raise InputError(f"{label} {path} is the same file as the input "
-                                     f"{in_label} {inputs[in_label]}")
+                    raise InputError(f"{name} {str(path)!r} is the same file as the input "
+                                     f"{in_flag} {str(in_path)!r}")
             for other, other_target in seen.items():
                 if _same_file(target, other_target):
-                    raise InputError(f"{label} {path} is the same file as {other} "
-                                     f"{self.paths[other]}")
-            _check_writable(label, path, target)
+                    raise InputError(f"{name} {str(path)!r} is the same file as "
+                                     f"{self.names[other]} {str(self.paths[other])!r}")
+            _check_writable(name, path, target)
             seen[label] = target
 
     @contextlib.contextmanager
@@ -145,7 +176,7 @@ class OutputSet:
         stage = Stage(self)
         try:
             yield stage
-            missing = set(self.paths) - set(stage.temps)
+            missing = set(self.paths) - set(stage.temps) - stage.skipped
             if missing:
                 raise RuntimeError(f"outputs never written: {', '.join(sorted(missing))}")
             for label, tmp in stage.temps.items():
@@ -161,6 +192,13 @@ class Stage:
     def __init__(self, outputs: OutputSet):
         self.outputs = outputs
         self.temps: dict[str, Path] = {}
+        self.skipped: set[str] = set()
+
+    def skip(self, label: str) -> None:
+        """Output `label` has nothing to show this run (a plot without data): not written."""
+        if (tmp := self.temps.pop(label, None)) is not None:
+            tmp.unlink(missing_ok=True)
+        self.skipped.add(label)
 
     def path(self, label: str) -> Path | None:
         """The temporary file to write output `label` to (None when it is not wanted)."""
@@ -183,8 +221,9 @@ class Stage:
             save_npy(tmp, array)
 
 
-def folder_outputs(out, names, json_path=None) -> "OutputSet":
-    """A report's files `names` in folder `out`, plus an optional `--json` copy: the
-    OutputSet a report command checks before its work and writes all or none after it."""
-    out = Path(out)
-    return OutputSet({name: out / name for name in names} | {"--json": json_path})
+def folder_outputs(out, names, json_path=None, *, inputs: dict | None = None,
+                   flag: str = "--out") -> "OutputSet":
+    """A report's files `names` in folder `out` (the folder of flag `flag`), plus an
+    optional `--json` copy, against the run's `inputs`: the OutputSet a report command
+    declares before its work and writes all or none after it."""
+    return OutputSet({"--json": json_path}, inputs, folder=(flag, out, names))

@@ -153,8 +153,9 @@ class PERun:
         return self.energy.total / self.macs
 
     @property
-    def pj_per_effectual_mac(self) -> float:
-        return self.energy.total / self.effectual_macs if self.effectual_macs else float("nan")
+    def pj_per_effectual_mac(self) -> float | None:
+        """None (null in a report) without an effectual MAC: the ratio is undefined."""
+        return self.energy.total / self.effectual_macs if self.effectual_macs else None
 
 
 def run_pe(a, w, elements, *, design: Design, mode: int | None = None, model: str,

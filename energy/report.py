@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from nbsmt.core.errors import InputError
-from nbsmt.core.fileio import write_json, write_text
 from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
@@ -40,26 +39,105 @@ def default_energy_report() -> Path:
     return build_root() / "energy" / "energy.json"
 
 
+#: The array-level energies of a `gemm` record's `action_pj` (pJ per beat or cycle; W).
+ARRAY_ENERGIES = ("per_input_beat", "per_output_beat", "per_cycle_counters_control",
+                  "clock_per_cycle", "leakage_w")
+
+
+def _pe_action(name: str, threads: int) -> bool:
+    """Whether `name` is an action of a T-thread PE: idle, nK or nK-lossy with K <= T."""
+    import re
+
+    from nbsmt.energy.pe import IDLE
+    m = re.fullmatch(r"n([0-9])(-lossy)?", name)
+    return name == IDLE or (m is not None and int(m.group(1)) <= threads)
+
+
+def check_energy_report(doc, path) -> None:
+    """The energy report of `nbsmt energy` as `load_action_tables` reads it: an object with
+    the array's rows and cols (1 .. MAX_DIM), its policy (every knob, a valid Policy) and
+    `gemm`, a non-empty list of per-action tables of that array, one per (threads, glitch
+    model): threads 1, 2 or 4, a model name, an optional pipeline (0, 1, 2) and `action_pj`
+    whose `pe` energies (actions of a T-thread PE, n0 among them: an n0 K-step, operands
+    flowing and no lane active, is the energy every unmeasured action falls back to at
+    worst) and array energies are finite and >= 0, `pe_samples` integers >= 0; every number
+    finite. InputError naming the file and the field."""
+    from nbsmt.core.policy import PIPELINE_DEPTHS, THREAD_CHOICES, Policy
+    from nbsmt.hw.design import MAX_DIM
+    from nbsmt.sim.clocks import (check_report_finite, report_at, report_choice, report_error,
+                                  report_field, report_int, report_list, report_number,
+                                  report_object, shown)
+
+    report_object(doc, path, "", "a JSON object")
+    rows = report_int(report_field(doc, "rows", path, ""), path, "rows", 1, MAX_DIM)
+    cols = report_int(report_field(doc, "cols", path, ""), path, "cols", 1, MAX_DIM)
+    policy = report_object(report_field(doc, "policy", path, ""), path, "policy")
+    try:
+        Policy(**policy)
+    except (TypeError, ValueError) as exc:
+        raise report_error(path, "policy", f"is not a policy of nbsmt: {exc}") from None
+    for knob in Policy().as_dict():
+        report_field(policy, knob, path, "policy")
+    gemm = report_list(report_field(doc, "gemm", path, ""), path, "gemm")
+    if not gemm:
+        raise report_error(path, "", "has no array records (made with --pe-only?)")
+    seen: dict[tuple, str] = {}
+    for i, record in enumerate(gemm):
+        at = report_at("gemm", i)
+        report_object(record, path, at)
+        threads = report_choice(report_field(record, "threads", path, at), path,
+                                report_at(at, "threads"), THREAD_CHOICES)
+        model = report_field(record, "model", path, at)
+        if not isinstance(model, str) or not model:
+            raise report_error(path, report_at(at, "model"), f"must be a glitch model name, not {shown(model)}")
+        size = tuple(report_int(report_field(record, k, path, at), path, report_at(at, k), 1, MAX_DIM)
+                     for k in ("rows", "cols"))
+        if size != (rows, cols):
+            raise report_error(path, at, f"is a {size[0]}x{size[1]} array, not the report's {rows}x{cols}")
+        if "pipeline" in record:
+            report_choice(record["pipeline"], path, report_at(at, "pipeline"), PIPELINE_DEPTHS)
+        if (threads, model) in seen:
+            raise report_error(path, at, f"repeats {seen[(threads, model)]}'s array ({threads}T, {model})")
+        seen[(threads, model)] = at
+        at_t = report_at(at, "action_pj")
+        table = report_object(report_field(record, "action_pj", path, at), path, at_t)
+        at_pe = report_at(at_t, "pe")
+        pe = report_object(report_field(table, "pe", path, at_t), path, at_pe)
+        if not pe:
+            raise report_error(path, at_pe, "has no PE action")
+        for name, energy in pe.items():
+            if not _pe_action(name, threads):
+                raise report_error(path, at_pe, f"has an action {name!r} that a {threads}T PE does not have")
+            report_number(energy, path, report_at(at_pe, name))
+        at_s = report_at(at_t, "pe_samples")
+        for name, count in report_object(report_field(table, "pe_samples", path, at_t), path, at_s).items():
+            report_int(count, path, report_at(at_s, name), 0)
+        for key in ARRAY_ENERGIES:
+            report_number(report_field(table, key, path, at_t), path, report_at(at_t, key))
+        if "n0" not in pe and "n0-lossy" not in pe:
+            raise report_error(
+                path, f"{at} ({rows}x{cols} array, {threads}T, {model})",
+                f"covers the PE actions {', '.join(sorted(pe))}, not n0 (a K-step without an "
+                "active lane), which pricing a GEMM needs: make the report on operands with "
+                "zeros (e.g. `nbsmt energy` on its demo GEMM)")
+    check_report_finite(doc, path)
+
+
 def load_action_tables(path) -> tuple[dict, dict] | None:
     """({(threads, glitch model): ArrayActionEnergies}, the report's array and policy) of
-    an `nbsmt energy` report; None when the file does not exist."""
-    import json
-
+    an `nbsmt energy` report, checked (`check_energy_report`); None when the file does not
+    exist."""
     from nbsmt.energy.array import ArrayActionEnergies
+    from nbsmt.sim.clocks import read_report_json
 
     path = Path(path)
     if not path.exists():
         return None
-    try:
-        report = json.loads(path.read_text())
-        tables = {(r["threads"], r["model"]): ArrayActionEnergies.from_record(r)
-                  for r in report["gemm"]}
-        about = {"rows": report["rows"], "cols": report["cols"], "policy": report["policy"],
-                 "source": str(path)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{str(path)!r} is not an energy report of `nbsmt energy`: {exc}") from None
-    if not tables:
-        raise InputError(f"{str(path)!r} has no array records (made with --no-array?)")
+    report = read_report_json(path)
+    check_energy_report(report, path)
+    tables = {(r["threads"], r["model"]): ArrayActionEnergies.from_record(r) for r in report["gemm"]}
+    about = {"rows": report["rows"], "cols": report["cols"], "policy": report["policy"],
+             "source": str(path)}
     return tables, about
 
 
@@ -304,12 +382,19 @@ def sweep_plot(report: dict, path: Path) -> None:
     save_png(fig, path, bbox_inches="tight")
 
 
-def write(report: dict, out: Path, command: str, json_path: Path | None = None) -> None:
+REPORT_FILES = ("energy.md", "energy.json", "energy.csv")
+SWEEP_PNG = "energy_sweep.png"
+
+
+def write(report: dict, stage, command: str) -> None:
+    """Stage energy.md, energy.json, energy.csv, the sweep plot and the --json copy (a
+    `nbsmt.core.fileio.Stage`: written with the run's other outputs, all or none)."""
     report = {**report, "command": command}
-    write_text(out / "energy.md", markdown(report, command))
-    write_json(out / "energy.json", report)
-    write_text(out / "energy.csv", csv_text(report))
+    stage.text("energy.md", markdown(report, command))
+    stage.json("energy.json", report)
+    stage.text("energy.csv", csv_text(report))
     if report["sweep"]:
-        sweep_plot(report, out / "energy_sweep.png")
-    if json_path is not None:
-        write_json(json_path, report)
+        sweep_plot(report, stage.path(SWEEP_PNG))
+    else:
+        stage.skip(SWEEP_PNG)
+    stage.json("--json", report)

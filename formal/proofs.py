@@ -38,6 +38,27 @@ PE_STEP_DEPTH = 3
 #: Cycles from reset of the pipelined-PE equivalence (a tile of several K-steps, its
 #: hand-off and the next tile's start, at pipeline depth 2; CI uses fewer).
 PIPELINE_DEPTH = 8
+
+#: Seconds per solver check a time limit may be: Bitwuzla takes it as a whole number of
+#: milliseconds (`TIME_LIMIT_PER`, formal/smt.py), where 0 means "no limit"; infinity
+#: cannot be converted and a limit under 1 ms would become 0.
+TIME_LIMIT_RANGE = (1, 1_000_000)
+
+
+def check_time_limit(seconds, flag: str = "--timeout") -> float | None:
+    """A solver time limit in seconds within TIME_LIMIT_RANGE, or None (no limit);
+    InputError otherwise."""
+    from nbsmt.core.errors import InputError
+
+    if seconds is None:
+        return None
+    low, high = TIME_LIMIT_RANGE
+    number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    if number and not seconds > 0:       # 0, negatives, NaN
+        raise InputError(f"{flag} must be positive, not {seconds!r}")
+    if not number or not low <= seconds <= high:     # infinity, 0.0001 s, 1e7 s, strings
+        raise InputError(f"{flag} must be a number of seconds from {low} to {high}, not {seconds!r}")
+    return float(seconds)
 CI_PIPELINE_DEPTH = 5
 
 #: Arrays of the stream checks (rows, cols, threads) and the BMC depth each reaches.
@@ -376,8 +397,9 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, time_limit: float | None = No
              progress=None) -> list[Result]:
     """Run `jobs` in `workers` processes (one solver each); results in job order.
 
-    `progress(result)` is called as each job finishes.
+    `progress(result)` is called as each job finishes; `time_limit`: `check_time_limit`.
     """
+    time_limit = check_time_limit(time_limit, "time_limit")
     context = multiprocessing.get_context("spawn")
     results: dict[Job, Result] = {}
     with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, workers),

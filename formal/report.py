@@ -5,9 +5,7 @@ from __future__ import annotations
 import platform
 import shlex
 from importlib.metadata import version
-from pathlib import Path
 
-from nbsmt.core.fileio import write_json, write_text
 from nbsmt.core.tables import markdown_table
 
 
@@ -34,8 +32,12 @@ def tools() -> dict:
         "python": platform.python_version()}
 
 
-def write_report(out: Path, results, *, argv=None) -> None:
-    """formal.md (a table, then each counterexample) and formal.json in `out`."""
+REPORT_FILES = ("formal.md", "formal.json")
+
+
+def write_report(stage, results, *, argv=None) -> None:
+    """Stage formal.md (a table, then each counterexample) and formal.json (a
+    `nbsmt.core.fileio.Stage`: written together, all or none)."""
     command = "nbsmt formal" + ("" if argv is None else " " + shlex.join(argv[1:]))
     rows = markdown_table(
         ["job", "expected", "result", "solver s (wall)", "solver s (CPU)", "Yosys s",
@@ -54,6 +56,6 @@ def write_report(out: Path, results, *, argv=None) -> None:
         *rows, "",
         *(["## Counterexamples", "", *cex] if cex else []),
     ])
-    write_text(out / "formal.md", text)
-    write_json(out / "formal.json", {"command": command, "tools": tools(),
-                                     "results": [r.as_dict() for r in results]})
+    stage.text("formal.md", text)
+    stage.json("formal.json", {"command": command, "tools": tools(),
+                               "results": [r.as_dict() for r in results]})

@@ -29,6 +29,48 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def under_build(sub: str) -> str:
+    """How --help names a default under the build folder (`BuildDefault`)."""
+    return f"$NBSMT_BUILD_DIR/{sub}, build/{sub} when unset"
+
+
+class BuildDefault:
+    """The default of a path flag under the build folder: `$NBSMT_BUILD_DIR/<sub>`, or
+    ./build/<sub> when the variable is unset (`nbsmt.core.cache.build_root`).
+
+    `main` resolves it to a Path when the command runs, not when the parser is built, so
+    the variable set after import counts; its text is the --help wording (`%(default)s`).
+    """
+
+    def __init__(self, sub: str):
+        self.sub = sub
+
+    def path(self):
+        from nbsmt.core.cache import build_root
+        return build_root() / self.sub
+
+    def __fspath__(self) -> str:      # a namespace from parse_args alone still works
+        return str(self.path())
+
+    def __str__(self) -> str:
+        return under_build(self.sub)
+
+
+def resolve_build_defaults(args) -> None:
+    """Replace every `BuildDefault` left in the parsed flags by its path, now."""
+    for name, value in vars(args).items():
+        if isinstance(value, BuildDefault):
+            setattr(args, name, value.path())
+
+
+def check_unique_names(flag: str, text: str | None, what: str) -> None:
+    """A NAME=VALUE,... flag that names one NAME twice is an InputError naming it."""
+    names = [item.partition("=")[0].strip() for item in (text or "").split(",")]
+    twice = [n for i, n in enumerate(names) if n and n in names[:i]]
+    if twice:
+        raise InputError(f"{flag} names {what} {twice[0]} twice: {text}")
+
+
 def add_pipeline_argument(parser) -> None:
     """--pipeline: the pipeline registers of every PE of the design (hw/pe.py)."""
     from nbsmt.core.policy import PIPELINE_DEPTHS
@@ -156,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    resolve_build_defaults(args)
     args.argv = argv   # what the user typed, for reports that record their command
     try:
         with handled():

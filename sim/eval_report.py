@@ -16,9 +16,9 @@ from nbsmt.sim.eval_plots import ACCURACY_PNG, COLLISIONS_PNG, plot_accuracy, pl
 REPORT_FILES = ("eval.json", "eval.md", ACCURACY_PNG, COLLISIONS_PNG)
 
 
-def report_outputs(out, json_path=None) -> OutputSet:
+def report_outputs(out, json_path=None, inputs: dict | None = None) -> OutputSet:
     """The report's files in folder `out` (and `json_path`), checked before the study runs."""
-    return folder_outputs(out, REPORT_FILES, json_path)
+    return folder_outputs(out, REPORT_FILES, json_path, inputs=inputs)
 
 
 def write_report(outputs: OutputSet, report: dict) -> None:

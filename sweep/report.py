@@ -168,9 +168,9 @@ def pareto_plot(record: dict, path) -> None:
 REPORT_FILES = ("sweep.json", "sweep.csv", PARETO_PNG, "sweep.md")
 
 
-def report_outputs(out, json_path=None) -> OutputSet:
+def report_outputs(out, json_path=None, inputs: dict | None = None) -> OutputSet:
     """The report's files in folder `out` (and `json_path`), checked before the sweep runs."""
-    return folder_outputs(out, REPORT_FILES, json_path)
+    return folder_outputs(out, REPORT_FILES, json_path, inputs=inputs)
 
 
 def write_report(outputs: OutputSet, record: dict) -> None:

@@ -42,6 +42,11 @@ class Workload:
         return {"gemm": (self.a.shape[0], self.a.shape[1], self.w.shape[1])}
 
 
+def files(spec: str) -> list[str]:
+    """The operand files an `A.npy,W.npy` workload reads (none for demo or digits)."""
+    return [] if spec in ("demo", "digits") else [part for part in spec.split(",") if part]
+
+
 def load(spec: str) -> Workload:
     """`demo`, `digits` or `A.npy,W.npy` (InputError for anything else)."""
     if spec == "demo":

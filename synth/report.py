@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 
-from nbsmt.core.fileio import write_json, write_text
 from nbsmt.core.tables import markdown_table
 
 from nbsmt.synth.blocks import CATEGORIES, LABELS
@@ -156,18 +155,14 @@ def csv_text(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def write_report(out_dir, records: list[dict], library: Library, *, command: str,
-                 yosys: str, json_path=None) -> dict:
-    """Write area.md, area.csv, area.json (+ `json_path`) atomically; return the paths."""
-    from pathlib import Path
-    out_dir = Path(out_dir)
+def write_report(stage, records: list[dict], library: Library, *, command: str,
+                 yosys: str) -> None:
+    """Stage area.md, area.csv, area.json and the --json copy (a `nbsmt.core.fileio.Stage`:
+    written with the run's other outputs, all or none)."""
     document = {"command": command, "yosys": yosys, "library": str(library.path.name),
                 "ge_cell": library.nand2, "ge_cell_um2": library.nand2_area,
                 "paper_ratio": {f"{t}T": v for t, v in PAPER_RATIO.items()}, "records": records}
-    paths = {"md": out_dir / "area.md", "csv": out_dir / "area.csv", "json": out_dir / "area.json"}
-    write_text(paths["md"], markdown(records, library, command=command, yosys=yosys))
-    write_text(paths["csv"], csv_text(records))
-    write_json(paths["json"], document)
-    if json_path:
-        write_json(json_path, document)
-    return paths
+    stage.text("area.md", markdown(records, library, command=command, yosys=yosys))
+    stage.text("area.csv", csv_text(records))
+    stage.json("area.json", document)
+    stage.json("--json", document)

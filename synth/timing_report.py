@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 from nbsmt.sim.clocks import choose_depth
-from nbsmt.core.fileio import write_json, write_text
 from nbsmt.core.tables import markdown_table
 from nbsmt.sim.cycles import gemm_cycles
 
@@ -148,14 +146,12 @@ def csv_text(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def write_report(out_dir, records: list[dict], iso: list[dict], *, command: str, library: str,
-                 sta: str) -> dict:
-    """Write timing.md, timing.csv, timing.json atomically; return the paths."""
-    out_dir = Path(out_dir)
-    paths = {"md": out_dir / "timing.md", "csv": out_dir / "timing.csv", "json": out_dir / "timing.json"}
-    write_text(paths["md"], markdown(records, iso, command=command, library=library))
-    write_text(paths["csv"], csv_text(records))
-    write_json(paths["json"], {"command": command, "library": library, "sta": sta,
+def write_report(stage, records: list[dict], iso: list[dict], *, command: str, library: str,
+                 sta: str) -> None:
+    """Stage timing.md, timing.csv, timing.json (a `nbsmt.core.fileio.Stage`: written with
+    the run's other outputs, all or none)."""
+    stage.text("timing.md", markdown(records, iso, command=command, library=library))
+    stage.text("timing.csv", csv_text(records))
+    stage.json("timing.json", {"command": command, "library": library, "sta": sta,
                                "demo_gemm": list(DEMO_GEMM), "records": records,
                                "iso_frequency": iso})
-    return paths

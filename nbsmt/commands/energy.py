@@ -7,8 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
-                       design_options_from_args, int_arg, policy_from_args)
+from nbsmt.cli import (BuildDefault, add_design_option_arguments, add_policy_arguments,
+                       array_dim_from_args, design_options_from_args, int_arg, policy_from_args)
 from nbsmt.core.errors import InputError
 
 
@@ -28,19 +28,22 @@ def register(sub) -> None:
                    help="thread counts from 1 2 4 (default: all; 1 is always added as baseline)")
     p.add_argument("--rows", type=int, default=8, metavar="R", help="array rows (default: 8)")
     p.add_argument("--cols", type=int, metavar="C", help="array columns (default: R)")
-    p.add_argument("--pe-only", action="store_true", help="PE runs only, no array runs")
+    runs = p.add_mutually_exclusive_group()
+    runs.add_argument("--pe-only", action="store_true", help="PE runs only, no array runs")
     p.add_argument("--elements", type=int, default=16, metavar="N",
                    help="output elements simulated at gate level per PE run (default: 16)")
     p.add_argument("--model", choices=("zero-delay", "cell-delays", "both"), default="both",
                    help="glitch model (default: both)")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="(threads, glitch model) runs in parallel (default: 2)")
-    p.add_argument("--sparsity-sweep", action="store_true",
-                   help="also estimate the array's pJ/MAC over 0-90 %% zero activations, with a plot")
+    runs.add_argument("--sparsity-sweep", action="store_true",
+                      help="also estimate the array's pJ/MAC over 0-90 %% zero activations, "
+                           "with a plot (needs the array runs)")
     add_policy_arguments(p)
     add_design_option_arguments(p)     # every design the run maps is built with them
-    p.add_argument("--out", default="build/energy", metavar="DIR",
-                   help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png")
+    p.add_argument("--out", default=BuildDefault("energy"), metavar="DIR",
+                   help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png "
+                        "(default: %(default)s)")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")
     p.set_defaults(func=run)
 
@@ -49,7 +52,8 @@ def run(args) -> int:
     from nbsmt.core.cache import build_root
     from nbsmt.core.operands import load_operands
     from nbsmt.host.stimulus import demo_operands
-    from nbsmt.energy.report import build, write
+    from nbsmt.core.fileio import folder_outputs
+    from nbsmt.energy.report import REPORT_FILES, SWEEP_PNG, build, write
     from nbsmt.energy.gatesim import GLITCH_MODELS, GateSimError
     from nbsmt.energy.pe import EnergyCheckError
     from nbsmt.hw.design import Design
@@ -61,6 +65,9 @@ def run(args) -> int:
     policy = policy_from_args(args)
     if (args.a is None) != (args.w is None):
         raise InputError("--a and --w go together")
+    out = Path(args.out)
+    outputs = folder_outputs(out, REPORT_FILES + ((SWEEP_PNG,) if args.sparsity_sweep else ()),
+                             args.json, inputs={"--a": args.a, "--w": args.w})
     if args.a is not None:
         a, w = load_operands(args.a, args.w, policy)
     else:
@@ -69,7 +76,6 @@ def run(args) -> int:
     designs = [Design.array(rows, cols, t, policy, **design_options_from_args(args))
                for t in threads]
     models = GLITCH_MODELS if args.model == "both" else (args.model,)
-    out = Path(args.out)
     start = time.monotonic()
     scratch = build_root()            # mapping and simulation files, gone with the run
     scratch.mkdir(parents=True, exist_ok=True)
@@ -85,10 +91,13 @@ def run(args) -> int:
         return 1
     report["seconds"] = round(time.monotonic() - start, 1)
     command = "nbsmt " + shlex.join(args.argv)
-    write(report, out, command, Path(args.json) if args.json else None)
+    with outputs.staging() as stage:
+        write(report, stage, command)
     for p in report["pe"]:
+        effectual = p["pj_per_effectual_mac"]     # None: no effectual MAC in the sample
         print(f"PE {p['threads']}T {p['model']:11s} {p['pj_per_mac']:6.2f} pJ/MAC "
-              f"({p['pj_per_effectual_mac']:.2f} per effectual), {p['ratio_vs_ossa']:.3f}x the OS-SA")
+              f"({'undefined' if effectual is None else f'{effectual:.2f}'} per effectual MAC), "
+              f"{p['ratio_vs_ossa']:.3f}x the OS-SA")
     for g in report["gemm"]:
         print(f"{rows}x{cols} array {g['threads']}T {g['model']:11s} GEMM {g['energy_pj'] / 1e6:.3f} uJ, "
               f"{g['pj_per_mac']:.2f} pJ/MAC, {g['ratio_vs_ossa']:.3f}x the OS-SA; first tile direct "

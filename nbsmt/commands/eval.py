@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from nbsmt.cli import BuildDefault, under_build
 from nbsmt.core.errors import InputError
 
 
@@ -19,8 +20,8 @@ def register(sub) -> None:
                                    "per-layer mode search and K reordering.")
     p.add_argument("--quick", action="store_true",
                    help="fewer training epochs and smaller calibration/test splits (for tests)")
-    p.add_argument("--out", default="build/eval", metavar="DIR",
-                   help="report folder: eval.md, eval.json, PNG plots (default: build/eval)")
+    p.add_argument("--out", default=BuildDefault("eval"), metavar="DIR",
+                   help="report folder: eval.md, eval.json, PNG plots (default: %(default)s)")
     p.add_argument("--json", metavar="F", help="also write the JSON record here")
     p.add_argument("--budget", type=float, default=1.0, metavar="PP",
                    help="accuracy-loss budget of the mode search, percentage points "
@@ -29,10 +30,11 @@ def register(sub) -> None:
                    help="the SySMT arrays' clock period in ns, for speedups in time (default: "
                         "the periods `nbsmt synth` measured, from --timing)")
     p.add_argument("--timing", metavar="JSON",
-                   help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
+                   help="timing report of `nbsmt synth` (default: "
+                        f"{under_build('synth/timing.json')})")
     p.add_argument("--energy", metavar="JSON",
                    help="energy report of `nbsmt energy`, whose per-action energies price "
-                        "an inference per mode (default: build/energy/energy.json)")
+                        f"an inference per mode (default: {under_build('energy/energy.json')})")
     p.set_defaults(func=run)
 
 
@@ -46,13 +48,16 @@ def run(args) -> int:
 
     if not 0 <= args.budget <= 100:
         raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
+    out = Path(args.out)
+    outputs = report_outputs(out, args.json, inputs={
+        "--timing": args.timing or default_timing_report(),
+        "--energy": args.energy or default_energy_report()})
     clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
-    periods = load_periods(args.timing or default_timing_report())
+    periods = (load_periods(args.timing, flag="--timing") if args.timing
+               else load_periods(default_timing_report()))
     energy = load_action_tables(args.energy or default_energy_report())
     if args.energy and energy is None:
         raise InputError(f"--energy: no such file: {args.energy!r}")
-    out = Path(args.out)
-    outputs = report_outputs(out, args.json)
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
     report = study(quick=args.quick, budget_pp=args.budget, energy=energy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from nbsmt.cli import int_arg
+from nbsmt.cli import BuildDefault, int_arg
 
 SETS = ("full", "ci")
 ONLY = ("pe", "pe-step", "array", "mutants")
@@ -32,9 +32,10 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="solvers in parallel (default: the number of cores)")
     p.add_argument("--timeout", type=float, metavar="S",
-                   help="seconds per solver check; a check over it is reported 'unknown'")
-    p.add_argument("--out", default="build/formal", metavar="DIR",
-                   help="report folder: formal.md, formal.json (default: build/formal)")
+                   help="seconds per solver check, 1 to 1000000 (default: no limit); a check "
+                        "over it is reported 'unknown'")
+    p.add_argument("--out", default=BuildDefault("formal"), metavar="DIR",
+                   help="report folder: formal.md, formal.json (default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -48,15 +49,16 @@ def _kind(job) -> str:
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.formal.proofs import ci_subset, full_matrix, run_jobs
-    from nbsmt.formal.report import progress_line, write_report
-    from nbsmt.core.errors import InputError
+    from nbsmt.formal.proofs import check_time_limit, ci_subset, full_matrix, run_jobs
+    from nbsmt.core.fileio import folder_outputs
+    from nbsmt.formal.report import REPORT_FILES, progress_line, write_report
 
     jobs_n = int_arg("--jobs", args.jobs, 1)
     if args.depth is not None:
         int_arg("--depth", args.depth, 1, 200)
-    if args.timeout is not None and not args.timeout > 0:
-        raise InputError(f"--timeout must be positive, not {args.timeout!r}")
+    check_time_limit(args.timeout, "--timeout")
+    out = Path(args.out)
+    outputs = folder_outputs(out, REPORT_FILES)       # checked before any proof
     if args.set == "full":
         jobs = full_matrix(split=args.split, depth=args.depth)
     else:
@@ -66,8 +68,8 @@ def run(args) -> int:
     print(f"{len(jobs)} formal jobs, {jobs_n} at a time", flush=True)
     results = run_jobs(jobs, workers=jobs_n, time_limit=args.timeout,
                        progress=lambda r: print(progress_line(r), flush=True))
-    out = Path(args.out)
-    write_report(out, results, argv=args.argv)
+    with outputs.staging() as stage:
+        write_report(stage, results, argv=args.argv)
     bad = [r for r in results if not r.as_expected]
     print(f"{len(results) - len(bad)} of {len(results)} as expected; report in {out}/formal.md")
     return 1 if bad else 0

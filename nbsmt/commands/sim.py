@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.cli import (add_gemm_arguments, add_pipeline_argument, array_dim_from_args, policy_from_args,
-                       threads_mode_from_args)
+from nbsmt.cli import (add_gemm_arguments, add_pipeline_argument, array_dim_from_args,
+                       check_unique_names, policy_from_args, threads_mode_from_args, under_build)
 from nbsmt.core.errors import InputError
 
 
@@ -42,7 +42,8 @@ def register(sub) -> None:
                    help="this array's clock period in ns, for the speedup in time (default: "
                         "the period `nbsmt synth` measured, from --timing)")
     p.add_argument("--timing", metavar="JSON",
-                   help="timing report of `nbsmt synth` (default: build/synth/timing.json)")
+                   help="timing report of `nbsmt synth` (default: "
+                        f"{under_build('synth/timing.json')})")
     p.add_argument("--out", metavar="C.npy|R.json",
                    help="the RTL's output C, int64 [M,N] (required with --a/--w); with "
                         "--network, the report (JSON)")
@@ -122,6 +123,7 @@ def run_network(args) -> int:
     from nbsmt.tb.network_sim import layer_modes, run_network as run_layers
 
     policy, threads, mode, rows, cols = _array_args(args)
+    check_unique_names("--mode-per-layer", args.mode_per_layer, "layer")
     try:
         modes = layer_modes(args.mode_per_layer, threads, mode)
     except ValueError as exc:
@@ -180,9 +182,11 @@ def run_gemm(args) -> int:
 
     policy, threads, mode, rows, cols = _array_args(args)
     outputs = OutputSet({"--out": args.out, "--stats": args.stats},
-                        inputs={"--a": args.a, "--w": args.w})
+                        inputs={"--a": args.a, "--w": args.w,
+                                "--timing": args.timing or default_timing_report()})
     clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
-    periods = load_periods(args.timing or default_timing_report())
+    periods = (load_periods(args.timing, flag="--timing") if args.timing
+               else load_periods(default_timing_report()))
     a, w = load_operands(args.a, args.w, policy)
     _require_simulator(args.simulator)
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,

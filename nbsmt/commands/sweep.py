@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from nbsmt.cli import int_arg
+from nbsmt.cli import BuildDefault, int_arg
 from nbsmt.core.errors import InputError
 from nbsmt.core.interrupts import Interrupted, handled, kill_descendants, stopping
 
@@ -52,18 +52,20 @@ def register(sub) -> None:
     p.add_argument("--workload", default="demo", metavar="W",
                    help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
                         "A.npy,W.npy (default: demo)")
-    p.add_argument("--scheduler", metavar="ADDR",
-                   help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes of the local cluster (default: one per core; "
-                        "0: no cluster, run tasks in this process)")
-    p.add_argument("--out", default="build/sweep", metavar="DIR",
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of the local cluster (default: one per core; "
+                            "0: no cluster, run tasks in this process)")
+    p.add_argument("--out", default=BuildDefault("sweep"), metavar="DIR",
                    help="report folder: sweep.md, sweep.csv, sweep.json, pareto.png "
-                        "(default: build/sweep)")
+                        "(default: %(default)s)")
     p.add_argument("--json", metavar="F", help="also write the JSON record to F")
-    p.add_argument("--cache", metavar="DIR",
-                   help="result cache (default: $NBSMT_BUILD_DIR or build, /sweep-cache)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", default=BuildDefault("sweep-cache"), metavar="DIR",
+                       help="result cache (default: %(default)s)")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.set_defaults(func=run)
 
 
@@ -124,7 +126,7 @@ def _client(args):
 def run(args) -> int:
     from pathlib import Path
 
-    from nbsmt.core.cache import Cache, build_root
+    from nbsmt.core.cache import Cache
     from nbsmt.sweep import workloads
     from nbsmt.sweep.grid import grid
     from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report
@@ -136,11 +138,12 @@ def run(args) -> int:
     if args.workers is not None:
         int_arg("--workers", args.workers, 0)
     metrics = _metrics(args.metrics)
+    outputs = report_outputs(args.out, args.json,   # checked before any work
+                             inputs={"--workload": workloads.files(args.workload)})
     workload = workloads.load(args.workload)
     points = grid(sizes=args.sizes, threads=args.threads, windows=args.windows,
                   rounding=args.rounding, zero_skip=args.zero_skip, pipeline=args.pipeline)
-    cache = Cache(None if args.no_cache else Path(args.cache or build_root() / "sweep-cache"))
-    outputs = report_outputs(args.out, args.json)   # checked before any work
+    cache = Cache(None if args.no_cache else Path(args.cache))
     sweep = Sweep(points, metrics, workload, cache)
 
     done = [0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from nbsmt.cli import add_policy_arguments, array_shape_from_args, int_arg, policy_from_args
+from nbsmt.cli import (BuildDefault, add_policy_arguments, array_shape_from_args, int_arg,
+                       policy_from_args)
 from nbsmt.core.errors import InputError
 
 
@@ -35,20 +36,23 @@ def register(sub) -> None:
     add_policy_arguments(p)
     p.add_argument("--liberty", metavar="LIB",
                    help="your own Liberty file instead of the bundled Nangate-45-area cells")
-    p.add_argument("--timing-liberty", metavar="LIB",
-                   help="Liberty file with NLDM timing for the timing flow (default: OSU 0.18 um "
-                        "from the Debian package qflow-tech-osu018)")
-    p.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
-    p.add_argument("--out", default="build/synth", metavar="DIR",
-                   help="report folder: area.md, area.csv, area.json, PNG plots (default: build/synth)")
+    timing = p.add_mutually_exclusive_group()
+    timing.add_argument("--timing-liberty", metavar="LIB",
+                        help="Liberty file with NLDM timing for the timing flow (default: OSU "
+                             "0.18 um from the Debian package qflow-tech-osu018)")
+    timing.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
+    p.add_argument("--out", default=BuildDefault("synth"), metavar="DIR",
+                   help="report folder: area.md, area.csv, area.json, PNG plots, and timing.md, "
+                        "timing.csv, timing.json (default: %(default)s)")
     p.add_argument("--json", metavar="F", help="also write the JSON report to F")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="Yosys runs in parallel (default: 2)")
     p.add_argument("--flat-check", type=int, default=4, metavar="N",
                    help="also synthesize flat every PE and array up to N x N, to check the "
                         "hierarchical sum (default: 4; 0: none)")
-    p.add_argument("--cache", default="build/synth-cache", metavar="DIR",
-                   help="result cache (default: build/synth-cache)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", default=BuildDefault("synth-cache"), metavar="DIR",
+                       help="result cache (default: %(default)s)")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.set_defaults(func=run)
 
 
@@ -125,7 +129,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from nbsmt.core.cache import Cache
-    from nbsmt.core.fileio import OutputSet
+    from nbsmt.core.fileio import folder_outputs
     from nbsmt.synth.flow import run_flows, yosys_version
     from nbsmt.synth.liberty import DEFAULT_LIBERTY, LibertyError, load_library
     from nbsmt.synth.plots import breakdown_plot, ratio_plot
@@ -135,16 +139,19 @@ def run(args) -> int:
 
     int_arg("--jobs", args.jobs, 1)
     int_arg("--flat-check", args.flat_check, 0)
+    from nbsmt.synth.techmap import OSU_LIBERTY
+    out = Path(args.out)
+    outputs = folder_outputs(out, REPORT_FILES + (() if args.no_timing else TIMING_FILES),
+                             args.json, inputs={
+                                 "--liberty": args.liberty or DEFAULT_LIBERTY,
+                                 "--timing-liberty": None if args.no_timing
+                                 else args.timing_liberty or OSU_LIBERTY})
     try:
         library = load_library(args.liberty or DEFAULT_LIBERTY)
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     configs, timed = _configs(args)
     timing_library = _timing_library(args)
-    out = Path(args.out)
-    files = REPORT_FILES + (TIMING_FILES if timing_library is not None else ())
-    OutputSet({name: out / name for name in files} | {"--json": args.json},
-              inputs={"--liberty": args.liberty} if args.liberty else {})
     flat = {c for c in configs if c.rows <= args.flat_check and c.cols <= args.flat_check
             and c.pipeline == 0}
     cache = Cache(None if args.no_cache else args.cache)
@@ -173,16 +180,6 @@ def run(args) -> int:
         raise InputError(f"timing failed: {exc}") from None
     records = build_records(results, library)
     command = "nbsmt " + shlex.join(args.argv)
-    paths = write_report(args.out, records, library, command=command, yosys=yosys_version(),
-                         json_path=args.json)
-    ratio_plot(records, out / "area_ratio.png")
-    breakdown_plot(records, out / "area_breakdown.png",
-                   "blocks_ge" if library.nand2 else "blocks_um2")
-    for r in records:
-        if r["threads"] > 1 and r["policy_tag"] == "default" and r["ratio_vs_ossa"]:
-            size = "PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}"
-            print(f"{size} {r['threads']}T: {r['ratio_vs_ossa']:.3f}x the OS-SA", flush=True)
-    print(f"report: {paths['md']}", flush=True)
     if timings:
         from nbsmt.synth.timing import sta_version
         from nbsmt.synth.timing_report import iso_frequency, timing_records
@@ -190,8 +187,25 @@ def run(args) -> int:
 
         trecords = timing_records(timings, records)
         iso = iso_frequency(trecords)
-        tpaths = write_timing(args.out, trecords, iso, command=command,
-                              library=timing_library.path.name, sta=sta_version())
+    with outputs.staging() as stage:     # every file of the report, or none
+        write_report(stage, records, library, command=command, yosys=yosys_version())
+        if ratio_plot(records, stage.path("area_ratio.png")) is None:
+            stage.skip("area_ratio.png")
+        if breakdown_plot(records, stage.path("area_breakdown.png"),
+                          "blocks_ge" if library.nand2 else "blocks_um2") is None:
+            stage.skip("area_breakdown.png")
+        if timings:
+            write_timing(stage, trecords, iso, command=command,
+                         library=timing_library.path.name, sta=sta_version())
+        elif timing_library is not None:
+            for name in TIMING_FILES:
+                stage.skip(name)
+    for r in records:
+        if r["threads"] > 1 and r["policy_tag"] == "default" and r["ratio_vs_ossa"]:
+            size = "PE" if r["design"] == "pe" else f"{r['rows']}x{r['cols']}"
+            print(f"{size} {r['threads']}T: {r['ratio_vs_ossa']:.3f}x the OS-SA", flush=True)
+    print(f"report: {outputs.paths['area.md']}", flush=True)
+    if timings:
         for r in iso:
             if r["design"] == "pe":
                 continue
@@ -201,7 +215,7 @@ def run(args) -> int:
                   f"{_ratio(r['area_ratio_ge'])} the OS-SA (GE), {_ratio(r['area_ratio_timing_lib'])} "
                   f"(timing library), speedup {r['cycle_speedup']:.2f}x in cycles, "
                   f"{r['time_speedup']:.2f}x in time", flush=True)
-        print(f"timing report: {tpaths['md']}", flush=True)
+        print(f"timing report: {outputs.paths['timing.md']}", flush=True)
     return 0
 
 

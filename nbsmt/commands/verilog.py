@@ -38,13 +38,13 @@ def designs(args) -> list:
 
 
 def run(args) -> int:
-    from pathlib import Path
+    from nbsmt.core.fileio import folder_outputs
 
-    from nbsmt.core.fileio import write_text
-
-    out_dir = Path(args.out_dir)
-    for design in designs(args):
-        path = out_dir / f"{design.name}.v"
-        write_text(path, design.verilog())
-        print(f"wrote {path}")
+    chosen = designs(args)
+    outputs = folder_outputs(args.out_dir, [f"{d.name}.v" for d in chosen], flag="--out-dir")
+    with outputs.staging() as stage:
+        for design in chosen:
+            stage.text(f"{design.name}.v", design.verilog())
+    for design in chosen:
+        print(f"wrote {outputs.paths[f'{design.name}.v']}")
     return 0
