@@ -52,14 +52,14 @@ MUTANTS = {m.name: m for m in (
     Mutant("no_clear",
            "the hand-off (last) keeps the sum in the accumulator instead of clearing it",
            r"= last \? \d+'d0 : ", "= ", "pe-step"),
-    # The pipe2 instance's control input (en, last from pipe1's q) is the only "(q[..])"
-    # port followed by the instance's own .q( output.
+    # The pipe2 instance's control input (en, last from pipe1's q) is its only "(q[..])"
+    # port; the ports are listed by name, so its place among them varies with the design.
     Mutant("early_control",
            "in a depth-2 pipelined PE, the second pipeline register takes en/last from the "
            "PE's inputs instead of the first register: the control runs one cycle ahead "
            "of its contribution",
-           r"\(q\[\d+:\d+\]\),(\s+)\.q\(", r"({last_in, en_in}),\1.q(", "pe-pipeline",
-           pipeline=2),
+           r"(?s)(\bpipe2 \((?:(?!\);).)*?)\(q\[\d+:\d+\]\)", r"\1({last_in, en_in})",
+           "pe-pipeline", pipeline=2),
 )}
 
 
