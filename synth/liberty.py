@@ -20,6 +20,7 @@ import dataclasses
 import gzip
 import hashlib
 import itertools
+import math
 import re
 import zlib
 from pathlib import Path
@@ -474,6 +475,9 @@ def _library(top: Group, path: Path, digest: str) -> Library:
             raise LibertyError(f"cell {group.args[0]}: {exc}") from None
         cells[cell.name] = cell
         if "area" in group.attrs:
+            if not (math.isfinite(cell.area) and cell.area >= 0):
+                raise LibertyError(f"cell {cell.name}: area must be a finite number >= 0, "
+                                   f"not {group.attrs['area']}")
             areas[cell.name] = cell.area
     if not areas:
         raise LibertyError("no cells with an area")
@@ -481,6 +485,8 @@ def _library(top: Group, path: Path, digest: str) -> Library:
     for name, area in areas.items():
         if cells[name].is_nand2 and (nand2 is None or area < areas[nand2]):
             nand2 = name
+    if nand2 is not None and areas[nand2] <= 0:   # a gate equivalent would divide by zero
+        raise LibertyError(f"the gate-equivalent cell {nand2} has area {areas[nand2]:g}")
     return Library(path.resolve(), top.args[0] if top.args else path.stem, Units.of(top), cells, areas,
                    nand2, frozenset(n for n in areas if cells[n].sequential), digest)
 

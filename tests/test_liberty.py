@@ -4,6 +4,7 @@ checked against the OSU library's own text."""
 from __future__ import annotations
 
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -180,3 +181,21 @@ def test_energy_comes_out_the_same_in_other_units(tmp_path):
     # C = 0.01 pF, slew 0.1 ns: rise 0.015 + 0.1 x 0.01 and fall 0.017 + 0.1 x 0.01 pJ
     assert ns.per_net()[ns.net_index[3]] == pytest.approx(0.5 * 0.01 * 1.5 ** 2 + (0.016 + 0.018) / 2)
     assert np.all(ns.per_net() > 0)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: re.sub(r"area : [0-9.]+", "area : 0", t), "gate-equivalent cell NAND2_X1 has area 0"),
+    (lambda t: re.sub(r"area : ([0-9.]+)", r"area : -\1", t), "area must be a finite number >= 0"),
+    (lambda t: t.replace("area : 0.532", "area : nan", 1), "area must be a finite number >= 0"),
+])
+def test_synth_refuses_a_library_with_zero_or_negative_areas(tmp_path, capsys, edit, message):
+    # Zero areas gave a ZeroDivisionError traceback, negative ones a report.
+    from nbsmt.cli import main
+    from nbsmt.synth.liberty import DEFAULT_LIBERTY
+    lib = tmp_path / "bad.lib"
+    lib.write_text(edit(DEFAULT_LIBERTY.read_text()))
+    status = main(["synth", "--pe", "--threads", "1", "--no-timing", "--liberty", lib,
+                   "--out", tmp_path / "out", "--no-cache"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
