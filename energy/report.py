@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nbsmt.core.errors import InputError
 from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
@@ -64,7 +63,7 @@ def check_energy_report(doc, path) -> None:
     finite. InputError naming the file and the field."""
     from nbsmt.core.policy import PIPELINE_DEPTHS, THREAD_CHOICES, Policy
     from nbsmt.hw.design import MAX_DIM
-    from nbsmt.sim.clocks import (check_report_finite, report_at, report_choice, report_error,
+    from nbsmt.core.reports import (check_report_finite, report_at, report_choice, report_error,
                                   report_field, report_int, report_list, report_number,
                                   report_object, shown)
 
@@ -128,7 +127,7 @@ def load_action_tables(path) -> tuple[dict, dict] | None:
     an `nbsmt energy` report, checked (`check_energy_report`); None when the file does not
     exist."""
     from nbsmt.energy.array import ArrayActionEnergies
-    from nbsmt.sim.clocks import read_report_json
+    from nbsmt.core.reports import read_report_json
 
     path = Path(path)
     if not path.exists():
