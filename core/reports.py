@@ -18,6 +18,17 @@ from pathlib import Path
 from nbsmt.core.errors import InputError
 
 
+def existing_report(path, flag: str | None = None) -> Path | None:
+    """`path` when the file exists; None for a default report that does not (the run goes
+    on without it), InputError for one the user named with `flag`."""
+    path = Path(path)
+    if path.exists():
+        return path
+    if flag is not None:
+        raise InputError(f"{flag}: no such file: {str(path)!r}")
+    return None
+
+
 def read_report_json(path):
     """The JSON document of the report `path` (InputError if it cannot be read or parsed).
     Python's json reads NaN, Infinity and out-of-range numbers (1e999) as non-finite floats;

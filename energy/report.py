@@ -122,15 +122,15 @@ def check_energy_report(doc, path) -> None:
     check_report_finite(doc, path)
 
 
-def load_action_tables(path) -> tuple[dict, dict] | None:
+def load_action_tables(path, flag: str | None = None) -> tuple[dict, dict] | None:
     """({(threads, glitch model): ArrayActionEnergies}, the report's array and policy) of
     an `nbsmt energy` report, checked (`check_energy_report`); None when the file does not
-    exist."""
+    exist, unless the user named it with `flag` (then InputError)."""
     from nbsmt.energy.array import ArrayActionEnergies
-    from nbsmt.core.reports import read_report_json
+    from nbsmt.core.reports import existing_report, read_report_json
 
-    path = Path(path)
-    if not path.exists():
+    path = existing_report(path, flag)
+    if path is None:
         return None
     report = read_report_json(path)
     check_energy_report(report, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nbsmt.core.cache import build_root
 from nbsmt.core.errors import InputError
-from nbsmt.core.reports import (check_report_finite, read_report_json, report_at, report_choice,
+from nbsmt.core.reports import (check_report_finite, existing_report, read_report_json, report_at, report_choice,
                                 report_error, report_field, report_int, report_list,
                                 report_number, report_object, shown)
 
@@ -80,10 +80,8 @@ def load_periods(path, flag: str | None = None) -> dict[tuple, float]:
     """{(design, rows, cols, threads, pipeline): critical path ns} of a timing report's
     default-policy designs, checked (`check_timing_report`); {} when the file does not
     exist, unless the user named it with `flag` (then InputError)."""
-    path = Path(path)
-    if not path.exists():
-        if flag is not None:
-            raise InputError(f"{flag}: no such file: {str(path)!r}")
+    path = existing_report(path, flag)
+    if path is None:
         return {}
     doc = read_report_json(path)
     check_timing_report(doc, path)

@@ -55,9 +55,8 @@ def run(args) -> int:
     clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
     periods = (load_periods(args.timing, flag="--timing") if args.timing
                else load_periods(default_timing_report()))
-    energy = load_action_tables(args.energy or default_energy_report())
-    if args.energy and energy is None:
-        raise InputError(f"--energy: no such file: {args.energy!r}")
+    energy = (load_action_tables(args.energy, flag="--energy") if args.energy
+              else load_action_tables(default_energy_report()))
     command = "nbsmt eval" + (" --quick" if args.quick else "") + (
         f" --budget {args.budget:g}" if args.budget != 1.0 else "")
     report = study(quick=args.quick, budget_pp=args.budget, energy=energy,
