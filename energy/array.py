@@ -59,11 +59,11 @@ def mapped_array(design: Design, *, workdir: Path) -> tuple[Netlist, str, Energy
     verilog, top = design.verilog(), design.name
     lib = osu_library()
     cache = Cache(build_root() / "energy-cache")
-    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.timing.path.read_bytes(),
+    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.library.path.read_bytes(),
                  *(["gated", MIN_GATED_FLOPS] if design.gate_clocks else []))
     hit = cache.get_json("mapped", key)
     if hit is None:
-        mapped = map_design(verilog, top, lib.timing, workdir / top, gate_clocks=design.gate_clocks)
+        mapped = map_design(verilog, top, lib.library, workdir / top, gate_clocks=design.gate_clocks)
         hit = mapped.netlist.to_json()
         cache.put_json("mapped", key, hit)
     netlist = Netlist.from_json(hit)

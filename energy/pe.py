@@ -51,7 +51,7 @@ def osu_library() -> PowerLibrary:
 
 @functools.cache
 def _mapped_pe(design: Design, workdir: str) -> tuple[Mapped, EnergyModel]:
-    mapped = map_design(design.verilog(), design.name, osu_library().timing,
+    mapped = map_design(design.verilog(), design.name, osu_library().library,
                         Path(workdir) / design.name, gate_clocks=design.gate_clocks)
     return mapped, energy_model(mapped.netlist, osu_library(), design="pe")
 

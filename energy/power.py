@@ -56,13 +56,12 @@ class PinPower:
 class PowerLibrary:
     """A Liberty library and the scales from its units to the energy model's."""
 
-    timing: Library                               # the library: cells, pins, timing and power tables
+    library: Library                              # cells, pins (leakage too), timing and power tables
     vdd: float                                    # V
     energy_unit_pj: float                         # pJ per unit of the internal_power tables
     leakage_unit_w: float                         # W per unit of cell_leakage_power
     capacitance_unit_pf: float                    # pF per unit of capacitance
     time_unit_ns: float                           # ns per unit of time
-    leakage: dict[str, float]                     # cell -> leakage (library units)
     pins: dict[tuple[str, str], PinPower]         # (cell, pin) -> energy tables
 
 
@@ -83,8 +82,7 @@ def load_power_library(path) -> PowerLibrary:
     pins = {(name, pin.name): PinPower(pin.power) for name, cell in library.cells.items()
             for pin in cell.pins.values() if pin.power}
     return PowerLibrary(library, units.nom_voltage * units.voltage, energy_pj, units.leakage_power,
-                        units.capacitance / 1e-12, units.time / 1e-9,
-                        {name: cell.leakage for name, cell in library.cells.items()}, pins)
+                        units.capacitance / 1e-12, units.time / 1e-9, pins)
 
 
 @dataclasses.dataclass
@@ -164,7 +162,7 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     inverted clock) is a load of that net, priced per toggle like any other, and such a
     net's driver and switching count as clock energy.
     """
-    lib = library.timing
+    lib = library.library
     pf = library.capacitance_unit_pf
     # Loads and the slew in the library's units, the axes of its tables.
     output_load = lib.flip_flop_data_capacitance() if output_load_pf is None else output_load_pf / pf
@@ -231,7 +229,7 @@ def energy_model(netlist: Netlist, library: PowerLibrary, *, design: str = "pe",
     for name, (kind, pins) in netlist.cells.items():
         cell = lib.cells[kind]
         leak_entries.append((bucket(block_of(name, design), "leakage"),
-                             library.leakage.get(kind, 0.0) * library.leakage_unit_w))
+                             cell.leakage * library.leakage_unit_w))
         flops += bool(cell.sequential and any(cell.pins[p].clock for p in pins))
     toggle_energy = np.zeros((len(nets), len(buckets)))
     for i, b, e in entries:

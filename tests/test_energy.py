@@ -271,7 +271,7 @@ endmodule
 def _held_run(tmp_path, gate_clocks, en, d):
     from nbsmt.energy.gatesim import simulation_verilog
     from nbsmt.synth.techmap import map_design
-    mapped = map_design(HELD, "held", osu_library().timing, tmp_path / f"map_{gate_clocks}",
+    mapped = map_design(HELD, "held", osu_library().library, tmp_path / f"map_{gate_clocks}",
                         gate_clocks=gate_clocks)
     em = energy_model(mapped.netlist, osu_library(), slew_ns=SLEW, output_load_pf=PORT_LOAD)
     run = simulate(mapped.netlist, simulation_verilog(mapped.netlist), {"en": en, "d": d}, ["q"],
