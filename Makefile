@@ -32,16 +32,18 @@ test: setup
 # Soak, not part of `make test`: every PE configuration of the regression on both
 # simulators for 10^6 random cycles each; 8x8 1T/2T/4T arrays on Verilator for 10^6
 # cycles each of random GEMMs with random back-pressure (the stimulus player); then
-# random GEMM shapes with random back-pressure on random arrays for SOAK_SECONDS. A fresh seed each run, printed;
+# random GEMM shapes with random back-pressure on random arrays for SOAK_SECONDS; and every
+# hostile-input case of every command (tests/test_hostile.py, NBSMT_HOSTILE=full; CI runs a
+# sample). A fresh seed each run, printed;
 # `make soak SEED=<seed>` reruns it, SOAK_ARGS="-k 'icarus and 2-trunc'" picks cases.
 SOAK_SECONDS ?= 600
 soak: setup
 	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "soak seed $$seed (rerun: make soak SEED=$$seed)"; \
 	start=$$(date +%s); \
-	NBSMT_SEED=$$seed NBSMT_PE_CYCLES=1000000 NBSMT_SOAK_SECONDS=$(SOAK_SECONDS) \
+	NBSMT_SEED=$$seed NBSMT_PE_CYCLES=1000000 NBSMT_SOAK_SECONDS=$(SOAK_SECONDS) NBSMT_HOSTILE=full \
 	  nice $(PY) -m pytest -p no:cacheprovider -v -s --durations=0 \
-	  tests/test_pe.py tests/soak_array.py $(SOAK_ARGS); \
+	  tests/test_hostile.py tests/test_pe.py tests/soak_array.py $(SOAK_ARGS); \
 	status=$$?; echo "soak seed $$seed: wall time $$(( $$(date +%s) - start )) s"; exit $$status
 
 verilog: setup

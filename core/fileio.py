@@ -96,25 +96,39 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _check_writable(label: str, path, target: Path) -> None:
-    """InputError unless a file can be created at `target` (folders made as needed).
+def _probe_place(named: str, place: Path) -> None:
+    """InputError (starting with `named`) unless a file can be created in `place` or, when
+    it does not exist, in its nearest existing parent (folders are made as needed).
 
-    The nearest existing folder is probed with a file created and removed at once: as
-    root, `os.access` says yes to places no file can go (/proc)."""
-    if target.is_dir():
-        raise InputError(f"{label} {str(path)!r}: is a directory")
-    place = target.parent
+    The folder is probed with a file created and removed at once: as root, `os.access`
+    says yes to places no file can go (/proc)."""
     while not place.exists():
         place = place.parent
     if not place.is_dir():
-        raise InputError(f"{label} {str(path)!r}: cannot write there, {place} is not a directory")
+        raise InputError(f"{named}: cannot write there, {place} is not a directory")
     try:
         fd, probe = tempfile.mkstemp(prefix=".nbsmt-probe.", dir=place)
     except OSError:
-        raise InputError(f"{label} {str(path)!r}: cannot write there, {place} is not "
-                         "writable") from None
+        raise InputError(f"{named}: cannot write there, {place} is not writable") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def _check_writable(label: str, path, target: Path) -> None:
+    """InputError unless a file can be created at `target` (folders made as needed)."""
+    if target.is_dir():
+        raise InputError(f"{label} {str(path)!r}: is a directory")
+    _probe_place(f"{label} {str(path)!r}", target.parent)
+
+
+def check_folder(path) -> None:
+    """InputError unless `path` is a folder, or can be made one, where files can be
+    written: a cache folder, written during the work, checked before it."""
+    named = repr(str(path))
+    target = target_of(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{named}: is a file, not a folder")
+    _probe_place(named, target)
 
 
 def _input_paths(inputs: dict | None) -> list[tuple[str, object]]:

@@ -79,9 +79,10 @@ def check_operands(a, w, policy: Policy, names=("A", "W")):
     return a, w
 
 
-def load_operands(a_path, w_path, policy: Policy):
-    """Load and validate --a and --w files; return A[M,K], W[K,N] (see check_operands)."""
-    a = load_matrix(a_path, "--a")
-    w = load_matrix(w_path, "--w")
-    return check_operands(a, w, policy, names=(f"--a {a_path}", f"--w {w_path}"))
+def load_operands(a_path, w_path, policy: Policy, flags=("--a", "--w")):
+    """Load and validate the A and W files of `flags` (messages name them); return A[M,K],
+    W[K,N] (see check_operands)."""
+    a = load_matrix(a_path, flags[0])
+    w = load_matrix(w_path, flags[1])
+    return check_operands(a, w, policy, names=(f"{flags[0]} {a_path}", f"{flags[1]} {w_path}"))
 

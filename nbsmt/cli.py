@@ -63,6 +63,48 @@ def resolve_build_defaults(args) -> None:
             setattr(args, name, value.path())
 
 
+#: What a path flag names, set on its argparse action by `path_flag` (`action.nbsmt_path`):
+#: the files a command reads, writes or keeps a cache in. tests/test_hostile.py walks the
+#: parser for these tags to run every command against hostile paths and files, and fails
+#: on a flag that looks like a path but has no tag.
+PATH_ROLES = {
+    "operand": "an input .npy operand (A or W)",
+    "workload": "a workload name or two input .npy operands, A.npy,W.npy",
+    "timing-report": "an input timing report (JSON) of `nbsmt synth`",
+    "energy-report": "an input energy report (JSON) of `nbsmt energy`",
+    "liberty": "an input Liberty library",
+    "output-file": "an output file",
+    "output-folder": "an output folder (a report's files)",
+    "cache-folder": "a cache folder, read and written during the work",
+}
+
+
+def path_flag(action: argparse.Action, role: str) -> argparse.Action:
+    """Tag the path flag `action` with its role (a key of PATH_ROLES) and return it.
+
+    A cache folder is also checked when the flag is parsed: an existing file, or a place
+    where no folder can be made, is a usage error before any work (entries are written
+    during the work, too late for a clean refusal)."""
+    if role not in PATH_ROLES:
+        raise ValueError(f"unknown path role {role!r}")
+    action.nbsmt_path = role
+    if role == "cache-folder":
+        action.type = _cache_folder
+    return action
+
+
+def _cache_folder(text: str):
+    """--cache DIR as a Path: a folder that exists or can be created, and is writable."""
+    from pathlib import Path
+
+    from nbsmt.core.fileio import check_folder
+    try:
+        check_folder(Path(text))
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text)
+
+
 def check_unique_names(flag: str, text: str | None, what: str) -> None:
     """A NAME=VALUE,... flag that names one NAME twice is an InputError naming it."""
     names = [item.partition("=")[0].strip() for item in (text or "").split(",")]
@@ -114,10 +156,10 @@ def add_gemm_arguments(parser: argparse.ArgumentParser, operands_required: bool 
     """The operand files and thread/mode flags of every command that runs a GEMM
     (operands_required=False: the command checks --a/--w itself, e.g. against --network)."""
     from nbsmt.core.policy import THREAD_CHOICES
-    parser.add_argument("--a", required=operands_required, metavar="A.npy",
-                        help="activations, integers [M,K] in [0,255]")
-    parser.add_argument("--w", required=operands_required, metavar="W.npy",
-                        help="weights, integers [K,N] in [-128,127]")
+    path_flag(parser.add_argument("--a", required=operands_required, metavar="A.npy",
+                                  help="activations, integers [M,K] in [0,255]"), "operand")
+    path_flag(parser.add_argument("--w", required=operands_required, metavar="W.npy",
+                                  help="weights, integers [K,N] in [-128,127]"), "operand")
     parser.add_argument("--threads", type=int, required=True, choices=THREAD_CHOICES,
                         help="lanes per PE (T)")
     parser.add_argument("--mode", type=int, choices=THREAD_CHOICES,

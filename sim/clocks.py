@@ -67,6 +67,8 @@ def check_timing_report(doc, path) -> None:
         if not isinstance(tag, str):
             raise report_error(path, report_at(at, "policy_tag"), f"must be a string, not {shown(tag)}")
         report_number(field("critical_path_ns"), path, report_at(at, "critical_path_ns"), positive=True)
+        if "fmax_mhz" in record:          # unread, but a frequency: 0, -1 or text is a broken report
+            report_number(record["fmax_mhz"], path, report_at(at, "fmax_mhz"), positive=True)
         if tag == "default":
             key = (design, rows, cols, threads, pipeline)
             if key in seen:

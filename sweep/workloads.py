@@ -59,7 +59,7 @@ def load(spec: str) -> Workload:
     if len(parts) != 2 or not all(parts):
         raise InputError(f"--workload must be demo, digits or A.npy,W.npy, not {spec!r}")
     from nbsmt.core.operands import load_operands
-    a, w = load_operands(parts[0], parts[1], Policy())
+    a, w = load_operands(parts[0], parts[1], Policy(), flags=("--workload", "--workload"))
     return Workload(f"GEMM {a.shape[0]}x{a.shape[1]}x{w.shape[1]} ({spec})", "gemm", a, w)
 
 

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from nbsmt.cli import (BuildDefault, add_design_option_arguments, add_policy_arguments,
-                       array_dim_from_args, design_options_from_args, int_arg, policy_from_args)
+                       array_dim_from_args, design_options_from_args, int_arg, path_flag,
+                       policy_from_args)
 from nbsmt.core.errors import InputError
 
 
@@ -22,8 +23,10 @@ def register(sub) -> None:
                     "per-action energies (docs/energy.md).")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--demo", action="store_true", help="the `make sim` GEMM (64x256x64; the default)")
-    src.add_argument("--a", metavar="A.npy", help="activations [M,K] in [0,255] (with --w)")
-    p.add_argument("--w", metavar="W.npy", help="weights [K,N] in [-128,127] (with --a)")
+    path_flag(src.add_argument("--a", metavar="A.npy", help="activations [M,K] in [0,255] (with --w)"),
+              "operand")
+    path_flag(p.add_argument("--w", metavar="W.npy", help="weights [K,N] in [-128,127] (with --a)"),
+              "operand")
     p.add_argument("--threads", type=int, nargs="+", choices=THREAD_CHOICES, metavar="T",
                    help="thread counts from 1 2 4 (default: all; 1 is always added as baseline)")
     p.add_argument("--rows", type=int, default=8, metavar="R", help="array rows (default: 8)")
@@ -41,10 +44,11 @@ def register(sub) -> None:
                            "with a plot (needs the array runs)")
     add_policy_arguments(p)
     add_design_option_arguments(p)     # every design the run maps is built with them
-    p.add_argument("--out", default=BuildDefault("energy"), metavar="DIR",
-                   help="report folder: energy.md, energy.json, energy.csv, energy_sweep.png "
-                        "(default: %(default)s)")
-    p.add_argument("--json", metavar="F", help="also write the JSON report to F")
+    path_flag(p.add_argument("--out", default=BuildDefault("energy"), metavar="DIR",
+                             help="report folder: energy.md, energy.json, energy.csv, "
+                                  "energy_sweep.png (default: %(default)s)"), "output-folder")
+    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON report to F"),
+              "output-file")
     p.set_defaults(func=run)
 
 

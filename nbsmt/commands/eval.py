@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.cli import BuildDefault, under_build
+from nbsmt.cli import BuildDefault, path_flag, under_build
 from nbsmt.core.errors import InputError
 
 
@@ -20,21 +20,24 @@ def register(sub) -> None:
                                    "per-layer mode search and K reordering.")
     p.add_argument("--quick", action="store_true",
                    help="fewer training epochs and smaller calibration/test splits (for tests)")
-    p.add_argument("--out", default=BuildDefault("eval"), metavar="DIR",
-                   help="report folder: eval.md, eval.json, PNG plots (default: %(default)s)")
-    p.add_argument("--json", metavar="F", help="also write the JSON record here")
+    path_flag(p.add_argument("--out", default=BuildDefault("eval"), metavar="DIR",
+                             help="report folder: eval.md, eval.json, PNG plots (default: "
+                                  "%(default)s)"), "output-folder")
+    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON record here"),
+              "output-file")
     p.add_argument("--budget", type=float, default=1.0, metavar="PP",
                    help="accuracy-loss budget of the mode search, percentage points "
                         "of top-1 vs exact 8-bit (default: 1.0)")
     p.add_argument("--clock-ns", metavar="NS",
                    help="the SySMT arrays' clock period in ns, for speedups in time (default: "
                         "the periods `nbsmt synth` measured, from --timing)")
-    p.add_argument("--timing", metavar="JSON",
-                   help="timing report of `nbsmt synth` (default: "
-                        f"{under_build('synth/timing.json')})")
-    p.add_argument("--energy", metavar="JSON",
-                   help="energy report of `nbsmt energy`, whose per-action energies price "
-                        f"an inference per mode (default: {under_build('energy/energy.json')})")
+    path_flag(p.add_argument("--timing", metavar="JSON",
+                             help="timing report of `nbsmt synth` (default: "
+                                  f"{under_build('synth/timing.json')})"), "timing-report")
+    path_flag(p.add_argument("--energy", metavar="JSON",
+                             help="energy report of `nbsmt energy`, whose per-action energies "
+                                  "price an inference per mode (default: "
+                                  f"{under_build('energy/energy.json')})"), "energy-report")
     p.set_defaults(func=run)
 
 

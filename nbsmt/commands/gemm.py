@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbsmt.cli import (add_gemm_arguments, fits_in_memory, policy_from_args,
+from nbsmt.cli import (add_gemm_arguments, fits_in_memory, path_flag, policy_from_args,
                        threads_mode_from_args)
 from nbsmt.core.tables import format_ratio
 
@@ -11,8 +11,10 @@ def register(sub) -> None:
     p = sub.add_parser("gemm", help="bit-exact NB-SMT GEMM with the numpy golden model",
                        description="C = A @ W on T-thread NB-SMT PEs (SPEC §6-§8), bit-exact.")
     add_gemm_arguments(p)
-    p.add_argument("--out", required=True, metavar="C.npy", help="output, int64 [M,N]")
-    p.add_argument("--stats", metavar="S.json", help="write the SPEC §8 statistics here")
+    path_flag(p.add_argument("--out", required=True, metavar="C.npy", help="output, int64 [M,N]"),
+              "output-file")
+    path_flag(p.add_argument("--stats", metavar="S.json", help="write the SPEC §8 statistics here"),
+              "output-file")
     p.set_defaults(func=run)
 
 

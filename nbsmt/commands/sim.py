@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 
 from nbsmt.cli import (add_gemm_arguments, add_pipeline_argument, array_dim_from_args,
-                       check_unique_names, policy_from_args, threads_mode_from_args, under_build)
+                       check_unique_names, path_flag, policy_from_args, threads_mode_from_args,
+                       under_build)
 from nbsmt.core.errors import InputError
 
 
@@ -41,14 +42,15 @@ def register(sub) -> None:
     p.add_argument("--clock-ns", metavar="NS",
                    help="this array's clock period in ns, for the speedup in time (default: "
                         "the period `nbsmt synth` measured, from --timing)")
-    p.add_argument("--timing", metavar="JSON",
-                   help="timing report of `nbsmt synth` (default: "
-                        f"{under_build('synth/timing.json')})")
-    p.add_argument("--out", metavar="C.npy|R.json",
-                   help="the RTL's output C, int64 [M,N] (required with --a/--w); with "
-                        "--network, the report (JSON)")
-    p.add_argument("--stats", metavar="S.json",
-                   help="cycles, cycle model, hardware counters, golden statistics, checks")
+    path_flag(p.add_argument("--timing", metavar="JSON",
+                             help="timing report of `nbsmt synth` (default: "
+                                  f"{under_build('synth/timing.json')})"), "timing-report")
+    path_flag(p.add_argument("--out", metavar="C.npy|R.json",
+                             help="the RTL's output C, int64 [M,N] (required with --a/--w); "
+                                  "with --network, the report (JSON)"), "output-file")
+    path_flag(p.add_argument("--stats", metavar="S.json",
+                             help="cycles, cycle model, hardware counters, golden statistics, "
+                                  "checks"), "output-file")
     p.add_argument("--harness", choices=("player", "bench"), default="player",
                    help="player: a Verilog stimulus player streams the GEMM, Python only "
                         "refills its memories (fast, default); bench: cocotb drives every "

@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from nbsmt.cli import (BuildDefault, add_policy_arguments, array_shape_from_args, int_arg,
-                       policy_from_args)
+                       path_flag, policy_from_args)
 from nbsmt.core.errors import InputError
 
 
@@ -34,24 +34,28 @@ def register(sub) -> None:
     p.add_argument("--pipeline", type=int, nargs="+", choices=PIPELINE_DEPTHS, metavar="P",
                    help="PE pipeline depths of the chosen designs, from 0 1 2 (default: 0)")
     add_policy_arguments(p)
-    p.add_argument("--liberty", metavar="LIB",
-                   help="your own Liberty file instead of the bundled Nangate-45-area cells")
+    path_flag(p.add_argument("--liberty", metavar="LIB",
+                             help="your own Liberty file instead of the bundled Nangate-45-area "
+                                  "cells"), "liberty")
     timing = p.add_mutually_exclusive_group()
-    timing.add_argument("--timing-liberty", metavar="LIB",
-                        help="Liberty file with NLDM timing for the timing flow (default: OSU "
-                             "0.18 um from the Debian package qflow-tech-osu018)")
+    path_flag(timing.add_argument("--timing-liberty", metavar="LIB",
+                                  help="Liberty file with NLDM timing for the timing flow "
+                                       "(default: OSU 0.18 um from the Debian package "
+                                       "qflow-tech-osu018)"), "liberty")
     timing.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
-    p.add_argument("--out", default=BuildDefault("synth"), metavar="DIR",
-                   help="report folder: area.md, area.csv, area.json, PNG plots, and timing.md, "
-                        "timing.csv, timing.json (default: %(default)s)")
-    p.add_argument("--json", metavar="F", help="also write the JSON report to F")
+    path_flag(p.add_argument("--out", default=BuildDefault("synth"), metavar="DIR",
+                             help="report folder: area.md, area.csv, area.json, PNG plots, and "
+                                  "timing.md, timing.csv, timing.json (default: %(default)s)"),
+              "output-folder")
+    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON report to F"),
+              "output-file")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="Yosys runs in parallel (default: 2)")
     p.add_argument("--flat-check", type=int, default=4, metavar="N",
                    help="also synthesize flat every PE and array up to N x N, to check the "
                         "hierarchical sum (default: 4; 0: none)")
     cache = p.add_mutually_exclusive_group()
-    cache.add_argument("--cache", default=BuildDefault("synth-cache"), metavar="DIR",
-                       help="result cache (default: %(default)s)")
+    path_flag(cache.add_argument("--cache", default=BuildDefault("synth-cache"), metavar="DIR",
+                                 help="result cache (default: %(default)s)"), "cache-folder")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.set_defaults(func=run)
 

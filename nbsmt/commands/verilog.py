@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_shape_from_args,
-                       design_options_from_args, policy_from_args)
+                       design_options_from_args, path_flag, policy_from_args)
 
 
 def register(sub) -> None:
@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--cols", type=int, help="array columns (default: --rows)")
     add_design_option_arguments(p)
     add_policy_arguments(p)
-    p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder")
+    path_flag(p.add_argument("-o", "--out-dir", required=True, metavar="DIR", help="output folder"),
+              "output-folder")
     p.set_defaults(func=run)
 
 
