@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,26 +37,39 @@ def target_of(path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _temporary_beside(target: Path) -> Path:
-    """A new empty file next to `target`, with the permissions `target` will have."""
+def fresh_path(parent, prefix: str, suffix: str = "") -> Path:
+    """A path in `parent` that names nothing yet (this process's id and 64 random bits).
+
+    Named before it is created, unlike `tempfile.mkstemp`'s: the caller holds the name
+    when it enters the `try` whose `finally` removes it, so a signal landing between the
+    creation and the `try` cannot leave the file behind.
+    """
+    return Path(parent) / f"{prefix}{os.getpid()}-{secrets.token_hex(8)}{suffix}"
+
+
+def _staging_path(target: Path) -> Path:
+    """Where a file for `target` is written before it is renamed onto it (not created)."""
+    return fresh_path(target.parent, f".{target.name}.", ".tmp")
+
+
+def _create_beside(tmp: Path, target: Path) -> None:
+    """Create `tmp`, empty, with the permissions `target` will have."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent)
-    os.close(fd)
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)   # replacing a file keeps its mode
     except FileNotFoundError:
-        mode = new_mode()                               # mkstemp makes 0600
+        mode = new_mode()
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     os.chmod(tmp, mode)
-    return Path(tmp)
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`'s target; rename it there only if the block succeeds."""
     target = target_of(path)
-    tmp = _temporary_beside(target)
+    tmp = _staging_path(target)
     try:
+        _create_beside(tmp, target)
         yield tmp
         os.replace(tmp, target)
     finally:
@@ -106,12 +119,14 @@ def _probe_place(named: str, place: Path) -> None:
         place = place.parent
     if not place.is_dir():
         raise InputError(f"{named}: cannot write there, {place} is not a directory")
+    probe = fresh_path(place, ".nbsmt-probe.")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".nbsmt-probe.", dir=place)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError:
         raise InputError(f"{named}: cannot write there, {place} is not writable") from None
-    os.close(fd)
-    os.unlink(probe)
+    finally:
+        with contextlib.suppress(OSError):   # not created, in a place that is not writable
+            probe.unlink()
 
 
 def _check_writable(label: str, path, target: Path) -> None:
@@ -219,7 +234,10 @@ class Stage:
         if label not in self.outputs.paths:
             return None
         if label not in self.temps:
-            self.temps[label] = _temporary_beside(self.outputs.targets[label])
+            target = self.outputs.targets[label]
+            # named (and so removed by `staging`) before it exists
+            tmp = self.temps[label] = _staging_path(target)
+            _create_beside(tmp, target)
         return self.temps[label]
 
     def text(self, label: str, text: str) -> None:

@@ -22,12 +22,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from nbsmt.core.cache import build_root
-from nbsmt.core.fileio import new_mode
+from nbsmt.core.fileio import fresh_path, new_mode
 from nbsmt.core.policy import check_choice, check_int
 from nbsmt.core.toolchain import SIMULATORS, missing_simulator, simulator_environment
 
@@ -188,9 +187,10 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
     parent, name = build_dir.parent, build_dir.name
     for stale in [*parent.glob(f".{name}.build-*"), *parent.glob(f".{name}.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.build-", dir=parent))
-    os.chmod(tmp, new_mode(directory=True))   # mkdtemp makes 0700
+    tmp, old = fresh_path(parent, f".{name}.build-"), None
     try:
+        tmp.mkdir(mode=new_mode(directory=True))
+        os.chmod(tmp, new_mode(directory=True))   # exact, whatever the umask
         source = tmp / f"{toplevel}.v"
         source.write_text(verilog)
         sources = [source]
@@ -209,15 +209,15 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
         stamp = {"key": key, "binary": binary.name, "size": binary.stat().st_size,
                  "sha256": _file_digest(binary)}
         (tmp / _STAMP).write_text(json.dumps(stamp))   # last: the build is complete
-        old = None
         if build_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent))
+            old = fresh_path(parent, f".{name}.old-")
+            old.mkdir(mode=0o700)
             os.replace(build_dir, old / name)
         os.replace(tmp, build_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -303,10 +303,7 @@ def _wave_plusargs(simulator: str, build_dir: Path, toplevel: str, waves: bool) 
 def _run(runner, build_dir: Path, *, test_module, toplevel, extra_env, waves,
          testcase, plusargs) -> Path | None:
     """One simulation; its results xml, or None when the simulator did not run at all."""
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".xml", dir=build_dir)
-    os.close(fd)
-    os.unlink(tmp)
-    results, tmp = build_dir / "results.xml", Path(tmp)
+    results, tmp = build_dir / "results.xml", fresh_path(build_dir, ".results-", ".xml")
     try:
         try:
             runner.test(test_module=_module_name(test_module), hdl_toplevel=toplevel,
