@@ -141,3 +141,57 @@ def handled(*, kill_children: bool = True):
         sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _record_signal(signum, frame):
+    _RECEIVED.append(signum)
+    _STOPPING.set()
+
+
+@contextlib.contextmanager
+def deferred():
+    """Within `handled()`: a signal received inside this block raises `Interrupted` when
+    the block ends, not where it lands.
+
+    For steps that start helper threads and processes (a Dask local cluster): stopped
+    half-way, they leave threads that go on creating files after the cleanup removed
+    their folder. Finished, the step's own shutdown stops them in order.
+    """
+    before = len(_RECEIVED)
+    previous = {s: signal.signal(s, _record_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if len(_RECEIVED) > before:
+        raise Interrupted(_RECEIVED[before])
+
+
+def exit_on_signal(prog: str) -> None:
+    """From now on SIGINT or SIGTERM ends this process at once with status 128 + N and
+    the one line `handled()`'s callers print ("PROG: interrupted (SIGINT), stopped").
+
+    For a program's moments before a command starts (its imports, its parsing): there is
+    nothing to unwind yet, and Python's own handler would print a KeyboardInterrupt
+    traceback.
+    """
+    def exit_now(signum, frame):
+        name = signal.Signals(signum).name
+        os.write(2, f"{prog}: interrupted ({name}), stopped\n".encode())
+        os._exit(128 + signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, exit_now)
+
+
+def ignore_late_signals() -> None:
+    """From now on SIGINT and SIGTERM are ignored: the command has finished, its outputs
+    are published and its cleanup has run; the process only has to end.
+
+    Python's interpreter shutdown resets every handler it installed to the default
+    (which kills the process with no word, status -N, or prints a traceback), but leaves
+    an ignored signal ignored.
+    """
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)

@@ -17,7 +17,7 @@ import sys
 import warnings
 
 from nbsmt.core.errors import InputError
-from nbsmt.core.interrupts import Interrupted, handled
+from nbsmt.core.interrupts import Interrupted, exit_on_signal, handled, ignore_late_signals
 
 COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal", "energy")
 
@@ -238,24 +238,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = build_parser().parse_args(argv)
-    resolve_build_defaults(args)
-    args.argv = argv   # what the user typed, for reports that record their command
+    """Run one command. Without `argv` (the `nbsmt` program): a signal before the command
+    starts ends it with one line and status 128 + N (`exit_on_signal`), one after it has
+    finished is ignored (`ignore_late_signals`); the command itself runs in `handled()`."""
+    if argv is None:
+        argv = sys.argv[1:]
+        exit_on_signal(_prog(argv))
+        try:
+            return _main(argv)
+        finally:
+            ignore_late_signals()
+    return _main([str(a) for a in argv])
+
+
+def _prog(argv: list[str]) -> str:
+    """"nbsmt COMMAND" for messages, known before parsing (a signal may arrive while the
+    commands are imported)."""
+    command = next((a for a in argv if a in COMMANDS), None)
+    return "nbsmt" if command is None else f"nbsmt {command}"
+
+
+def _main(argv: list[str]) -> int:
+    prog = _prog(argv)
     try:
         with handled():
+            args = build_parser().parse_args(argv)
+            resolve_build_defaults(args)
+            args.argv = argv   # what the user typed, for reports that record their command
             return args.func(args) or 0
     except Interrupted as exc:
         # Half-built designs left behind would warn at exit (Amaranth's UnusedElaboratable).
         warnings.simplefilter("ignore")
-        print(f"nbsmt {args.command}: interrupted ({exc}), stopped", file=sys.stderr)
+        print(f"{prog}: interrupted ({exc}), stopped", file=sys.stderr)
         return exc.status
     except InputError as exc:
-        print(f"nbsmt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. an --out path in a missing or read-only place
-        print(f"nbsmt {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}",
-              file=sys.stderr)
+        print(f"{prog}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
 
 
