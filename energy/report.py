@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nbsmt.core.pool import WorkerPool
 from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
@@ -231,10 +232,7 @@ def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, s
     keys = [(d, model) for model in models for d in designs]
     common = dict(workdir=workdir, array=array)
     if jobs > 1:
-        import concurrent.futures
-        import multiprocessing
-        with concurrent.futures.ProcessPoolExecutor(
-                jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with WorkerPool(jobs) as pool:
             futures = [pool.submit(_job, a, w, sample, t, m, **common) for t, m in keys]
             results = [f.result() for f in futures]
     else:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import time
 
 from nbsmt.core.policy import Policy
+from nbsmt.core.pool import WorkerPool
 
 #: The policies the proofs cover, by the names reports use: every value of every knob
 #: (tests/test_policy_coverage.py).
@@ -400,10 +400,8 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, time_limit: float | None = No
     `progress(result)` is called as each job finishes; `time_limit`: `check_time_limit`.
     """
     time_limit = check_time_limit(time_limit, "time_limit")
-    context = multiprocessing.get_context("spawn")
     results: dict[Job, Result] = {}
-    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, workers),
-                                                mp_context=context) as pool:
+    with WorkerPool(workers) as pool:
         futures = {pool.submit(run_job, job, time_limit): job for job in jobs}
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
