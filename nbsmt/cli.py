@@ -93,6 +93,18 @@ def path_flag(action: argparse.Action, role: str) -> argparse.Action:
     return action
 
 
+def report_flags(parser: argparse.ArgumentParser, folder: str, files: str, *,
+                 json: bool = True) -> None:
+    """--out DIR (default: the build folder's `folder`), the report folder holding `files`,
+    and, with `json`, --json F, a copy of its JSON record elsewhere."""
+    path_flag(parser.add_argument("--out", default=BuildDefault(folder), metavar="DIR",
+                                  help=f"report folder: {files} (default: %(default)s)"),
+              "output-folder")
+    if json:
+        path_flag(parser.add_argument("--json", metavar="F",
+                                      help="also write the JSON record to F"), "output-file")
+
+
 def _cache_folder(text: str):
     """--cache DIR as a Path: a folder that exists or can be created, and is writable."""
     from pathlib import Path

@@ -7,9 +7,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbsmt.cli import (BuildDefault, add_design_option_arguments, add_policy_arguments,
-                       array_dim_from_args, design_options_from_args, int_arg, path_flag,
-                       policy_from_args)
+from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
+                       design_options_from_args, int_arg, path_flag, policy_from_args,
+                       report_flags)
 from nbsmt.core.errors import InputError
 
 
@@ -44,11 +44,7 @@ def register(sub) -> None:
                            "with a plot (needs the array runs)")
     add_policy_arguments(p)
     add_design_option_arguments(p)     # every design the run maps is built with them
-    path_flag(p.add_argument("--out", default=BuildDefault("energy"), metavar="DIR",
-                             help="report folder: energy.md, energy.json, energy.csv, "
-                                  "energy_sweep.png (default: %(default)s)"), "output-folder")
-    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON report to F"),
-              "output-file")
+    report_flags(p, "energy", "energy.md, energy.json, energy.csv, energy_sweep.png")
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.cli import BuildDefault, path_flag, under_build
+from nbsmt.cli import path_flag, report_flags, under_build
 from nbsmt.core.errors import InputError
 
 
@@ -20,11 +20,7 @@ def register(sub) -> None:
                                    "per-layer mode search and K reordering.")
     p.add_argument("--quick", action="store_true",
                    help="fewer training epochs and smaller calibration/test splits (for tests)")
-    path_flag(p.add_argument("--out", default=BuildDefault("eval"), metavar="DIR",
-                             help="report folder: eval.md, eval.json, PNG plots (default: "
-                                  "%(default)s)"), "output-folder")
-    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON record here"),
-              "output-file")
+    report_flags(p, "eval", "eval.md, eval.json, PNG plots")
     p.add_argument("--budget", type=float, default=1.0, metavar="PP",
                    help="accuracy-loss budget of the mode search, percentage points "
                         "of top-1 vs exact 8-bit (default: 1.0)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from nbsmt.cli import BuildDefault, int_arg, path_flag
+from nbsmt.cli import int_arg, report_flags
 
 SETS = ("full", "ci")
 ONLY = ("pe", "pe-step", "array", "mutants")
@@ -34,9 +34,7 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds per solver check, 1 to 1000000 (default: no limit); a check "
                         "over it is reported 'unknown'")
-    path_flag(p.add_argument("--out", default=BuildDefault("formal"), metavar="DIR",
-                             help="report folder: formal.md, formal.json (default: %(default)s)"),
-              "output-folder")
+    report_flags(p, "formal", "formal.md, formal.json", json=False)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from nbsmt.cli import (BuildDefault, add_policy_arguments, array_shape_from_args, int_arg,
-                       path_flag, policy_from_args)
+                       path_flag, policy_from_args, report_flags)
 from nbsmt.core.errors import InputError
 
 
@@ -43,12 +43,8 @@ def register(sub) -> None:
                                        "(default: OSU 0.18 um from the Debian package "
                                        "qflow-tech-osu018)"), "liberty")
     timing.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
-    path_flag(p.add_argument("--out", default=BuildDefault("synth"), metavar="DIR",
-                             help="report folder: area.md, area.csv, area.json, PNG plots, and "
-                                  "timing.md, timing.csv, timing.json (default: %(default)s)"),
-              "output-folder")
-    path_flag(p.add_argument("--json", metavar="F", help="also write the JSON report to F"),
-              "output-file")
+    report_flags(p, "synth", "area.md, area.csv, area.json, PNG plots, and timing.md, "
+                 "timing.csv, timing.json")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="Yosys runs in parallel (default: 2)")
     p.add_argument("--flat-check", type=int, default=4, metavar="N",
                    help="also synthesize flat every PE and array up to N x N, to check the "
