@@ -16,6 +16,7 @@ import functools
 import time
 
 from nbsmt.core.cache import Cache, digest, package_fingerprint
+from nbsmt.sweep.cluster import ClusterError
 from nbsmt.sweep.grid import DesignPoint
 from nbsmt.sweep.metrics import METRICS
 from nbsmt.sweep.workloads import Workload
@@ -55,6 +56,17 @@ class Outcome:
     cached: bool = False
 
 
+def _cluster_problem(client) -> str | None:
+    """Why `client` cannot run tasks now (no scheduler, no worker), or None."""
+    if client.status != "running":
+        return f"lost the Dask scheduler ({client.status})"
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception as exc:   # the connection broke while asking
+        return f"lost the Dask scheduler ({_one_line(exc)})"
+    return None if workers else "no worker left in the Dask cluster"
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -84,10 +96,11 @@ class Sweep:
         if progress and all((point, m) in self.outcomes for m in self.metrics):
             progress(point, [self.outcomes[(point, m)] for m in self.metrics])
 
-    def run(self, client=None, progress=None) -> None:
+    def run(self, client=None, progress=None, timeout: float = 30.0) -> None:
         """Run every task not in the cache: on `client` (a distributed.Client), or here,
         one after the other, when client is None. `progress(point, outcomes)` is called
-        once per point, when its last metric is done."""
+        once per point, when its last metric is done. A cluster that loses its scheduler,
+        or all its workers for `timeout` seconds, raises ClusterError."""
         todo = []
         for point in self.points:
             for metric in self.metrics:
@@ -105,10 +118,14 @@ class Sweep:
                 except Exception as exc:   # recorded, and the sweep goes on
                     self._store(Outcome(point, metric, error=_one_line(exc)), progress)
             return
-        self._run_on(client, todo, progress)
+        self._run_on(client, todo, progress, timeout)
 
-    def _run_on(self, client, todo, progress) -> None:
-        from distributed import as_completed
+    def _run_on(self, client, todo, progress, timeout) -> None:
+        """Submit `todo` and store each result as it arrives. A scheduler that goes away,
+        or a cluster left without workers for `timeout` seconds, ends the run with a
+        ClusterError that says what was lost (what finished is already stored)."""
+        from distributed import wait
+        from distributed.client import FuturesCancelledError
 
         if not todo:
             return
@@ -118,17 +135,41 @@ class Sweep:
             key = f"nbsmt-{metric}-{point.name}-{result_key(point, metric, self.workload)[:12]}"
             future = client.submit(run_task, metric, point, self.workload, key=key, pure=False)
             futures[future] = (point, metric)
+        pending, stalled_since = set(futures), None
         try:
-            for future in as_completed(futures):
-                point, metric = futures[future]
-                if future.status == "error":
-                    outcome = Outcome(point, metric, error=_one_line(future.exception()))
-                else:
-                    r = future.result()
-                    outcome = Outcome(point, metric, r["values"], seconds=r["seconds"])
-                self._store(outcome, progress)
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                except FuturesCancelledError:   # the scheduler is gone, and with it the work
+                    done, pending = {f for f in pending if f.done()}, \
+                        {f for f in pending if not f.done()}
+                lost = [f for f in done if f.status == "cancelled"]
+                for future in done - set(lost):
+                    point, metric = futures[future]
+                    if future.status == "error":
+                        outcome = Outcome(point, metric, error=_one_line(future.exception()))
+                    else:
+                        r = future.result()
+                        outcome = Outcome(point, metric, r["values"], seconds=r["seconds"])
+                    self._store(outcome, progress)
+                problem = _cluster_problem(client) if (lost or not done) else None
+                if lost and problem is None:
+                    problem = "the Dask scheduler cancelled the work"
+                if problem is None:
+                    stalled_since = None
+                    continue
+                stalled_since = stalled_since or time.monotonic()
+                if lost or client.status != "running" \
+                        or time.monotonic() - stalled_since >= timeout:
+                    finished = len(futures) - len(pending) - len(lost)
+                    kept = "" if self.cache.root is None else f", cached in {self.cache.root}"
+                    raise ClusterError(f"{problem}: {len(futures) - finished} of {len(futures)} "
+                                       f"tasks lost ({finished} finished{kept})")
         finally:
-            client.cancel([f for f in futures if not f.done()], force=True)
+            if client.status == "running":
+                client.cancel([f for f in futures if not f.done()], force=True)
 
     # -- results -------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,7 +113,12 @@ def test_rerun_reads_every_result_from_the_cache(tmp_path, capsys):
     (["--metrics", "power"], "unknown metric 'power'"),
     (["--workload", "nothing"], "--workload must be demo, digits or A.npy,W.npy"),
     (["--workers", "-1"], "--workers must be at least 0, not -1"),
-    (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2"],   # nobody listens
+     "no Dask scheduler answered at tcp://127.0.0.1:9 within 2 s (--scheduler-timeout)"),
+    (["--scheduler", "foo://127.0.0.1:9"],
+     "cannot reach the Dask scheduler at foo://127.0.0.1:9: unknown address scheme 'foo'"),
+    (["--scheduler-timeout", "0"], "--scheduler-timeout must be a number of seconds in (0, 3600]"),
+    (["--scheduler-timeout", "nan"], "--scheduler-timeout must be a number of seconds"),
 ])
 def test_bad_grid_or_scheduler_is_one_line_exit_2(tmp_path, argv, message):
     proc = subprocess.run(_sweep_cmd("--out", tmp_path / "out", *argv), capture_output=True,
@@ -131,25 +138,102 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _one_line_error(proc, message: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, \
+        proc.stderr
+
+
+def test_a_listener_that_is_not_dask_is_one_line_within_the_timeout(tmp_path):
+    """A port that accepts the connection and never answers (the synchronous Dask client
+    waits on it forever): exit 2 with one line once --scheduler-timeout has passed."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        start = time.monotonic()
+        proc = subprocess.run(_sweep_cmd("--scheduler", address, "--scheduler-timeout", "2",
+                                         "--out", tmp_path / "out"),
+                              capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    _one_line_error(proc, f"no Dask scheduler answered at {address} within 2 s")
+    assert accepted, "the sweep never connected: the case tested nothing"
+    assert elapsed < 30, elapsed   # the deadline held (imports take a few seconds)
+    assert not (tmp_path / "out").exists()
+
+
+def _start_scheduler(tmp_path: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    sched_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(sched_file)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(sched_file.exists, 60, "the scheduler file")
+    _wait_for(lambda: "address" in sched_file.read_text(), 10, "the scheduler address")
+    address = json.loads(sched_file.read_text())["address"]
+    assert address.startswith("tcp://127.0.0.1:")
+    return scheduler, address
+
+
+def _start_worker(address: str, name: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+         "--no-dashboard", "--host", "127.0.0.1", "--name", name],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_scheduler_without_workers_then_lost_mid_sweep(tmp_path):
+    """A real `dask scheduler` with no worker: one line once --scheduler-timeout has
+    passed. Then a worker joins, and the scheduler is killed once the sweep is under way:
+    one line naming what was lost and where the finished points are, no report."""
+    env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build")}
+    procs = []
+    try:
+        scheduler, address = _start_scheduler(tmp_path, env)
+        procs.append(scheduler)
+        alone = subprocess.run(_sweep_cmd("--scheduler", address, "--scheduler-timeout", "2",
+                                          "--out", tmp_path / "out"),
+                               env=env, capture_output=True, text=True, timeout=60)
+        _one_line_error(alone, f"no worker joined the Dask scheduler at {address} within 2 s")
+
+        procs.append(_start_worker(address, "w0", env))
+        cache = tmp_path / "cache"
+        sweep = subprocess.Popen(
+            _sweep_cmd("--scheduler", address, "--sizes", "2", "3", "4", "--threads", "1", "2",
+                       "4", "--metrics", "area", "--cache", cache, "--out", tmp_path / "out"),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(sweep)
+        first = sweep.stdout.readline()
+        assert first.startswith("[1/9]"), first + sweep.stderr.read()
+        scheduler.kill()
+        out, err = sweep.communicate(timeout=120)
+        lines = err.strip().splitlines()
+        assert sweep.returncode == 2, err
+        assert "Traceback" not in err and len(lines) == 2, err   # the "sweep: N" line, then it
+        assert lines[-1].startswith("nbsmt sweep: error: lost the Dask scheduler"), err
+        assert "of 9 tasks lost" in lines[-1] and f"cached in {cache}" in lines[-1], err
+        assert not (tmp_path / "out").exists()
+        assert any(cache.iterdir())   # the finished points are kept for the rerun
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_real_scheduler_survives_a_killed_worker(tmp_path):
     """A `dask scheduler` and two `dask worker` processes on 127.0.0.1; one worker is
     killed (SIGKILL) once the sweep is under way, and every point still completes."""
     env = {**os.environ, "NBSMT_BUILD_DIR": str(tmp_path / "build")}
-    sched_file = tmp_path / "scheduler.json"
     procs = []
     try:
-        procs.append(subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", str(sched_file)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_for(sched_file.exists, 60, "the scheduler file")
-        _wait_for(lambda: "address" in sched_file.read_text(), 10, "the scheduler address")
-        address = json.loads(sched_file.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
-        workers = [subprocess.Popen(
-            [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-             "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+        scheduler, address = _start_scheduler(tmp_path, env)
+        procs.append(scheduler)
+        workers = [_start_worker(address, f"w{i}", env) for i in range(2)]
         procs += workers
         sweep = subprocess.Popen(
             _sweep_cmd("--scheduler", address, "--sizes", "2", "3", "--threads", "1", "2", "4",

@@ -15,13 +15,13 @@ import importlib.util
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
 
-from nbsmt.cli import BuildDefault, int_arg
+from nbsmt.cli import BuildDefault, int_arg, path_flag, report_flags
 from nbsmt.core.errors import InputError
+from nbsmt.core.fileio import fresh_path
 from nbsmt.core.interrupts import Interrupted, handled, kill_descendants, stopping
 
 
@@ -49,22 +49,22 @@ def register(sub) -> None:
                    metavar="P", help="PE pipeline depths (default: 0)")
     p.add_argument("--metrics", default=",".join(METRICS), metavar="LIST",
                    help=f"comma-separated, from {', '.join(METRICS)} (default: all)")
-    p.add_argument("--workload", default="demo", metavar="W",
-                   help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
-                        "A.npy,W.npy (default: demo)")
+    path_flag(p.add_argument("--workload", default="demo", metavar="W",
+                             help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
+                                  "A.npy,W.npy (default: demo)"), "workload")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
                        help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
     where.add_argument("--workers", type=int, metavar="N",
                        help="worker processes of the local cluster (default: one per core; "
                             "0: no cluster, run tasks in this process)")
-    p.add_argument("--out", default=BuildDefault("sweep"), metavar="DIR",
-                   help="report folder: sweep.md, sweep.csv, sweep.json, pareto.png "
-                        "(default: %(default)s)")
-    p.add_argument("--json", metavar="F", help="also write the JSON record to F")
+    report_flags(p, "sweep", "sweep.md, sweep.csv, sweep.json, pareto.png")
+    p.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds to wait for a scheduler to answer, for a first worker, or "
+                        "for a worker while none is left (default: %(default)s)")
     cache = p.add_mutually_exclusive_group()
-    cache.add_argument("--cache", default=BuildDefault("sweep-cache"), metavar="DIR",
-                       help="result cache (default: %(default)s)")
+    path_flag(cache.add_argument("--cache", default=BuildDefault("sweep-cache"), metavar="DIR",
+                                 help="result cache (default: %(default)s)"), "cache-folder")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.set_defaults(func=run)
 
@@ -80,47 +80,43 @@ def _metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _client(args):
-    """(distributed.Client or None, what runs the tasks, cleanup function)."""
-    import logging
+def _scheduler_timeout(seconds: float) -> float:
+    import math
+    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+        raise InputError(f"--scheduler-timeout must be a number of seconds in (0, 3600], "
+                         f"not {seconds:g}")
+    return seconds
 
-    import dask
-    from distributed import Client, LocalCluster
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+@contextlib.contextmanager
+def _client(args, timeout: float):
+    """(distributed.Client or None, what runs the tasks), closed (and the local cluster's
+    scratch folder removed) on every way out."""
+    from nbsmt.sweep.cluster import connect, local_cluster
+
     if args.scheduler:
+        client = connect(args.scheduler, timeout)
         try:
-            client = Client(args.scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {args.scheduler}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
-        return client, f"Dask scheduler {args.scheduler}", client.close
+            yield client, f"Dask scheduler {args.scheduler}"
+        finally:
+            with contextlib.suppress(Exception):   # a lost scheduler cannot be closed
+                client.close()
+        return
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     if workers == 0:
-        return None, "serial (no cluster)", lambda: None
-    # Workers start with Ctrl-C ignored (a terminal sends it to the whole process group):
-    # the client alone handles it and shuts the cluster down in order.
-    # Their temporary folders live in one of ours, removed at the end even when a worker
-    # was killed inside a synthesis.
-    scratch = tempfile.mkdtemp(prefix="nbsmt-sweep-")
-    dask.config.set({"temporary-directory": scratch})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        yield None, "serial (no cluster)"
+        return
+    # The workers' temporary folders live in one of ours, removed at the end even when a
+    # worker was killed inside a synthesis (or the start-up was interrupted).
+    scratch = fresh_path(tempfile.gettempdir(), "nbsmt-sweep-")
     try:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR,
-                               env={"TMPDIR": scratch}, local_directory=scratch)
+        scratch.mkdir(mode=0o700)
+        with local_cluster(workers, str(scratch), timeout) as client:
+            yield client, f"LocalCluster of {workers} worker processes"
     finally:
-        signal.signal(signal.SIGINT, previous)
-    client = Client(cluster)
-
-    def close():
-        try:
-            client.close()
-            cluster.close()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return client, f"LocalCluster of {workers} worker processes", close
+        if stopping():   # interrupted while the cluster started: stop what did start
+            kill_descendants(spare="resource_tracker")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run(args) -> int:
@@ -138,6 +134,7 @@ def run(args) -> int:
     if args.workers is not None:
         int_arg("--workers", args.workers, 0)
     metrics = _metrics(args.metrics)
+    timeout = _scheduler_timeout(args.scheduler_timeout)
     outputs = report_outputs(args.out, args.json,   # checked before any work
                              inputs={"--workload": workloads.files(args.workload)})
     workload = workloads.load(args.workload)
@@ -162,18 +159,15 @@ def run(args) -> int:
         print(f"[{done[0]}/{len(points)}] {point.name}: {'; '.join(parts)} ({how})", flush=True)
 
     start = time.monotonic()
-    close = None
-    stack = contextlib.ExitStack()
     try:
         # the local cluster shuts its own workers down (killing them would also kill
         # multiprocessing's resource tracker, which then floods stderr)
-        stack.enter_context(handled(kill_children=False))
-        client, executor, close = _client(args)
-        print(f"sweep: {len(points)} design points x {len(metrics)} metrics on {executor}",
-              file=sys.stderr, flush=True)
-        if client is not None and importlib.util.find_spec("bokeh") is not None:
-            print(f"dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
-        sweep.run(client, progress)
+        with handled(kill_children=False), _client(args, timeout) as (client, executor):
+            print(f"sweep: {len(points)} design points x {len(metrics)} metrics on {executor}",
+                  file=sys.stderr, flush=True)
+            if client is not None and importlib.util.find_spec("bokeh") is not None:
+                print(f"dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+            sweep.run(client, progress, timeout)
     except Interrupted as exc:
         import warnings
 
@@ -183,15 +177,6 @@ def run(args) -> int:
         print(f"nbsmt sweep: interrupted; {done[0]} finished points are cached"
               + ("" if cache.root is None else f" in {cache.root}"), file=sys.stderr)
         return exc.status
-    finally:
-        if stopping():
-            # Interrupted: stop the local workers and the Yosys runs of their tasks now
-            # (multiprocessing's resource tracker stays: killed, it floods stderr).
-            kill_descendants(spare="resource_tracker")
-        if close is not None:
-            with contextlib.suppress(Exception, Interrupted):   # workers may be gone already
-                close()
-        stack.close()
     wall = time.monotonic() - start
 
     rows = with_ratios(points, sweep.rows())
