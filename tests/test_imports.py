@@ -34,7 +34,7 @@ def modules_loaded_twice(modules=None) -> dict[str, list[str]]:
     return {f: sorted(n) for f, n in by_file.items() if len(n) > 1}
 
 
-SUBPACKAGES = ("nbsmt.commands", "nbsmt.core", "nbsmt.energy", "nbsmt.formal", "nbsmt.host", "nbsmt.hw", "nbsmt.sim", "nbsmt.sweep",
+SUBPACKAGES = ("nbsmt.commands", "nbsmt.core", "nbsmt.energy", "nbsmt.formal", "nbsmt.host", "nbsmt.hw", "nbsmt.models", "nbsmt.sim", "nbsmt.sweep",
                "nbsmt.synth", "nbsmt.tb")
 
 

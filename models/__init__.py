@@ -1,0 +1,1 @@
+"""ONNX models on NB-SMT: loading, quantization, per-layer study (docs/models.md)."""

@@ -1,0 +1,78 @@
+"""Images for a model study (`nbsmt eval --model`): where they come from, checked.
+
+- `digits`: sklearn's 8x8 digits in the digits study's fixed split (calibration split to
+  calibrate, test split to test), pixels in [0, 1], as [B, 1, 8, 8];
+- `X.npy[,Y.npy]`: your images [B, C, H, W] (float) and optional integer labels [B]; the
+  first `calib` images calibrate and the rest are tested;
+- `synthetic`: uniform random pixels in [0, 1] of the model's input shape (shapes and
+  statistics only: no labels, top-1 agreement instead of accuracy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbsmt.core.errors import InputError
+from nbsmt.models.study import Data
+
+SYNTHETIC_SEED = 0
+
+
+def digits(images: int | None, calib: int | None) -> Data:
+    from nbsmt.sim import cnn
+
+    split = cnn.load_digits()
+    test = split.test if images is None else split.test.head(images)
+    cal = split.calib if calib is None else split.calib.head(calib)
+    return Data("digits", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True)
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def synthetic(count: int, shape, calib: int | None, seed: int = SYNTHETIC_SEED) -> Data:
+    rng = np.random.default_rng(seed)
+    calib = 8 if calib is None else calib
+    x = rng.random((count + calib, *shape), dtype=np.float32)
+    return Data(f"synthetic ({count} images, seed {seed})", x[calib:], None, x[:calib],
+                unit_range=True)
+
+
+def _load_npy(path: str, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"--data {what} {path!r}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"--data {what} {path!r}: not a .npy array ({exc})") from None
+
+
+def arrays(spec: str, images: int | None, calib: int | None, classes: int | None) -> Data:
+    """`X.npy[,Y.npy]`: images, optional labels checked against `classes` outputs."""
+    paths = spec.split(",")
+    if len(paths) > 2:
+        raise InputError(f"--data must be digits, X.npy or X.npy,Y.npy, not {spec!r}")
+    x = _load_npy(paths[0], "images")
+    if x.ndim != 4 or not np.issubdtype(x.dtype, np.number) or x.dtype.kind == "c":
+        raise InputError(f"--data images {paths[0]!r}: must be a real [B, C, H, W] array, "
+                         f"not {x.dtype} of shape {list(x.shape)}")
+    if not np.isfinite(x).all():
+        raise InputError(f"--data images {paths[0]!r}: NaN or infinite pixels")
+    y = None
+    if len(paths) == 2:
+        y = _load_npy(paths[1], "labels")
+        if y.shape != (len(x),) or y.dtype.kind not in "iu":
+            raise InputError(f"--data labels {paths[1]!r}: must be {len(x)} integers, not "
+                             f"{y.dtype} of shape {list(y.shape)}")
+        if classes is not None and len(y) and (y.min() < 0 or y.max() >= classes):
+            raise InputError(f"--data labels {paths[1]!r}: out of range for {classes} "
+                             f"classes (from {int(y.min())} to {int(y.max())})")
+    calib = min(len(x) // 2, 8) if calib is None else calib
+    if not 0 < calib < len(x):
+        raise InputError(f"--data images {paths[0]!r}: {len(x)} images leave none to test "
+                         f"after {calib} calibration images (--calib)")
+    test = slice(calib, None if images is None else calib + images)
+    x = x.astype(np.float32)
+    return Data(paths[0], x[test], None if y is None else y[test].astype(np.int64), x[:calib],
+                unit_range=bool(x.min() >= 0 and x.max() <= 1))

@@ -1,0 +1,80 @@
+"""The model study's report: model.md, model.json, model.csv (one row per GEMM layer)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from nbsmt.core.fileio import OutputSet, folder_outputs
+from nbsmt.core.tables import markdown_table
+
+REPORT_FILES = ("model.md", "model.json", "model.csv")
+CSV_COLUMNS = ("layer", "op", "groups", "M", "K", "N", "gemms", "macs", "coding",
+               "activation_sparsity", "weight_sparsity", "collision_rate_2", "lossy_rate_2",
+               "collision_rate_4", "lossy_rate_4", "cycles_1", "cycles_2", "cycles_4")
+
+
+def report_outputs(out, json_path=None, inputs: dict | None = None) -> OutputSet:
+    return folder_outputs(out, REPORT_FILES, json_path, inputs=inputs)
+
+
+def _rows(report: dict) -> list[list]:
+    rows = []
+    for r in report["layers"]:
+        m_rows, k, n = r["gemm"][0]
+        rows.append([r["name"], r["op"], r["groups"], m_rows, k, n, r["gemms"], r["macs"],
+                     r["coding"], r["activation_sparsity"], r["weight_sparsity"],
+                     r["mode2"]["collision_rate"], r["mode2"]["lossy_mac_rate"],
+                     r["mode4"]["collision_rate"], r["mode4"]["lossy_mac_rate"],
+                     r["cycles"]["1"], r["cycles"]["2"], r["cycles"]["4"]])
+    return rows
+
+
+def csv_text(report: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_rows(report))
+    return buf.getvalue()
+
+
+def markdown(report: dict) -> str:
+    net = report["network"]
+    lines = [f"# {report['model']} on NB-SMT", "",
+             f"{report['images']} test images of {report['data']} "
+             f"({report['calibration_images']} calibration images), input "
+             f"{report['input']!r} {report['input_shape']}; cycles of one inference (batch 1) "
+             f"on a {report['array']} array; {net['macs']:,} MACs per inference.", "",
+             "## Network", ""]
+    labelled = "accuracy" in next(iter(net["top1"].values()))
+    head = ["network", *(["top-1 accuracy"] if labelled else []),
+            "agreement with exact 8-bit", "agreement with float", "cycles", "speedup"]
+    body = []
+    for key, rec in net["top1"].items():
+        cycles = net["cycles"].get(key)
+        body.append([rec["name"], *([f"{100 * rec['accuracy']:.2f} %"] if labelled else []),
+                     f"{100 * rec['agreement_with_exact']:.2f} %",
+                     f"{100 * rec['agreement_with_float']:.2f} %",
+                     f"{cycles:,}" if cycles else "-",
+                     f"{net['speedup'][key]:.3f}x" if cycles else "-"])
+    lines += markdown_table(head, body)
+    lines += ["", "## Layers", "",
+              "GEMM per group of one inference (M output pixels or images, K reduction, N "
+              "output channels); rates over every test image.", ""]
+    lines += markdown_table(
+        ["layer", "op", "M x K x N", "MACs", "input coding", "act. zeros", "weight zeros",
+         "2T collisions", "2T lossy", "4T collisions", "4T lossy", "cycles 1/2/4"],
+        [[r[0], r[1] + (f" /{r[2]}" if r[2] > 1 else ""), f"{r[3]}x{r[4]}x{r[5]}"
+          + (f" x{r[6]}" if r[6] > 1 else ""), f"{r[7]:,}", r[8], f"{100 * r[9]:.1f} %",
+          f"{100 * r[10]:.1f} %", f"{100 * r[11]:.1f} %", f"{100 * r[12]:.2f} %",
+          f"{100 * r[13]:.1f} %", f"{100 * r[14]:.2f} %", f"{r[15]:,}/{r[16]:,}/{r[17]:,}"]
+         for r in _rows(report)])
+    return "\n".join(lines) + "\n"
+
+
+def write_report(outputs: OutputSet, report: dict) -> None:
+    with outputs.staging() as stage:
+        stage.json("model.json", report)
+        stage.json("--json", report)
+        stage.text("model.csv", csv_text(report))
+        stage.text("model.md", markdown(report))

@@ -1,0 +1,189 @@
+"""What NB-SMT does to a model: the digits study's figures, per layer, for any ONNX model.
+
+`study()` quantizes the model's GEMM layers (`nbsmt.models.quantized`) on calibration
+images, then runs the test images batch by batch: the float network (onnxruntime, the
+reference), the exact 8-bit network (mode 1) and the NB-SMT networks of modes 2 and 4
+on the 2T and 4T arrays (`nbsmt.sim.emulator`, the golden model's arithmetic). Per layer
+it reports the GEMM shapes and MACs of one inference, activation and weight sparsity,
+the input coding, the collision and lossy-MAC rates of each mode and the cycles of one
+inference (batch 1) on an R x C array per mode (`nbsmt.sim.cycles`). Per network:
+top-1 accuracy with labels, otherwise top-1 agreement with the exact 8-bit network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from nbsmt.core.errors import InputError
+from nbsmt.core.policy import Policy
+from nbsmt.models import layers as L
+from nbsmt.models import quantized as Q
+from nbsmt.models.graph import Graph, to_onnx
+from nbsmt.sim.cycles import cycle_report
+from nbsmt.sim.emulator import emulate_gemm
+from nbsmt.sim.exact_matmul import exact_matmul
+
+MODES = (1, 2, 4)
+COUNTS = ("macs", "macs_full", "macs_reduced_exact", "macs_reduced_lossy", "pe_cycles")
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """Images (NCHW float32) to test on and to calibrate with; labels or None."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray | None
+    calib: np.ndarray
+    unit_range: bool      # pixels known to lie in [0, 1]: coded round(255 x)
+
+
+def check_fits(graph: Graph, data: Data) -> None:
+    want = tuple(graph.input_shape[1:])
+    for what, images in (("test", data.x), ("calibration", data.calib)):
+        if tuple(images.shape[1:]) != want:
+            raise InputError(f"--data {data.name!r}: {what} images of shape {list(images.shape[1:])} "
+                             f"do not fit the model's input {graph.input!r} of shape "
+                             f"{list(want)} (C, H, W)")
+
+
+class _Tally:
+    """Per-layer sums over batches: exact-run operand statistics and each mode's counts."""
+
+    def __init__(self):
+        self.zeros: dict[str, int] = {}
+        self.elements: dict[str, int] = {}
+        self.counts: dict[tuple[str, int], dict] = {}
+        self.collisions: dict[tuple[str, int], float] = {}
+
+    def operand(self, name: str, a: np.ndarray) -> None:
+        self.zeros[name] = self.zeros.get(name, 0) + int(np.count_nonzero(a == 0))
+        self.elements[name] = self.elements.get(name, 0) + a.size
+
+    def stats(self, name: str, mode: int, stats: dict) -> None:
+        c = self.counts.setdefault((name, mode), dict.fromkeys(COUNTS, 0))
+        for key in COUNTS:
+            c[key] += stats[key]
+        self.collisions[(name, mode)] = (self.collisions.get((name, mode), 0.0)
+                                         + stats["collision_rate"] * stats["pe_cycles"])
+
+
+def float_session(graph: Graph):
+    """An onnxruntime session of the graph as nbsmt runs it (the float reference)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    return onnxruntime.InferenceSession(to_onnx(graph), options,
+                                        providers=["CPUExecutionProvider"])
+
+
+def float_logits(session, graph: Graph, x: np.ndarray) -> np.ndarray:
+    """The reference's output; image by image for a model exported for one image."""
+    if graph.single_image:
+        return np.concatenate([session.run([graph.output], {graph.input: x[i:i + 1]})[0]
+                               for i in range(len(x))])
+    return session.run([graph.output], {graph.input: x})[0]
+
+
+def _top1(logits: np.ndarray) -> np.ndarray:
+    return np.argmax(logits.reshape(logits.shape[0], -1), axis=1)
+
+
+def layer_table(model: Q.QModel, shape) -> list[dict]:
+    """Each GEMM layer's shapes for one image of `shape` (C, H, W): input and output
+    shapes, the GEMM (M, K, N) of each group, MACs, weight sparsity, coding."""
+    out = []
+
+    def record(layer, x_in):
+        q = model.qlayers[layer.name]
+        shapes = layer.gemm_shapes(x_in.shape)
+        y = layer.assemble([np.zeros((m, n)) for m, _, n in shapes], x_in.shape)
+        w_zeros = sum(int(np.count_nonzero(w == 0)) for w in q.w_q)
+        out.append({"name": layer.name, "op": layer.op, "groups": layer.groups,
+                    "folded": layer.folded, "input_shape": list(x_in.shape[1:]),
+                    "output_shape": list(y.shape[1:]),
+                    "gemm": [list(s) for s in shapes][:1], "gemms": len(shapes),
+                    "macs": int(sum(m * k * n for m, k, n in shapes)),
+                    "weight_sparsity": w_zeros / sum(w.size for w in q.w_q),
+                    "coding": q.coding.describe(), "zero_point": q.coding.zero_point})
+        return L.float_gemm(layer, x_in)
+    L.run(model.graph, model.layers, np.zeros((1, *shape), np.float32), record)
+    return out
+
+
+def _cycles(row: dict, *, rows: int, cols: int, mode: int) -> int:
+    m_rows, k, n = row["gemm"][0]
+    one = cycle_report(m_rows, k, n, rows=rows, cols=cols, mode=mode)["cycles"]
+    return one * row["gemms"]
+
+
+def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int = 16,
+          policy: Policy | None = None, log=lambda msg: None) -> dict:
+    """The per-layer and network record of `graph` (`nbsmt.models.graph.load`) on `data`."""
+    policy = policy or Policy()
+    t0 = time.perf_counter()
+    check_fits(graph, data)
+    model = Q.quantize_model(graph, L.gemm_layers(graph), data.calib,
+                             unit_input=data.unit_range)
+    log(f"loaded and quantized {len(model.qlayers)} GEMM layers "
+        f"({time.perf_counter() - t0:.1f} s)")
+    table = layer_table(model, graph.input_shape[1:])
+    tally = _Tally()
+    session = float_session(graph)
+    top1 = {"float": [], **{m: [] for m in MODES}}
+    for start in range(0, len(data.x), batch):
+        x = data.x[start:start + batch]
+        top1["float"].append(_top1(float_logits(session, graph, x)))
+
+        def exact(q, g, a, w):
+            tally.operand(q.name, a)
+            return exact_matmul(a, w)
+        top1[1].append(_top1(Q.run(model, x, exact)))
+        for mode in MODES[1:]:
+            def nbsmt(q, g, a, w, mode=mode):
+                result = emulate_gemm(a, w, threads=mode, mode=mode, policy=policy)
+                tally.stats(q.name, mode, result.stats)
+                return result.output
+            top1[mode].append(_top1(Q.run(model, x, nbsmt)))
+        log(f"{min(start + batch, len(data.x))}/{len(data.x)} images "
+            f"({time.perf_counter() - t0:.1f} s)")
+    predictions = {k: np.concatenate(v) for k, v in top1.items()}
+    for row in table:
+        name = row["name"]
+        row["activation_sparsity"] = tally.zeros[name] / tally.elements[name]
+        row["cycles"] = {str(m): _cycles(row, rows=rows, cols=cols, mode=m) for m in MODES}
+        for mode in MODES[1:]:
+            c = tally.counts[(name, mode)]
+            row[f"mode{mode}"] = {
+                "collision_rate": tally.collisions[(name, mode)] / c["pe_cycles"]
+                if c["pe_cycles"] else 0.0,
+                "lossy_mac_rate": c["macs_reduced_lossy"] / c["macs"] if c["macs"] else 0.0}
+    network = {"macs": sum(r["macs"] for r in table),
+               "cycles": {str(m): sum(r["cycles"][str(m)] for r in table) for m in MODES}}
+    network["speedup"] = {str(m): network["cycles"]["1"] / network["cycles"][str(m)]
+                          for m in MODES}
+    network["top1"] = _top1_record(predictions, data.y)
+    return {"model": graph.source, "data": data.name, "images": int(len(data.x)),
+            "calibration_images": int(len(data.calib)), "array": f"{rows}x{cols}",
+            "policy": policy.as_dict(), "input": graph.input,
+            "input_shape": list(graph.input_shape[1:]), "layers": table, "network": network,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _top1_record(predictions: dict, labels) -> dict:
+    """Accuracy of each network with labels; agreement with exact 8-bit and with float."""
+    out = {}
+    names = {"float": "float", 1: "exact 8-bit", 2: "2T mode 2", 4: "4T mode 4"}
+    for key, pred in predictions.items():
+        rec = {"name": names[key],
+               "agreement_with_exact": float((pred == predictions[1]).mean()),
+               "agreement_with_float": float((pred == predictions["float"]).mean())}
+        if labels is not None:
+            rec["accuracy"] = float((pred == labels).mean())
+        out[str(key)] = rec
+    return out
