@@ -19,7 +19,7 @@ import warnings
 from nbsmt.core.errors import InputError
 from nbsmt.core.interrupts import Interrupted, exit_on_signal, handled, ignore_late_signals
 
-COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal", "energy")
+COMMANDS = ("gemm", "verilog", "synth", "sim", "eval", "sweep", "formal", "energy", "export")
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,6 +73,8 @@ PATH_ROLES = {
     "timing-report": "an input timing report (JSON) of `nbsmt synth`",
     "energy-report": "an input energy report (JSON) of `nbsmt energy`",
     "liberty": "an input Liberty library",
+    "model": "an input ONNX model",
+    "images": "a data set name or input images X.npy (and labels, X.npy,Y.npy)",
     "output-file": "an output file",
     "output-folder": "an output folder (a report's files)",
     "cache-folder": "a cache folder, read and written during the work",

@@ -41,7 +41,8 @@ from nbsmt.cli import PATH_ROLES, build_parser, main
 
 FULL = os.environ.get("NBSMT_HOSTILE", "quick") == "full"
 OSU_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
-INPUT_ROLES = ("operand", "workload", "timing-report", "energy-report", "liberty")
+INPUT_ROLES = ("operand", "workload", "timing-report", "energy-report", "liberty", "model",
+               "images")
 UNWRITABLE = "/proc/nbsmt-hostile"          # no file can be made there, even as root
 
 # One valid command line per command (and per mode of `sim`): every tagged flag appears
@@ -62,18 +63,21 @@ BASES = {
     "formal": "formal --set ci --only pe --jobs 1 --out {out}/f",
     "energy": "energy --a {A} --w {W} --threads 1 --pe-only --elements 1 --model zero-delay "
               "--rows 1 --jobs 1 --out {out}/e --json {out}/e.json",
+    "eval-model": "eval --model {M} --data {X},{Y} --calib 2 --out {out}/m --json {out}/m.json",
+    "export": "export digits --quick --out {out}/d.onnx",
 }
 
 # What each input file is, by its key in BASES.
 KINDS = {"A": "npy-A", "W": "npy-W", "T": "timing", "E": "energy", "LA": "liberty",
-         "LT": "liberty"}
+         "LT": "liberty", "M": "onnx", "X": "npy-X", "Y": "npy-Y"}
 
 # The work each command starts once its inputs are accepted: (module, class, function).
 WORK = [("nbsmt.sim.gemm", None, "golden_gemm"), ("nbsmt.hw.design", "Design", "verilog"),
         ("nbsmt.synth.flow", None, "run_flows"), ("nbsmt.tb.array_sim", None, "run_jobs"),
         ("nbsmt.sim.evaluate", None, "prepare"), ("nbsmt.sim.evaluate", None, "study"),
         ("nbsmt.sweep.run", "Sweep", "run"), ("nbsmt.formal.proofs", None, "run_jobs"),
-        ("nbsmt.energy.report", None, "build")]
+        ("nbsmt.energy.report", None, "build"), ("nbsmt.models.study", None, "study"),
+        ("nbsmt.sim.cnn", None, "train")]
 
 
 # ----------------------------------------------------------------------------------------
@@ -233,11 +237,56 @@ def npy_mutations(kind: str) -> list[tuple[str, bytes]]:
             ("no-elements", npy_bytes(np.zeros((0, 6), dtype=np.int8)))]
 
 
+def onnx_bytes(*, op: str = "Relu", batch_only_free: bool = True) -> bytes:
+    """A small valid model on [N, 1, 8, 8] images (a 3x3 conv, then `op`, 10 classes);
+    with an operator nbsmt does not run, or free spatial dimensions, a hostile one."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((10, 1, 8, 8)).astype(np.float32), "w")
+    dims = ["N", 1, 8, 8] if batch_only_free else ["N", 1, "H", "W"]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+         helper.make_node(op, ["c"], ["r"], name="act"),
+         helper.make_node("Flatten", ["r"], ["y"], name="flat")],
+        "hostile", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def onnx_mutations() -> list[tuple[str, bytes]]:
+    good = onnx_bytes()
+    return [("garbage-bytes", b"\x00\xff\xfe garbage"), ("empty-file", b""),
+            ("truncated", good[: len(good) // 2]), ("unsupported-operator", onnx_bytes(op="Erf")),
+            ("free-dimensions", onnx_bytes(batch_only_free=False))]
+
+
+def images_mutations(kind: str) -> list[tuple[str, bytes]]:
+    """(id, bytes) of damaged images (npy-X) or labels (npy-Y, for 10 classes)."""
+    if kind == "npy-X":
+        return [("nan", npy_bytes(np.full((6, 1, 8, 8), np.nan, np.float32))),
+                ("three-channels", npy_bytes(np.zeros((6, 3, 8, 8), np.float32))),
+                ("three-dimensional", npy_bytes(np.zeros((6, 8, 8), np.float32))),
+                ("too-few-images", npy_bytes(np.zeros((2, 1, 8, 8), np.float32))),
+                ("garbage-bytes", b"\x93NUMPY garbage \x00\xff"), ("empty-file", b"")]
+    return [("out-of-range", npy_bytes(np.array([0, 1, 2, 3, 4, 10]))),
+            ("negative", npy_bytes(np.array([0, 1, 2, 3, 4, -1]))),
+            ("wrong-length", npy_bytes(np.arange(5))),
+            ("float-labels", npy_bytes(np.zeros(6, np.float32))),
+            ("garbage-bytes", b"\x93NUMPY garbage \x00\xff"), ("empty-file", b"")]
+
+
 def mutations(kind: str) -> list[tuple[str, object]]:
     if kind in VALID_JSON:
         return json_mutations(kind)
     if kind == "liberty":
         return liberty_mutations()
+    if kind == "onnx":
+        return onnx_mutations()
+    if kind in ("npy-X", "npy-Y"):
+        return images_mutations(kind)
     return npy_mutations(kind)
 
 
@@ -339,7 +388,8 @@ class WorkStarted(Exception):
 
 # nbsmt's packages (pyproject.toml: each lives in its own folder, not under nbsmt/).
 PACKAGES = ("nbsmt", "nbsmt.commands", "nbsmt.core", "nbsmt.hw", "nbsmt.sim", "nbsmt.host",
-            "nbsmt.tb", "nbsmt.synth", "nbsmt.energy", "nbsmt.sweep", "nbsmt.formal")
+            "nbsmt.tb", "nbsmt.synth", "nbsmt.energy", "nbsmt.sweep", "nbsmt.formal",
+            "nbsmt.models")
 _IMPORTED: list[bool] = []
 
 
@@ -391,13 +441,17 @@ def make_world(root: Path, base: str) -> dict[str, Path]:
     """The valid inputs of BASES[base] under `root`, by key, and `out` (not created)."""
     files = {"A": root / "in" / "A.npy", "W": root / "in" / "W.npy",
              "T": root / "in" / "timing.json", "E": root / "in" / "energy.json",
-             "LA": root / "in" / "area.lib", "LT": root / "in" / "timing.lib"}
+             "LA": root / "in" / "area.lib", "LT": root / "in" / "timing.lib",
+             "M": root / "in" / "net.onnx", "X": root / "in" / "X.npy", "Y": root / "in" / "Y.npy"}
     files["A"].parent.mkdir(parents=True)
     rng = np.random.default_rng(7)
     np.save(files["A"], rng.integers(0, 256, (4, 6)).astype(np.uint8))
     np.save(files["W"], rng.integers(-128, 128, (6, 3)).astype(np.int8))
     files["T"].write_text(json.dumps(timing_doc(), indent=1))
     files["E"].write_text(json.dumps(energy_doc(), indent=1))
+    files["M"].write_bytes(onnx_bytes())
+    np.save(files["X"], rng.random((6, 1, 8, 8)).astype(np.float32))
+    np.save(files["Y"], np.array([0, 1, 2, 3, 4, 9]))
     for key in set(input_keys(BASES[base])) & {"LA", "LT"}:
         files[key].write_bytes(liberty_bytes())
     return {**files, "out": root / "out"}

@@ -34,10 +34,50 @@ def register(sub) -> None:
                              help="energy report of `nbsmt energy`, whose per-action energies "
                                   "price an inference per mode (default: "
                                   f"{under_build('energy/energy.json')})"), "energy-report")
+    model = p.add_argument_group(
+        "your own model", "with --model, the study of an ONNX model instead of the built-in "
+        "CNN: per-layer shapes, sparsity, collisions, cycles, top-1 (docs/models.md)")
+    path_flag(model.add_argument("--model", metavar="NET.onnx",
+                                 help="an ONNX model (float; `nbsmt export` writes the "
+                                      "built-in ones)"), "model")
+    source = model.add_mutually_exclusive_group()
+    path_flag(source.add_argument("--data", metavar="D",
+                                  help="digits (the built-in data set) or X.npy[,Y.npy]: "
+                                       "images [B,C,H,W], optional labels [B]"), "images")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help="N random images of the model's input shape (no labels)")
+    model.add_argument("--images", type=int, metavar="N", help="test on the first N images")
+    model.add_argument("--calib", type=int, metavar="N",
+                       help="calibration images (default: the data set's calibration split, "
+                            "or 8)")
+    model.add_argument("--input-shape", metavar="C,H,W",
+                       help="the input's shape, for a model with free dimensions")
+    model.add_argument("--rows", type=int, default=8, metavar="R",
+                       help="array rows for the cycles (default: 8)")
+    model.add_argument("--cols", type=int, metavar="C", help="array columns (default: R)")
+    model.add_argument("--batch", type=int, default=16, metavar="B",
+                       help="images per emulator batch (memory; default: 16)")
+    model.add_argument("--random-weights", type=int, metavar="SEED",
+                       help="replace the weights by He-normal ones (BatchNorm statistics "
+                            "from the calibration images): for topology-only models")
+    model.add_argument("--prune", type=float, metavar="P",
+                       help="zero the fraction P of each layer's smallest weights")
     p.set_defaults(func=run)
 
 
+def _model_only_flags(args) -> list[str]:
+    return [flag for flag, value in (("--data", args.data), ("--synthetic", args.synthetic),
+                                     ("--images", args.images), ("--calib", args.calib),
+                                     ("--input-shape", args.input_shape),
+                                     ("--random-weights", args.random_weights),
+                                     ("--prune", args.prune)) if value is not None]
+
+
 def run(args) -> int:
+    if args.model is not None:
+        return run_model(args)
+    if _model_only_flags(args):
+        raise InputError(f"{_model_only_flags(args)[0]} applies to --model only")
     from pathlib import Path
 
     from nbsmt.sim.clocks import check_clock_ns, default_timing_report, load_periods
@@ -75,4 +115,78 @@ def run(args) -> int:
                   f"OS-SA's clock ({t['period_ns']:.3f} vs {t['ossa_period_ns']:.3f} ns; {t['source']})")
     if not report["time"]:
         print("speedup in time: no timing report (run `make synth`) and no --clock-ns")
+    return 0
+
+
+def _input_shape(text: str | None):
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 3) or any(v < 1 for v in shape):
+        raise InputError(f"--input-shape must be C,H,W (positive integers), not {text!r}")
+    return shape
+
+
+def run_model(args) -> int:
+    """`nbsmt eval --model`: the study of an ONNX model (nbsmt.models.study)."""
+    from pathlib import Path
+
+    from nbsmt.cli import array_dim_from_args, int_arg
+    from nbsmt.models import data as datasets
+    from nbsmt.models.graph import load
+    from nbsmt.models.report import report_outputs, write_report
+    from nbsmt.models.study import check_fits, study
+    from nbsmt.models.weights import prune, randomize
+
+    for flag, given in (("--quick", args.quick), ("--timing", args.timing),
+                        ("--energy", args.energy), ("--clock-ns", args.clock_ns),
+                        ("--budget", args.budget != 1.0)):
+        if given:
+            raise InputError(f"{flag} applies to the built-in study, not yet to --model")
+    rows = array_dim_from_args("--rows", args.rows)
+    cols = rows if args.cols is None else array_dim_from_args("--cols", args.cols)
+    batch = int_arg("--batch", args.batch, 1, 4096)
+    images = None if args.images is None else int_arg("--images", args.images, 1)
+    calib = None if args.calib is None else int_arg("--calib", args.calib, 1)
+    shape = _input_shape(args.input_shape)
+    if args.data is None and args.synthetic is None:
+        raise InputError("--model needs images: --data digits|X.npy[,Y.npy] or --synthetic N")
+    data_files = ([] if args.data in (None, "digits")
+                  else [p for p in args.data.split(",") if p])
+    outputs = report_outputs(Path(args.out), args.json,
+                             inputs={"--model": args.model, "--data": data_files})
+    if not Path(args.model).is_file():
+        raise InputError(f"--model {args.model!r}: no such file")
+    graph = load(args.model, shape)   # checked before any image is read
+    if args.synthetic is not None:
+        count = int_arg("--synthetic", args.synthetic, 1)
+        data = datasets.synthetic(count, graph.input_shape[1:], calib)
+    elif args.data == "digits":
+        data = datasets.digits(images, calib)
+    else:
+        data = datasets.arrays(args.data, images, calib, classes=graph.classes)
+    check_fits(graph, data)   # before the work, like every input
+    if args.prune is not None and not 0 <= args.prune < 1:
+        raise InputError(f"--prune must be a fraction in [0, 1), not {args.prune:g}")
+    if args.random_weights is not None:
+        randomize(graph, data.calib, int_arg("--random-weights", args.random_weights, 0,
+                                              2**32 - 1))
+    if args.prune:
+        prune(graph, args.prune)
+    report = study(graph, data, rows=rows, cols=cols, batch=batch,
+                   log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    report["weights"] = {"random_seed": args.random_weights, "pruned": args.prune or 0.0}
+    report["command"] = "nbsmt " + " ".join(args.argv)
+    write_report(outputs, report)
+    net = report["network"]
+    top = net["top1"]
+    what = "accuracy" if "accuracy" in top["1"] else "agreement_with_exact"
+    print(f"report written to {args.out}/model.md: {len(report['layers'])} GEMM layers, "
+          f"{net['macs']:,} MACs per inference; top-1 {what.replace('_', ' ')}: "
+          + ", ".join(f"{top[k]['name']} {100 * top[k][what]:.2f} %" for k in top)
+          + f"; speedup 2T x{net['speedup']['2']:.2f}, 4T x{net['speedup']['4']:.2f} "
+            f"on {report['array']}")
     return 0
