@@ -35,16 +35,18 @@ test: setup
 # random GEMM shapes with random back-pressure on random arrays for SOAK_SECONDS; and every
 # hostile-input case of every command (tests/test_hostile.py, NBSMT_HOSTILE=full; CI runs a
 # sample) and a signal at 20 random moments of every command (tests/test_signals.py,
-# NBSMT_SIGNALS=full; CI runs the quick commands). A fresh seed each run, printed;
+# NBSMT_SIGNALS=full; CI runs the quick commands) and the study of every topology model of
+# the onnx package on one image (tests/test_models.py, NBSMT_MODELS=full). A fresh seed each
+# run, printed;
 # `make soak SEED=<seed>` reruns it, SOAK_ARGS="-k 'icarus and 2-trunc'" picks cases.
 SOAK_SECONDS ?= 600
 soak: setup
 	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "soak seed $$seed (rerun: make soak SEED=$$seed)"; \
 	start=$$(date +%s); \
-	NBSMT_SEED=$$seed NBSMT_PE_CYCLES=1000000 NBSMT_SOAK_SECONDS=$(SOAK_SECONDS) NBSMT_HOSTILE=full NBSMT_SIGNALS=full \
+	NBSMT_SEED=$$seed NBSMT_PE_CYCLES=1000000 NBSMT_SOAK_SECONDS=$(SOAK_SECONDS) NBSMT_HOSTILE=full NBSMT_SIGNALS=full NBSMT_MODELS=full \
 	  nice $(PY) -m pytest -p no:cacheprovider -v -s --durations=0 \
-	  tests/test_hostile.py tests/test_signals.py tests/test_pe.py tests/soak_array.py $(SOAK_ARGS); \
+	  tests/test_hostile.py tests/test_signals.py tests/test_models.py tests/test_pe.py tests/soak_array.py $(SOAK_ARGS); \
 	status=$$?; echo "soak seed $$seed: wall time $$(( $$(date +%s) - start )) s"; exit $$status
 
 verilog: setup

@@ -1,0 +1,329 @@
+"""ONNX models on NB-SMT (nbsmt.models, `nbsmt eval --model`, `nbsmt export`).
+
+- The digits CNN exported to ONNX and read back gives the study's exact 8-bit and NB-SMT
+  logits bit for bit.
+- The float executor equals onnxruntime on every supported operator variant and on the
+  `onnx` package's topology models (random weights).
+- Zero-point inputs, MACs and cycles against values computed here from the shapes.
+- Bad models and data: one line, exit 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from nbsmt.core.policy import Policy
+from nbsmt.models import export, graph as G, layers as L, quantized as Q, weights
+from nbsmt.models.study import Data, float_logits, float_session, study
+from nbsmt.sim import evaluate
+from nbsmt.sim.cycles import cycle_report
+from nbsmt.sim.emulator import emulate_gemm
+from nbsmt.sim.exact_matmul import exact_matmul
+
+BIN = Path(sys.executable).parent
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+
+
+@pytest.fixture(scope="module")
+def digits_workload():
+    return evaluate.prepare(quick=True)
+
+
+@pytest.fixture(scope="module")
+def digits_file(digits_workload, tmp_path_factory):
+    path = tmp_path_factory.mktemp("digits") / "digits.onnx"
+    onnx.save(export.digits_model(digits_workload.params), path)
+    return path
+
+
+def test_digits_round_trip_is_bit_exact(digits_workload, digits_file):
+    """Export, load, quantize on the same calibration split: the same integer weights and
+    scales, and the same logits in modes 1, 2 and 4 as `nbsmt eval`'s network."""
+    wl = digits_workload
+    g = G.load(digits_file)
+    model = Q.quantize_model(g, L.gemm_layers(g), export.nchw(wl.calib.x), unit_input=True)
+    for name, q in model.qlayers.items():
+        ref = wl.qnet.layer(name)
+        assert q.coding.scale == ref.in_scale
+        assert np.array_equal(np.concatenate(q.w_q, axis=1), ref.w_q)
+        assert np.array_equal(q.w_scale, ref.w_scale) and np.array_equal(q.bias, ref.bias)
+    x = export.nchw(wl.test.x)
+    ours = Q.run(model, x, lambda q, g, a, w: exact_matmul(a, w))
+    theirs, _ = wl.runner.exact(wl.test.x)
+    assert np.array_equal(ours, theirs)
+    for mode in (2, 4):
+        ours = Q.run(model, x, lambda q, g, a, w: emulate_gemm(
+            a, w, threads=mode, mode=mode, policy=Policy()).output)
+        theirs, _ = wl.runner.nbsmt(wl.test.x, modes=dict.fromkeys(wl.shapes, mode),
+                                    threads=mode, policy=Policy())
+        assert np.array_equal(ours, theirs), mode
+    # the float reference agrees with the numpy float network
+    ref = float_logits(float_session(g), g, x)
+    assert np.allclose(ref, L.run(g, L.gemm_layers(g), x, L.float_gemm), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------
+# Operators against onnxruntime
+
+
+def _model(nodes, inits, in_shape, opset=17, out_rank=4):
+    out_dims = ["N", *(f"d{i}" for i in range(1, out_rank))]
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *in_shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_dims)],
+        [numpy_helper.from_array(np.asarray(v, np.float32) if k != "shape" else v, k)
+         for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def _rand(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _operator_zoo():
+    """(id, model) pairs covering each operator and attribute nbsmt implements."""
+    rng = np.random.default_rng(1)
+    n = helper.make_node
+    zoo = {}
+    zoo["conv-stride-pads-dilation"] = _model(
+        [n("Conv", ["x", "w", "b"], ["y"], strides=[2, 1], pads=[1, 0, 2, 1], dilations=[1, 2])],
+        {"w": _rand(rng, 6, 4, 3, 3), "b": _rand(rng, 6)}, [4, 9, 10])
+    zoo["conv-groups-and-depthwise"] = _model(
+        [n("Conv", ["x", "w1"], ["g"], group=2, pads=[1, 1, 1, 1]),
+         n("Conv", ["g", "w2"], ["y"], group=6, strides=[2, 2], pads=[1, 1, 1, 1])],
+        {"w1": _rand(rng, 6, 2, 3, 3), "w2": _rand(rng, 6, 1, 3, 3)}, [4, 7, 7])
+    zoo["batchnorm-folded-and-not"] = _model(
+        [n("Conv", ["x", "w"], ["c"]),
+         n("BatchNormalization", ["c", "s", "t", "m", "v"], ["bn"], epsilon=1e-3),
+         n("Relu", ["bn"], ["r"]),
+         n("BatchNormalization", ["r", "s", "t", "m", "v"], ["y"])],
+        {"w": _rand(rng, 3, 2, 1, 1), "s": rng.random(3) + 0.5, "t": _rand(rng, 3),
+         "m": _rand(rng, 3), "v": rng.random(3) + 0.1}, [2, 5, 5])
+    zoo["pools"] = _model(
+        [n("MaxPool", ["x"], ["a"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+           ceil_mode=1),
+         n("AveragePool", ["x"], ["b"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+           count_include_pad=0, ceil_mode=1),
+         n("AveragePool", ["x"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+           count_include_pad=1, ceil_mode=1),
+         n("Concat", ["a", "b", "c"], ["y"], axis=1)],
+        {}, [3, 8, 8])
+    zoo["residual-clip-lrn-global"] = _model(
+        [n("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         n("Add", ["c", "x"], ["s"]), n("Clip", ["s", "lo", "hi"], ["k"]),
+         n("Sum", ["k", "s", "x"], ["u"]),
+         n("LRN", ["u"], ["l"], size=3, alpha=1e-2, beta=0.75, bias=2.0),
+         n("GlobalAveragePool", ["l"], ["y"])],
+        {"w": _rand(rng, 4, 4, 3, 3), "lo": np.float32(-0.5), "hi": np.float32(1.5)}, [4, 6, 6])
+    zoo["flatten-transpose-gemm-matmul-softmax"] = _model(
+        [n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("Flatten", ["t"], ["f"]),
+         n("Gemm", ["f", "w", "c"], ["g"], transB=1, alpha=0.5, beta=2.0),
+         n("Relu", ["g"], ["r"]), n("Dropout", ["r"], ["d"]),
+         n("Reshape", ["d", "shape"], ["rs"]), n("MatMul", ["rs", "m"], ["mm"]),
+         n("Softmax", ["mm"], ["y"])],
+        {"w": _rand(rng, 12, 2 * 3 * 3), "c": _rand(rng, 12), "shape": np.array([0, -1]),
+         "m": _rand(rng, 12, 5)}, [2, 3, 3], out_rank=2)
+    zoo["softmax-opset-11"] = _model(
+        [n("Conv", ["x", "w"], ["c"]), n("Softmax", ["c"], ["y"])],
+        {"w": _rand(rng, 5, 2, 1, 1)}, [2, 1, 1], opset=11)
+    return zoo
+
+
+@pytest.mark.parametrize("name, model", list(_operator_zoo().items()))
+def test_float_executor_equals_onnxruntime(tmp_path, name, model):
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, path)
+    g = G.load(path)
+    x = np.random.default_rng(2).standard_normal((3, *g.input_shape[1:])).astype(np.float32)
+    ours = L.run(g, L.gemm_layers(g), x, L.float_gemm)
+    ref = float_logits(float_session(g), g, x)
+    assert ours.shape == ref.shape
+    assert np.allclose(ours, ref, rtol=1e-4, atol=1e-5), float(np.abs(ours - ref).max())
+
+
+FULL = os.environ.get("NBSMT_MODELS") == "full"
+LIGHT_MODELS = sorted(p.name for p in LIGHT.glob("*.onnx"))
+#: In `make test`; the others (seconds to minutes each) run in `make soak` (NBSMT_MODELS=full).
+FLOAT_QUICK = [m for m in LIGHT_MODELS if not re.search("vgg|zfnet|alexnet", m)]
+STUDY_QUICK = ["light_squeezenet.onnx"]
+
+
+def _subset(names, quick):
+    return [n if FULL or n in quick else pytest.param(
+        n, marks=pytest.mark.skip(reason="make soak (NBSMT_MODELS=full)")) for n in names]
+
+
+def test_the_light_set_is_there():
+    assert len(LIGHT_MODELS) == 9, LIGHT_MODELS   # the onnx package ships them
+
+
+@pytest.mark.parametrize("name", _subset(LIGHT_MODELS, FLOAT_QUICK))
+def test_topology_models_run_like_onnxruntime(name):
+    """Every model of the `onnx` package's light set loads (placeholder weights folded),
+    takes random weights, and its float network equals onnxruntime's."""
+    g = G.load(LIGHT / name)
+    x = np.random.default_rng(0).random((1, *g.input_shape[1:]), dtype=np.float32)
+    weights.randomize(g, x, seed=1)
+    ours = L.run(g, L.gemm_layers(g), x, L.float_gemm)
+    ref = float_logits(float_session(g), g, x)
+    assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("name", _subset(LIGHT_MODELS, STUDY_QUICK))
+def test_topology_model_study_on_one_synthetic_image(name):
+    """The whole study (exact, 2T, 4T on the emulator) of a topology model on one image:
+    every GEMM layer reported with MACs from its shapes and cycles from the cycle model."""
+    from nbsmt.models.data import synthetic
+
+    g = G.load(LIGHT / name)
+    data = synthetic(1, g.input_shape[1:], calib=2)
+    weights.randomize(g, data.calib, seed=1)
+    report = study(g, data)
+    assert len(report["layers"]) == len(g.gemm_nodes())
+    for row in report["layers"]:
+        m_rows, k, n = row["gemm"][0]
+        assert row["macs"] == m_rows * k * n * row["gemms"]
+        assert row["cycles"]["2"] == row["gemms"] * cycle_report(
+            m_rows, k, n, rows=8, cols=8, mode=2)["cycles"]
+    assert report["network"]["top1"]["1"]["agreement_with_exact"] == 1.0
+
+
+# ----------------------------------------------------------------------------------------
+# Quantization details
+
+
+def test_negative_inputs_use_a_zero_point_and_padding_takes_its_code(tmp_path):
+    """Inputs in [-1, 1]: the first layer is coded with a zero point; the quantized conv
+    equals (codes - z) @ W_q computed here, and stays close to the float conv at the
+    borders (padding with code 0 instead of z would be off by z there)."""
+    rng = np.random.default_rng(4)
+    model = _model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                   {"w": _rand(rng, 3, 2, 3, 3)}, [2, 5, 5])
+    onnx.save(model, tmp_path / "m.onnx")
+    g = G.load(tmp_path / "m.onnx")
+    calib = rng.uniform(-1, 1, (8, 2, 5, 5)).astype(np.float32)
+    x = rng.uniform(-1, 1, (2, 2, 5, 5)).astype(np.float32)
+    qm = Q.quantize_model(g, L.gemm_layers(g), calib)
+    q = qm.qlayers[g.gemm_nodes()[0].name]
+    assert 100 < q.coding.zero_point < 156 and q.coding.describe().startswith("zero point")
+    got = Q.run(qm, x, lambda q, grp, a, w: exact_matmul(a, w))
+    codes = np.clip(np.rint(x / q.coding.scale) + q.coding.zero_point, 0, 255)
+    centred = np.pad(codes - q.coding.zero_point, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    w_q = q.w_q[0].reshape(3, 3, 2, 3)          # (ky, kx, c, n)
+    acc = np.einsum("bcyx,ijcn->bnyx", np.zeros((2, 2, 5, 5)), w_q)   # shape only
+    for i in range(3):
+        for j in range(3):
+            acc = acc + np.einsum("bcyx,cn->bnyx", centred[:, :, i:i + 5, j:j + 5], w_q[i, j])
+    want = acc * (q.coding.scale * q.w_scale).reshape(1, -1, 1, 1)
+    assert np.array_equal(got, want)
+    float_y = L.run(g, L.gemm_layers(g), x, L.float_gemm)
+    assert np.abs(got - float_y).max() < 0.05 * np.abs(float_y).max()
+
+
+def test_prune_zeroes_the_smallest_weights_of_each_layer(tmp_path):
+    rng = np.random.default_rng(5)
+    model = _model([helper.make_node("Conv", ["x", "w"], ["c"]),
+                    helper.make_node("Flatten", ["c"], ["f"]),
+                    helper.make_node("Gemm", ["f", "v"], ["y"])],
+                   {"w": _rand(rng, 4, 3, 3, 3), "v": _rand(rng, 36, 5)}, [3, 5, 5], out_rank=2)
+    onnx.save(model, tmp_path / "m.onnx")
+    g = G.load(tmp_path / "m.onnx")
+    before = {k: v.copy() for k, v in g.constants.items()}
+    weights.prune(g, 0.4)
+    for name in ("w", "v"):
+        w, old = g.constants[name], before[name]
+        zeroed = w == 0
+        assert zeroed.sum() == round(0.4 * w.size)
+        assert np.abs(old[zeroed]).max() <= np.abs(old[~zeroed]).min()
+        assert np.array_equal(w[~zeroed], old[~zeroed])
+
+
+# ----------------------------------------------------------------------------------------
+# The command line
+
+
+def _nbsmt(*args, cwd=None):
+    return subprocess.run([str(BIN / "nbsmt"), *map(str, args)], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)
+
+
+def test_export_then_eval_model_reports_shapes_cycles_and_the_study_accuracy(
+        tmp_path, digits_workload):
+    """`nbsmt export digits --quick` and `nbsmt eval --model --data digits`: MACs per
+    layer from the CNN's shapes, cycles from the cycle model, and the same exact 8-bit,
+    2T and 4T accuracies as the study's network on the same images."""
+    proc = _nbsmt("export", "digits", "--quick", "-o", tmp_path / "d.onnx")
+    assert proc.returncode == 0, proc.stderr
+    proc = _nbsmt("eval", "--model", tmp_path / "d.onnx", "--data", "digits", "--images", 40,
+                  "--calib", 150, "--rows", 4, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "model.json").read_text())
+    shapes = {"conv1": (64, 9, 16), "conv2": (64, 9 * 16, 32), "fc": (1, 512, 10)}
+    for row in report["layers"]:
+        m_rows, k, n = shapes[row["name"]]
+        assert row["gemm"] == [[m_rows, k, n]] and row["macs"] == m_rows * k * n
+        for mode in (1, 2, 4):
+            assert row["cycles"][str(mode)] == cycle_report(m_rows, k, n, rows=4, cols=4,
+                                                            mode=mode)["cycles"]
+    wl = digits_workload
+    x = wl.test.head(40)
+    for mode in (1, 2, 4):
+        logits, _ = wl.runner.nbsmt(x.x, modes=dict.fromkeys(wl.shapes, mode), threads=mode,
+                                    policy=Policy())
+        want = float((np.argmax(logits, axis=1) == x.y).mean())
+        assert report["network"]["top1"][str(mode)]["accuracy"] == want
+    assert (tmp_path / "out" / "model.md").exists() and (tmp_path / "out" / "model.csv").exists()
+
+
+@pytest.mark.parametrize("setup, argv, message", [
+    ("text", ["--synthetic", "1"], "not an ONNX model"),
+    ("erf", ["--synthetic", "1"], "unsupported operator Erf (node 'act')"),
+    ("free", ["--synthetic", "1"], "free dimensions [?, 1, ?, ?]: give --input-shape C,H,W"),
+    ("free", ["--synthetic", "1", "--input-shape", "3,8,8"], "does not fit input"),
+    ("good", ["--data", "X3.npy"], "do not fit the model's input"),
+    ("good", ["--data", "X.npy,Ybad.npy"], "out of range for 10 classes"),
+    ("good", ["--data", "empty.npy"], "must be a real [B, C, H, W] array"),
+    ("good", [], "--model needs images"),
+    ("good", ["--synthetic", "1", "--quick"], "--quick applies to the built-in study"),
+    ("good", ["--synthetic", "1", "--prune", "1.5"], "--prune must be a fraction in [0, 1)"),
+])
+def test_bad_models_and_data_are_one_line_exit_2(tmp_path, setup, argv, message):
+    rng = np.random.default_rng(6)
+    n = helper.make_node
+    act = "Erf" if setup == "erf" else "Relu"
+    dims = [1, "H", "W"] if setup == "free" else [1, 8, 8]
+    model = _model([n("Conv", ["x", "w"], ["c"]), n(act, ["c"], ["r"], name="act"),
+                    n("Flatten", ["r"], ["y"])], {"w": _rand(rng, 10, 1, 8, 8)}, dims)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                                 ["N", 10]))
+    path = tmp_path / "m.onnx"
+    if setup == "text":
+        path.write_text("not a model\n")
+    else:
+        onnx.save(model, path)
+    np.save(tmp_path / "X.npy", rng.random((6, 1, 8, 8)).astype(np.float32))
+    np.save(tmp_path / "X3.npy", rng.random((6, 3, 8, 8)).astype(np.float32))
+    np.save(tmp_path / "Ybad.npy", np.array([0, 1, 2, 3, 4, 10]))
+    np.save(tmp_path / "empty.npy", np.zeros((0,), np.float32))
+    proc = _nbsmt("eval", "--model", path, *argv, "--out", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_flags_without_a_model_are_refused(tmp_path):
+    proc = _nbsmt("eval", "--synthetic", "2", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "--synthetic applies to --model only" in proc.stderr
