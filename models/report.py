@@ -69,7 +69,38 @@ def markdown(report: dict) -> str:
           f"{100 * r[10]:.1f} %", f"{100 * r[11]:.1f} %", f"{100 * r[12]:.2f} %",
           f"{100 * r[13]:.1f} %", f"{100 * r[14]:.2f} %", f"{r[15]:,}/{r[16]:,}/{r[17]:,}"]
          for r in _rows(report)])
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _time_lines(report) + _energy_lines(report)) + "\n"
+
+
+def _time_lines(report: dict) -> list[str]:
+    if not report.get("time"):
+        return ["", "No clock periods (run `nbsmt synth`, or give --timing or --clock-ns): "
+                "no time per inference."]
+    lines = ["", "## Time per inference", "",
+             "Mode m on the mT array at the pipeline depth that meets the OS-SA's clock (its "
+             "cycles paid once per GEMM), mode 1 on the OS-SA; periods from `nbsmt synth` "
+             "(docs/timing.md).", ""]
+    return lines + markdown_table(
+        ["mode", "design", "cycles", "period (ns)", "us per inference", "OS-SA us",
+         "speedup (time)", "clock from"],
+        [[m, f"{m}T, pipeline {t['pipeline']}", f"{t['cycles']:,}", f"{t['period_ns']:.3f}",
+          f"{t['us_per_inference']:.1f}", f"{t['ossa_us_per_inference']:.1f}",
+          f"{t['time_speedup']:.3f}x", t["source"]] for m, t in report["time"].items()])
+
+
+def _energy_lines(report: dict) -> list[str]:
+    energy = report["network"].get("energy")
+    if not energy:
+        return ["", "No energy report of this array (run `nbsmt energy`, or give --energy): "
+                "no energy per inference."]
+    lines = ["", "## Energy per inference", "",
+             f"Each mode's GEMMs priced with the per-action energies of {energy['source']} "
+             "(mode m on the mT array, mode 1 on the OS-SA).", ""]
+    rows = [[model, m, f"{r['nj_per_inference']:.1f}", f"{r['pj_per_mac']:.3f}",
+             "-" if r["ratio_vs_mode1"] is None else f"{r['ratio_vs_mode1']:.3f}"]
+            for model, per_mode in energy["per_model"].items() for m, r in per_mode.items()]
+    return lines + markdown_table(["glitch model", "mode", "nJ per inference", "pJ per MAC",
+                                   "vs mode 1"], rows)
 
 
 def write_report(outputs: OutputSet, report: dict) -> None:

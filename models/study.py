@@ -58,6 +58,8 @@ class _Tally:
         self.elements: dict[str, int] = {}
         self.counts: dict[tuple[str, int], dict] = {}
         self.collisions: dict[tuple[str, int], float] = {}
+        self.energy_pj: dict[tuple[str, int, str], float] = {}
+        self.unseen: set[str] = set()
 
     def operand(self, name: str, a: np.ndarray) -> None:
         self.zeros[name] = self.zeros.get(name, 0) + int(np.count_nonzero(a == 0))
@@ -69,6 +71,19 @@ class _Tally:
             c[key] += stats[key]
         self.collisions[(name, mode)] = (self.collisions.get((name, mode), 0.0)
                                          + stats["collision_rate"] * stats["pe_cycles"])
+
+    def price(self, name: str, mode: int, a, w, tables: dict, policy: Policy) -> None:
+        """Energy of one GEMM in `mode` on the mode-thread array, per glitch model, from the
+        per-action energies of an `nbsmt energy` report (one action count for all)."""
+        mine = {model: t for (threads, model), t in tables.items() if threads == mode}
+        if not mine:
+            return
+        counts = next(iter(mine.values())).counts(a, w, policy)
+        for model, table in mine.items():
+            estimate = table.estimate(a, w, policy, counts)
+            key = (name, mode, model)
+            self.energy_pj[key] = self.energy_pj.get(key, 0.0) + estimate["energy_pj"]
+            self.unseen.update(estimate["unseen_actions"])
 
 
 def float_session(graph: Graph):
@@ -123,8 +138,13 @@ def _cycles(row: dict, *, rows: int, cols: int, mode: int) -> int:
 
 
 def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int = 16,
-          policy: Policy | None = None, log=lambda msg: None) -> dict:
-    """The per-layer and network record of `graph` (`nbsmt.models.graph.load`) on `data`."""
+          policy: Policy | None = None, energy_tables: dict | None = None,
+          log=lambda msg: None) -> dict:
+    """The per-layer and network record of `graph` (`nbsmt.models.graph.load`) on `data`.
+
+    energy_tables: {(threads, glitch model): per-action energies} of an `nbsmt energy`
+    report of this R x C array; each mode's GEMMs are then priced on the mode-thread
+    array (mode 1 on the OS-SA), per layer and per inference."""
     policy = policy or Policy()
     t0 = time.perf_counter()
     check_fits(graph, data)
@@ -142,12 +162,16 @@ def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int 
 
         def exact(q, g, a, w):
             tally.operand(q.name, a)
+            if energy_tables:
+                tally.price(q.name, 1, a, w, energy_tables, policy)
             return exact_matmul(a, w)
         top1[1].append(_top1(Q.run(model, x, exact)))
         for mode in MODES[1:]:
             def nbsmt(q, g, a, w, mode=mode):
                 result = emulate_gemm(a, w, threads=mode, mode=mode, policy=policy)
                 tally.stats(q.name, mode, result.stats)
+                if energy_tables:
+                    tally.price(q.name, mode, a, w, energy_tables, policy)
                 return result.output
             top1[mode].append(_top1(Q.run(model, x, nbsmt)))
         log(f"{min(start + batch, len(data.x))}/{len(data.x)} images "
@@ -168,6 +192,9 @@ def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int 
     network["speedup"] = {str(m): network["cycles"]["1"] / network["cycles"][str(m)]
                           for m in MODES}
     network["top1"] = _top1_record(predictions, data.y)
+    network["gemms"] = sum(r["gemms"] for r in table)
+    if energy_tables:
+        network["energy"] = _energy_record(tally, table, len(data.x))
     return {"model": graph.source, "data": data.name, "images": int(len(data.x)),
             "calibration_images": int(len(data.calib)), "array": f"{rows}x{cols}",
             "policy": policy.as_dict(), "input": graph.input,
@@ -186,4 +213,43 @@ def _top1_record(predictions: dict, labels) -> dict:
         if labels is not None:
             rec["accuracy"] = float((pred == labels).mean())
         out[str(key)] = rec
+    return out
+
+
+def _energy_record(tally: _Tally, table: list[dict], images: int) -> dict:
+    """nJ per inference per glitch model and mode, per layer too, and the ratio to mode 1."""
+    out: dict = {}
+    for (name, mode, model), pj in tally.energy_pj.items():
+        rec = out.setdefault(model, {}).setdefault(str(mode), {"nj_per_inference": 0.0,
+                                                               "layers_nj": {}})
+        rec["nj_per_inference"] += pj / images / 1e3
+        rec["layers_nj"][name] = pj / images / 1e3
+    macs = sum(r["macs"] for r in table)
+    for per_mode in out.values():
+        base = per_mode.get("1")
+        for rec in per_mode.values():
+            rec["pj_per_mac"] = rec["nj_per_inference"] * 1e3 / macs
+            rec["ratio_vs_mode1"] = (rec["nj_per_inference"] / base["nj_per_inference"]
+                                     if base else None)
+    return {"per_model": out, "unseen_actions": sorted(tally.unseen)}
+
+
+def time_per_inference(network: dict, *, rows: int, cols: int, periods: dict,
+                       clock_ns: float | None) -> dict:
+    """Per mode m > 1: one inference on the mT array at the pipeline depth that meets the
+    OS-SA's clock (`nbsmt.sim.clocks`), its time and the speedup in time; mode 1 on the
+    OS-SA. Empty without clock periods."""
+    from nbsmt.sim.clocks import gemms_time_speedup
+
+    out = {}
+    base = network["cycles"]["1"]
+    for mode in (2, 4):
+        t = gemms_time_speedup(base, network["cycles"][str(mode)], network["gemms"],
+                               rows=rows, cols=cols, threads=mode, periods=periods,
+                               clock_ns=clock_ns)
+        if t is None:
+            continue
+        t["us_per_inference"] = t["cycles"] * t["period_ns"] / 1e3
+        t["ossa_us_per_inference"] = base * t["ossa_period_ns"] / 1e3
+        out[str(mode)] = t
     return out

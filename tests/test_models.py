@@ -327,3 +327,68 @@ def test_bad_models_and_data_are_one_line_exit_2(tmp_path, setup, argv, message)
 def test_model_flags_without_a_model_are_refused(tmp_path):
     proc = _nbsmt("eval", "--synthetic", "2", "--out", tmp_path / "out")
     assert proc.returncode == 2 and "--synthetic applies to --model only" in proc.stderr
+
+
+def _energy_report(path: Path, *, pe_pj: float, out_beat_pj: float) -> None:
+    """An `nbsmt energy` report of a 2x2 array, 1T/2T/4T, where every PE action costs
+    `pe_pj` per PE-cycle, an output beat `out_beat_pj`, and nothing else costs anything."""
+    def record(threads):
+        pe = {"idle": pe_pj, "n0": pe_pj, **{f"n{i}": pe_pj for i in range(1, threads + 1)},
+              **({f"n{i}-lossy": pe_pj for i in range(2, threads + 1)})}
+        return {"threads": threads, "model": "zero-delay", "rows": 2, "cols": 2, "pipeline": 0,
+                "action_pj": {"pe": pe, "pe_samples": dict.fromkeys(pe, 4),
+                              "per_input_beat": 0.0, "per_output_beat": out_beat_pj,
+                              "per_cycle_counters_control": 0.0, "clock_per_cycle": 0.0,
+                              "leakage_w": 0.0}}
+    path.write_text(json.dumps({"rows": 2, "cols": 2, "policy": Policy().as_dict(), "pe": [],
+                                "sweep": [], "gemm": [record(t) for t in (1, 2, 4)]}))
+
+
+def test_energy_and_time_per_inference_by_hand(tmp_path, digits_file):
+    """Priced with a report where only PE-cycles cost (1 pJ each), an inference costs
+    R x C x its cycles; where only output beats cost (1 pJ), ceil(M/R) ceil(N/C) R per
+    GEMM; the time is cycles x --clock-ns."""
+    shapes = {"conv1": (64, 9, 16), "conv2": (64, 144, 32), "fc": (1, 512, 10)}
+    for what, pe_pj, beat_pj in (("pe", 1.0, 0.0), ("beats", 0.0, 1.0)):
+        _energy_report(tmp_path / f"{what}.json", pe_pj=pe_pj, out_beat_pj=beat_pj)
+        proc = _nbsmt("eval", "--model", digits_file, "--data", "digits", "--images", 3,
+                      "--calib", 50, "--batch", 1, "--rows", 2, "--energy",
+                      tmp_path / f"{what}.json", "--clock-ns", 2.5, "--out", tmp_path / what)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads((tmp_path / what / "model.json").read_text())
+        per_mode = report["network"]["energy"]["per_model"]["zero-delay"]
+        for mode in (1, 2, 4):
+            if what == "pe":
+                want = 4 * sum(cycle_report(*s, rows=2, cols=2, mode=mode)["cycles"]
+                               for s in shapes.values())
+            else:
+                want = sum(-(-m // 2) * -(-n // 2) * 2 for m, _, n in shapes.values())
+            assert per_mode[str(mode)]["nj_per_inference"] * 1e3 == pytest.approx(want, rel=1e-12)
+        for mode in ("2", "4"):
+            t = report["time"][mode]
+            assert t["us_per_inference"] == pytest.approx(
+                report["network"]["cycles"][mode] * 2.5 / 1e3)
+
+
+def test_resnet18_graph_has_the_architecture_macs(tmp_path):
+    """The exported ResNet-18: 21 GEMM layers whose MACs, computed here from the
+    architecture (stem, four stages, projection shortcuts, FC), total 1.81 G."""
+    from nbsmt.models.study import layer_table
+
+    onnx.save(export.resnet18_model(), tmp_path / "r18.onnx")
+    g = G.load(tmp_path / "r18.onnx")
+    assert g.input_shape == (1, 3, 224, 224) and g.classes == 1000
+    model = Q.quantize_model(g, L.gemm_layers(g),
+                             np.random.default_rng(0).random((1, 3, 224, 224), np.float32))
+    rows = {r["name"]: r for r in layer_table(model, g.input_shape[1:])}
+    want = {"conv1": 112 * 112 * 64 * 3 * 49, "fc": 512 * 1000}
+    for stage, (c, size) in enumerate(((64, 56), (128, 28), (256, 14), (512, 7)), start=1):
+        c_in = 64 if stage == 1 else c // 2
+        want[f"layer{stage}.0.conv1"] = size * size * c * c_in * 9
+        for name in ("layer{}.0.conv2", "layer{}.1.conv1", "layer{}.1.conv2"):
+            want[name.format(stage)] = size * size * c * c * 9
+        if stage > 1:
+            want[f"layer{stage}.0.downsample"] = size * size * c * c_in
+    assert {n: r["macs"] for n, r in rows.items()} == want
+    assert sum(want.values()) == 1_814_073_344
+    assert all(r["folded"] for n, r in rows.items() if n != "fc")   # every BN folded

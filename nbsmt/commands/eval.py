@@ -141,9 +141,11 @@ def run_model(args) -> int:
     from nbsmt.models.study import check_fits, study
     from nbsmt.models.weights import prune, randomize
 
-    for flag, given in (("--quick", args.quick), ("--timing", args.timing),
-                        ("--energy", args.energy), ("--clock-ns", args.clock_ns),
-                        ("--budget", args.budget != 1.0)):
+    from nbsmt.energy.report import default_energy_report, load_action_tables
+    from nbsmt.models.study import time_per_inference
+    from nbsmt.sim.clocks import check_clock_ns, default_timing_report, load_periods
+
+    for flag, given in (("--quick", args.quick), ("--budget", args.budget != 1.0)):
         if given:
             raise InputError(f"{flag} applies to the built-in study, not yet to --model")
     rows = array_dim_from_args("--rows", args.rows)
@@ -156,8 +158,26 @@ def run_model(args) -> int:
         raise InputError("--model needs images: --data digits|X.npy[,Y.npy] or --synthetic N")
     data_files = ([] if args.data in (None, "digits")
                   else [p for p in args.data.split(",") if p])
-    outputs = report_outputs(Path(args.out), args.json,
-                             inputs={"--model": args.model, "--data": data_files})
+    outputs = report_outputs(Path(args.out), args.json, inputs={
+        "--model": args.model, "--data": data_files,
+        "--timing": args.timing or default_timing_report(),
+        "--energy": args.energy or default_energy_report()})
+    clock_ns = None if args.clock_ns is None else check_clock_ns(args.clock_ns)
+    periods = (load_periods(args.timing, flag="--timing") if args.timing
+               else load_periods(default_timing_report()))
+    energy = (load_action_tables(args.energy, flag="--energy") if args.energy
+              else load_action_tables(default_energy_report()))
+    if energy is not None:
+        from nbsmt.core.policy import Policy
+        about = energy[1]
+        problem = (f"covers a {about['rows']}x{about['cols']} array, not the {rows}x{cols} of "
+                   f"--rows/--cols" if (about["rows"], about["cols"]) != (rows, cols) else
+                   "was made for another policy than the default"
+                   if about["policy"] != Policy().as_dict() else None)
+        if problem and args.energy:
+            raise InputError(f"--energy {args.energy!r}: {problem}")
+        if problem:   # the default report is of another array: no energy, as without one
+            energy = None
     if not Path(args.model).is_file():
         raise InputError(f"--model {args.model!r}: no such file")
     graph = load(args.model, shape)   # checked before any image is read
@@ -177,7 +197,12 @@ def run_model(args) -> int:
     if args.prune:
         prune(graph, args.prune)
     report = study(graph, data, rows=rows, cols=cols, batch=batch,
+                   energy_tables=None if energy is None else energy[0],
                    log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    report["time"] = time_per_inference(report["network"], rows=rows, cols=cols,
+                                        periods=periods, clock_ns=clock_ns)
+    if energy is not None:
+        report["network"]["energy"]["source"] = energy[1]["source"]
     report["weights"] = {"random_seed": args.random_weights, "pruned": args.prune or 0.0}
     report["command"] = "nbsmt " + " ".join(args.argv)
     write_report(outputs, report)
@@ -189,4 +214,10 @@ def run_model(args) -> int:
           + ", ".join(f"{top[k]['name']} {100 * top[k][what]:.2f} %" for k in top)
           + f"; speedup 2T x{net['speedup']['2']:.2f}, 4T x{net['speedup']['4']:.2f} "
             f"on {report['array']}")
+    for mode, t in report["time"].items():
+        print(f"  {mode}T (pipeline {t['pipeline']}): {t['us_per_inference']:.1f} us per inference "
+              f"vs {t['ossa_us_per_inference']:.1f} us on the OS-SA, x{t['time_speedup']:.2f} in time")
+    for model, per_mode in net.get("energy", {}).get("per_model", {}).items():
+        print(f"  energy ({model}): " + ", ".join(
+            f"mode {m} {r['nj_per_inference']:.1f} nJ" for m, r in per_mode.items()))
     return 0

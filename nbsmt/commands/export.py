@@ -3,35 +3,46 @@ for other tools (docs/models.md)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from nbsmt.cli import path_flag
 
-MODELS = ("digits",)
+MODELS = ("digits", "resnet18")
 
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="write a built-in network as an ONNX model",
                        description="Train a built-in network as `nbsmt eval` does "
                                    "(deterministically) and write it as a float ONNX model.")
-    p.add_argument("network", choices=MODELS, help="digits: the 8x8-digits CNN of nbsmt eval")
+    p.add_argument("network", choices=MODELS,
+                   help="digits: the 8x8-digits CNN of nbsmt eval (trained); resnet18: "
+                        "ResNet-18 in the ImageNet shape, He-normal weights (a topology)")
     path_flag(p.add_argument("-o", "--out", required=True, metavar="FILE.onnx",
                              help="the model file to write"), "output-file")
     p.add_argument("--quick", action="store_true",
-                   help="train as `nbsmt eval --quick` does (fewer epochs)")
+                   help="digits: train as `nbsmt eval --quick` does (fewer epochs)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="resnet18: the weights' seed (default: 0)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from nbsmt.cli import int_arg
     from nbsmt.core.fileio import OutputSet
-    from nbsmt.models.export import digits_model
+    from nbsmt.models.export import digits_model, resnet18_model
     from nbsmt.sim import cnn
     from nbsmt.sim.evaluate import FULL_EPOCHS, QUICK_EPOCHS
 
     outputs = OutputSet({"--out": args.out})
-    epochs = QUICK_EPOCHS if args.quick else FULL_EPOCHS
-    params = cnn.train(cnn.load_digits().train, epochs=epochs)
-    model = digits_model(params)
+    if args.network == "resnet18":
+        model = resnet18_model(int_arg("--seed", args.seed, 0, 2**32 - 1))
+        what = f"ResNet-18, [N, 3, 224, 224] -> [N, 1000], He-normal weights (seed {args.seed})"
+    else:
+        epochs = QUICK_EPOCHS if args.quick else FULL_EPOCHS
+        model = digits_model(cnn.train(cnn.load_digits().train, epochs=epochs))
+        what = f"the digits CNN ({epochs} epochs)"
     with outputs.staging() as stage:
         stage.path("--out").write_bytes(model.SerializeToString())
-    print(f"{args.out}: the digits CNN ({epochs} epochs), "
-          f"{sum(w.size for w in params.arrays().values()):,} weights")
+    weights = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    print(f"{args.out}: {what}, {weights:,} parameters")
     return 0
