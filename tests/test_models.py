@@ -392,3 +392,24 @@ def test_resnet18_graph_has_the_architecture_macs(tmp_path):
     assert {n: r["macs"] for n, r in rows.items()} == want
     assert sum(want.values()) == 1_814_073_344
     assert all(r["folded"] for n, r in rows.items() if n != "fc")   # every BN folded
+
+
+def test_mnist_lenet_exports_as_it_computes_and_keeps_its_accuracy_in_8_bits(tmp_path):
+    """The MNIST LeNet (2 epochs) on real 28x28 images: onnxruntime on its export gives
+    the numpy network's logits, and the exact 8-bit network's accuracy on the test split
+    stays within 1 pp of float (and above 90 %)."""
+    from nbsmt.models.data import mnist
+    from nbsmt.sim import cnn, lenet
+
+    split = lenet.load_mnist()
+    assert (len(split.train), len(split.calib), len(split.test)) == (3000, 750, 1250)
+    params = lenet.train(split.train, epochs=2)
+    onnx.save(export.mnist_model(params), tmp_path / "mnist.onnx")
+    g = G.load(tmp_path / "mnist.onnx")
+    data = mnist(images=400, calib=200)
+    ref = float_logits(float_session(g), g, data.x)
+    assert np.allclose(ref, lenet.forward(params, split.test.x[:400]), rtol=1e-4, atol=1e-4)
+    qm = Q.quantize_model(g, L.gemm_layers(g), data.calib, unit_input=True)
+    exact = Q.run(qm, data.x, lambda q, grp, a, w: exact_matmul(a, w))
+    float_acc, exact_acc = cnn.accuracy(ref, data.y), cnn.accuracy(exact, data.y)
+    assert float_acc > 0.9 and abs(float_acc - exact_acc) <= 0.01, (float_acc, exact_acc)

@@ -42,7 +42,7 @@ def register(sub) -> None:
                                       "built-in ones)"), "model")
     source = model.add_mutually_exclusive_group()
     path_flag(source.add_argument("--data", metavar="D",
-                                  help="digits (the built-in data set) or X.npy[,Y.npy]: "
+                                  help="digits or mnist (built-in data sets) or X.npy[,Y.npy]: "
                                        "images [B,C,H,W], optional labels [B]"), "images")
     source.add_argument("--synthetic", type=int, metavar="N",
                         help="N random images of the model's input shape (no labels)")
@@ -156,7 +156,7 @@ def run_model(args) -> int:
     shape = _input_shape(args.input_shape)
     if args.data is None and args.synthetic is None:
         raise InputError("--model needs images: --data digits|X.npy[,Y.npy] or --synthetic N")
-    data_files = ([] if args.data in (None, "digits")
+    data_files = ([] if args.data in (None, "digits", "mnist")
                   else [p for p in args.data.split(",") if p])
     outputs = report_outputs(Path(args.out), args.json, inputs={
         "--model": args.model, "--data": data_files,
@@ -186,6 +186,8 @@ def run_model(args) -> int:
         data = datasets.synthetic(count, graph.input_shape[1:], calib)
     elif args.data == "digits":
         data = datasets.digits(images, calib)
+    elif args.data == "mnist":
+        data = datasets.mnist(images, calib)
     else:
         data = datasets.arrays(args.data, images, calib, classes=graph.classes)
     check_fits(graph, data)   # before the work, like every input
