@@ -26,7 +26,8 @@ def digits(images: int | None, calib: int | None) -> Data:
     split = cnn.load_digits()
     test = split.test if images is None else split.test.head(images)
     cal = split.calib if calib is None else split.calib.head(calib)
-    return Data("digits", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True)
+    return Data("digits", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True,
+                calib_y=cal.y)
 
 
 def mnist(images: int | None, calib: int | None) -> Data:
@@ -36,7 +37,8 @@ def mnist(images: int | None, calib: int | None) -> Data:
     split = lenet.load_mnist()
     test = split.test if images is None else split.test.head(images)
     cal = split.calib if calib is None else split.calib.head(calib)
-    return Data("mnist", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True)
+    return Data("mnist", _nchw(test.x), test.y, _nchw(cal.x), unit_range=True,
+                calib_y=cal.y)
 
 
 def _nchw(x: np.ndarray) -> np.ndarray:
@@ -87,4 +89,5 @@ def arrays(spec: str, images: int | None, calib: int | None, classes: int | None
     test = slice(calib, None if images is None else calib + images)
     x = x.astype(np.float32)
     return Data(paths[0], x[test], None if y is None else y[test].astype(np.int64), x[:calib],
-                unit_range=bool(x.min() >= 0 and x.max() <= 1))
+                unit_range=bool(x.min() >= 0 and x.max() <= 1),
+                calib_y=None if y is None else y[:calib].astype(np.int64))

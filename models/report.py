@@ -69,7 +69,38 @@ def markdown(report: dict) -> str:
           f"{100 * r[10]:.1f} %", f"{100 * r[11]:.1f} %", f"{100 * r[12]:.2f} %",
           f"{100 * r[13]:.1f} %", f"{100 * r[14]:.2f} %", f"{r[15]:,}/{r[16]:,}/{r[17]:,}"]
          for r in _rows(report)])
-    return "\n".join(lines + _time_lines(report) + _energy_lines(report)) + "\n"
+    return "\n".join(lines + _time_lines(report) + _energy_lines(report) + _search_lines(report)
+                     + _reorder_lines(report)) + "\n"
+
+
+def _search_lines(report: dict) -> list[str]:
+    s = report.get("mode_search")
+    if not s:
+        return []
+    lines = ["", f"## Per-layer modes within {s['budget_pp']:g} pp", "",
+             f"Greedy on the calibration images ({s['loss']} vs exact 8-bit), layers in "
+             f"decreasing mode-1 cycles, each given the fastest mode that keeps the loss "
+             f"within the budget; {s['threads']}T array. Calibration loss "
+             f"{s['calib_loss_pp']:.2f} pp, test loss {s['test_loss_pp']:.2f} pp, "
+             f"{s['cycles']:,} cycles per inference (x{s['speedup']:.3f} vs mode 1).", ""]
+    return lines + markdown_table(["layer", "mode"], [[n, m] for n, m in s["modes"].items()])
+
+
+def _reorder_lines(report: dict) -> list[str]:
+    r = report.get("reorder")
+    if not r:
+        return []
+    lines = ["", "## K reordering", "",
+             "Collisions and lossy MACs of each layer's operands (from the exact 8-bit "
+             "network on the test images) without and with the K permutation derived from "
+             "the calibration operands (nbsmt.sim.reorder; the exact product is unchanged).", ""]
+    rows = [[name, mode, f"{100 * v['without']['collision_rate']:.1f} %",
+             f"{100 * v['with']['collision_rate']:.1f} %",
+             f"{100 * v['without']['lossy_mac_rate']:.2f} %",
+             f"{100 * v['with']['lossy_mac_rate']:.2f} %"]
+            for mode, layers in r.items() for name, v in layers.items()]
+    return lines + markdown_table(["layer", "mode", "collisions", "with reorder", "lossy MACs",
+                                   "with reorder"], rows)
 
 
 def _time_lines(report: dict) -> list[str]:

@@ -21,6 +21,7 @@ from nbsmt.core.errors import InputError
 from nbsmt.core.policy import Policy
 from nbsmt.models import layers as L
 from nbsmt.models import quantized as Q
+from nbsmt.models import search
 from nbsmt.models.graph import Graph, to_onnx
 from nbsmt.sim.cycles import cycle_report
 from nbsmt.sim.emulator import emulate_gemm
@@ -39,6 +40,7 @@ class Data:
     y: np.ndarray | None
     calib: np.ndarray
     unit_range: bool      # pixels known to lie in [0, 1]: coded round(255 x)
+    calib_y: np.ndarray | None = None
 
 
 def check_fits(graph: Graph, data: Data) -> None:
@@ -139,12 +141,15 @@ def _cycles(row: dict, *, rows: int, cols: int, mode: int) -> int:
 
 def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int = 16,
           policy: Policy | None = None, energy_tables: dict | None = None,
+          search_budget_pp: float | None = None, reorder: bool = False,
           log=lambda msg: None) -> dict:
     """The per-layer and network record of `graph` (`nbsmt.models.graph.load`) on `data`.
 
     energy_tables: {(threads, glitch model): per-action energies} of an `nbsmt energy`
     report of this R x C array; each mode's GEMMs are then priced on the mode-thread
-    array (mode 1 on the OS-SA), per layer and per inference."""
+    array (mode 1 on the OS-SA), per layer and per inference.
+    search_budget_pp: also the per-layer mode search within that budget; reorder: also
+    the K reordering study (`nbsmt.models.search`)."""
     policy = policy or Policy()
     t0 = time.perf_counter()
     check_fits(graph, data)
@@ -195,7 +200,15 @@ def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int 
     network["gemms"] = sum(r["gemms"] for r in table)
     if energy_tables:
         network["energy"] = _energy_record(tally, table, len(data.x))
-    return {"model": graph.source, "data": data.name, "images": int(len(data.x)),
+    extra = {}
+    if search_budget_pp is not None:
+        extra["mode_search"] = search.mode_search(
+            model, table, data.calib, data.calib_y, data.x, data.y,
+            budget_pp=search_budget_pp, policy=policy, log=log)
+    if reorder:
+        extra["reorder"] = search.reorder_study(model, data.calib, data.x, policy=policy)
+        log(f"K reordering ({time.perf_counter() - t0:.1f} s)")
+    return {**extra, "model": graph.source, "data": data.name, "images": int(len(data.x)),
             "calibration_images": int(len(data.calib)), "array": f"{rows}x{cols}",
             "policy": policy.as_dict(), "input": graph.input,
             "input_shape": list(graph.input_shape[1:]), "layers": table, "network": network,

@@ -413,3 +413,32 @@ def test_mnist_lenet_exports_as_it_computes_and_keeps_its_accuracy_in_8_bits(tmp
     exact = Q.run(qm, data.x, lambda q, grp, a, w: exact_matmul(a, w))
     float_acc, exact_acc = cnn.accuracy(ref, data.y), cnn.accuracy(exact, data.y)
     assert float_acc > 0.9 and abs(float_acc - exact_acc) <= 0.01, (float_acc, exact_acc)
+
+
+def test_mode_search_keeps_its_budget_and_reorder_keeps_the_first_layer(digits_workload,
+                                                                        digits_file):
+    """The greedy search on the digits model: a 100 pp budget puts every layer in mode 4
+    (the 4T network's cycles), a 0 pp budget keeps the calibration loss at 0, and every
+    accepted trial was within its budget. K reordering: the first layer's operands are the
+    image codes either way, so its rates without the permutation are the study's."""
+    from nbsmt.models import search
+    from nbsmt.models.data import digits
+
+    data = digits(images=60, calib=60)
+    g = G.load(digits_file)
+    report = study(g, data, search_budget_pp=100.0, reorder=True)
+    s = report["mode_search"]
+    assert set(s["modes"].values()) == {4} and s["cycles"] == report["network"]["cycles"]["4"]
+    strict = search.mode_search(
+        Q.quantize_model(g, L.gemm_layers(g), data.calib, unit_input=True), report["layers"],
+        data.calib, data.calib_y, data.x, data.y, budget_pp=0.0, policy=Policy())
+    assert strict["calib_loss_pp"] <= 0.0
+    chosen = {(t["layer"], t["mode"]) for t in strict["trials"]
+              if strict["modes"][t["layer"]] == t["mode"]}
+    assert all(t["calib_loss_pp"] <= 0.0 for t in strict["trials"]
+               if (t["layer"], t["mode"]) in chosen)
+    first = report["layers"][0]
+    for mode in ("2", "4"):
+        without = report["reorder"][mode][first["name"]]["without"]
+        assert without["collision_rate"] == pytest.approx(first[f"mode{mode}"]["collision_rate"])
+        assert without["lossy_mac_rate"] == pytest.approx(first[f"mode{mode}"]["lossy_mac_rate"])

@@ -62,6 +62,11 @@ def register(sub) -> None:
                             "from the calibration images): for topology-only models")
     model.add_argument("--prune", type=float, metavar="P",
                        help="zero the fraction P of each layer's smallest weights")
+    model.add_argument("--mode-search", action="store_true",
+                       help="also pick per-layer modes on a 4T array within --budget "
+                            "(greedy, on the calibration images)")
+    model.add_argument("--reorder", action="store_true",
+                       help="also measure collisions with the calibration K permutation")
     p.set_defaults(func=run)
 
 
@@ -70,7 +75,9 @@ def _model_only_flags(args) -> list[str]:
                                      ("--images", args.images), ("--calib", args.calib),
                                      ("--input-shape", args.input_shape),
                                      ("--random-weights", args.random_weights),
-                                     ("--prune", args.prune)) if value is not None]
+                                     ("--prune", args.prune),
+                                     ("--mode-search", args.mode_search or None),
+                                     ("--reorder", args.reorder or None)) if value is not None]
 
 
 def run(args) -> int:
@@ -145,9 +152,10 @@ def run_model(args) -> int:
     from nbsmt.models.study import time_per_inference
     from nbsmt.sim.clocks import check_clock_ns, default_timing_report, load_periods
 
-    for flag, given in (("--quick", args.quick), ("--budget", args.budget != 1.0)):
-        if given:
-            raise InputError(f"{flag} applies to the built-in study, not yet to --model")
+    if args.quick:
+        raise InputError("--quick applies to the built-in study, not to --model")
+    if not 0 <= args.budget <= 100:
+        raise InputError(f"--budget must be between 0 and 100 percentage points, not {args.budget}")
     rows = array_dim_from_args("--rows", args.rows)
     cols = rows if args.cols is None else array_dim_from_args("--cols", args.cols)
     batch = int_arg("--batch", args.batch, 1, 4096)
@@ -200,6 +208,8 @@ def run_model(args) -> int:
         prune(graph, args.prune)
     report = study(graph, data, rows=rows, cols=cols, batch=batch,
                    energy_tables=None if energy is None else energy[0],
+                   search_budget_pp=args.budget if args.mode_search else None,
+                   reorder=args.reorder,
                    log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     report["time"] = time_per_inference(report["network"], rows=rows, cols=cols,
                                         periods=periods, clock_ns=clock_ns)
@@ -219,6 +229,11 @@ def run_model(args) -> int:
     for mode, t in report["time"].items():
         print(f"  {mode}T (pipeline {t['pipeline']}): {t['us_per_inference']:.1f} us per inference "
               f"vs {t['ossa_us_per_inference']:.1f} us on the OS-SA, x{t['time_speedup']:.2f} in time")
+    if "mode_search" in report:
+        s = report["mode_search"]
+        print(f"  mode search at {s['budget_pp']:g} pp ({s['loss']}): x{s['speedup']:.2f} on the "
+              f"4T array, test loss {s['test_loss_pp']:.2f} pp; "
+              + ", ".join(f"{n}={m}" for n, m in s["modes"].items()))
     for model, per_mode in net.get("energy", {}).get("per_model", {}).items():
         print(f"  energy ({model}): " + ", ".join(
             f"mode {m} {r['nj_per_inference']:.1f} nJ" for m, r in per_mode.items()))
