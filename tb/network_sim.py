@@ -41,45 +41,55 @@ def layer_modes(text: str | None, threads: int, mode: int) -> dict[str, int]:
     return modes
 
 
+def rtl_gemm(a, w, *, rows: int, cols: int, threads: int, mode: int, policy: Policy,
+             simulator: str, pipeline: int = 0, harness: str = "player"):
+    """One layer's GEMM on the RTL array: (the RTL's output, its record), judged as `nbsmt
+    sim` judges a GEMM (golden model, counters, cycle model) and against the emulator."""
+    from nbsmt.host.driver import plan
+    from nbsmt.tb.array_sim import run_jobs
+
+    job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
+               pipeline=pipeline)
+    start = time.monotonic()
+    (record,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness)
+    seconds = time.monotonic() - start
+    output = record.pop("output")
+    emulated = emulate_gemm(a, w, threads=threads, mode=mode, policy=policy)
+    checks = {**record["checks"],
+              "output_equals_emulator": bool(np.array_equal(output, emulated.output)),
+              "counters_equal_emulator": (
+                  record["counters"]["pe_cycles_by_active"]
+                  == emulated.stats["pe_cycles_by_active"]
+                  and record["counters"]["lossy_reductions"]
+                  == emulated.stats["macs_reduced_lossy"])}
+    return output, {"shape": [int(a.shape[0]), int(a.shape[1]), int(w.shape[1])],
+                    "mode": mode, "cycles": record["cycles"],
+                    "cycle_model": record["cycle_model"]["cycles"],
+                    "cycles_mode1_model": record["cycles_mode1_model"],
+                    "collision_rate": record["golden"]["collision_rate"],
+                    "lossy_reductions": record["counters"]["lossy_reductions"],
+                    "ok": all(checks.values()), "checks": checks,
+                    "wall_seconds": round(seconds, 2),
+                    "cycles_per_second": round(record["bench"]["cycles"]
+                                               / max(record["bench"]["seconds"], 1e-9))}
+
+
 def run_network(wl: Workload, *, rows: int, cols: int, threads: int, modes: dict[str, int],
                 policy: Policy, simulator: str, images: int | None = None, pipeline: int = 0,
                 harness: str = "player", log=lambda msg: None) -> dict:
     """Run the test split (its first `images`) through the network on the RTL; the record
     has per-layer cycles and checks and the RTL's and the emulator's top-1 accuracy."""
-    from nbsmt.tb.array_sim import run_jobs
-    from nbsmt.host.driver import plan
-
     split = wl.test if images is None else wl.test.head(images)
     layers = {}
 
     def gemm(name, a, w):
-        job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=modes[name],
-                   policy=policy, pipeline=pipeline)
-        start = time.monotonic()
-        (record,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness)
-        seconds = time.monotonic() - start
-        output = record.pop("output")
-        emulated = emulate_gemm(a, w, threads=threads, mode=modes[name], policy=policy)
-        checks = {**record["checks"],
-                  "output_equals_emulator": bool(np.array_equal(output, emulated.output)),
-                  "counters_equal_emulator": (
-                      record["counters"]["pe_cycles_by_active"]
-                      == emulated.stats["pe_cycles_by_active"]
-                      and record["counters"]["lossy_reductions"]
-                      == emulated.stats["macs_reduced_lossy"])}
-        layers[name] = {"shape": [int(a.shape[0]), int(a.shape[1]), int(w.shape[1])],
-                        "mode": modes[name], "cycles": record["cycles"],
-                        "cycle_model": record["cycle_model"]["cycles"],
-                        "cycles_mode1_model": record["cycles_mode1_model"],
-                        "collision_rate": record["golden"]["collision_rate"],
-                        "lossy_reductions": record["counters"]["lossy_reductions"],
-                        "ok": all(checks.values()), "checks": checks,
-                        "wall_seconds": round(seconds, 2),
-                        "cycles_per_second": round(record["bench"]["cycles"]
-                                                   / max(record["bench"]["seconds"], 1e-9))}
-        log(f"{name}: {layers[name]['shape']} mode {modes[name]}: {record['cycles']} cycles "
-            f"(model {layers[name]['cycle_model']}), "
-            f"{'bit-exact' if layers[name]['ok'] else 'MISMATCH'} in {seconds:.1f} s")
+        output, layers[name] = rtl_gemm(a, w, rows=rows, cols=cols, threads=threads,
+                                        mode=modes[name], policy=policy, simulator=simulator,
+                                        pipeline=pipeline, harness=harness)
+        log(f"{name}: {layers[name]['shape']} mode {modes[name]}: {layers[name]['cycles']} "
+            f"cycles (model {layers[name]['cycle_model']}), "
+            f"{'bit-exact' if layers[name]['ok'] else 'MISMATCH'} in "
+            f"{layers[name]['wall_seconds']:.1f} s")
         return output
 
     rtl_accuracy = cnn.accuracy(quantize.run(wl.qnet, split.x, gemm), split.y)

@@ -22,10 +22,14 @@ def register(sub) -> None:
                        description="C = A @ W on the R x C SySMT array RTL, checked against "
                                    "the golden model, its statistics and the cycle model.")
     add_gemm_arguments(p, operands_required=False)
-    p.add_argument("--network", choices=("digits",),
-                   help="instead of --a/--w: run every layer GEMM of this network (the "
-                        "digits CNN of `nbsmt eval`) on the RTL; reports cycles per layer "
-                        "and the network's top-1 accuracy from the RTL's outputs")
+    path_flag(p.add_argument("--network", metavar="digits|NET.onnx",
+                             help="instead of --a/--w: run every layer GEMM of this network "
+                                  "(digits: the CNN of `nbsmt eval`, top-1 accuracy from the "
+                                  "RTL's outputs; or an ONNX model on synthetic images) on "
+                                  "the RTL, with cycles per layer"), "model")
+    p.add_argument("--layer", metavar="NAME",
+                   help="--network NET.onnx: only this GEMM layer on the RTL (the others "
+                        "on the emulator)")
     p.add_argument("--mode-per-layer", metavar="L=M,...",
                    help="--network: a mode per layer, e.g. conv1=4,conv2=2,fc=1 "
                         "(others: --mode)")
@@ -89,12 +93,16 @@ def _check_inputs(args) -> None:
         if missing:
             raise InputError(f"give {' and '.join(missing)} (a GEMM) or --network")
         used = [f for f, v in (("--mode-per-layer", args.mode_per_layer),
-                               ("--images", args.images)) if v is not None]
+                               ("--images", args.images), ("--layer", args.layer))
+                if v is not None]
         if args.quick:
             used.append("--quick")
         if used:
             raise InputError(f"{', '.join(used)} only go with --network")
     else:
+        if args.layer is not None and args.network == "digits":
+            raise InputError("--layer applies to --network NET.onnx; --network digits runs "
+                             "every layer (--mode-per-layer)")
         given = [f for f, v in (("--a", args.a), ("--w", args.w), ("--stats", args.stats),
                                 ("--clock-ns", args.clock_ns), ("--timing", args.timing))
                  if v is not None] + (["--waves"] if args.waves else [])
@@ -115,6 +123,68 @@ def _require_simulator(name: str) -> None:
     reason = missing_simulator(name)
     if reason:
         raise InputError(reason)
+
+
+def run_onnx_network(args) -> int:
+    """`nbsmt sim --network NET.onnx [--layer NAME]`: the model on synthetic images, its
+    GEMM layers (or one) on the RTL, each judged; the others on the emulator."""
+    from pathlib import Path
+
+    from nbsmt.cli import int_arg
+    from nbsmt.core.fileio import OutputSet
+    from nbsmt.models import layers as L, quantized as Q
+    from nbsmt.models.data import synthetic
+    from nbsmt.models.graph import load
+    from nbsmt.sim.emulator import emulate_gemm
+    from nbsmt.tb.network_sim import rtl_gemm
+
+    policy, threads, mode, rows, cols = _array_args(args)
+    for flag, given in (("--mode-per-layer", args.mode_per_layer), ("--quick", args.quick)):
+        if given:
+            raise InputError(f"{flag} applies to --network digits, not to an ONNX model")
+    images = int_arg("--images", 1 if args.images is None else args.images, 1)
+    outputs = OutputSet({"--out": args.out}, inputs={"--network": args.network})
+    if not Path(args.network).is_file():
+        raise InputError(f"--network {args.network!r}: neither digits nor an ONNX file")
+    graph = load(args.network)
+    layers = L.gemm_layers(graph)
+    if args.layer is not None and args.layer not in layers:
+        names = list(layers)
+        raise InputError(f"--layer {args.layer!r}: no such GEMM layer in {args.network} "
+                         f"(it has {', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
+    _require_simulator(args.simulator)
+    data = synthetic(images, graph.input_shape[1:], calib=2)
+    model = Q.quantize_model(graph, layers, data.calib, unit_input=True)
+    records = {}
+
+    def gemm(q, group, a, w):
+        if args.layer is not None and q.name != args.layer:
+            return emulate_gemm(a, w, threads=threads, mode=mode, policy=policy).output
+        output, record = rtl_gemm(a, w, rows=rows, cols=cols, threads=threads, mode=mode,
+                                  policy=policy, simulator=args.simulator,
+                                  pipeline=args.pipeline, harness=args.harness)
+        key = q.name if q.layer.groups == 1 else f"{q.name}/group{group}"
+        records[key] = record
+        print(f"  {key}: {'x'.join(map(str, record['shape']))} mode {mode}: {record['cycles']} "
+              f"cycles (model {record['cycle_model']}), "
+              f"{'bit-exact' if record['ok'] else 'MISMATCH'} in {record['wall_seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+        return output
+    Q.run(model, data.x, gemm)
+    ok = all(r["ok"] for r in records.values())
+    report = {"network": args.network, "images": images, "data": data.name,
+              "array": {"rows": rows, "cols": cols, "threads": threads,
+                        "pipeline": args.pipeline},
+              "policy": policy.as_dict(), "simulator": args.simulator, "mode": mode,
+              "layer": args.layer, "layers": records, "ok": ok}
+    with outputs.staging() as stage:
+        stage.json("--out", report)
+    cycles = sum(r["cycles"] for r in records.values())
+    print(f"{args.network}: {len(records)} GEMM(s) on the {rows}x{cols} T={threads} RTL array "
+          f"(mode {mode}, {images} synthetic image(s)): {cycles:,} cycles, "
+          + ("every one bit-exact with the golden model and the emulator" if ok
+             else "MISMATCH with the models"))
+    return 0 if ok else 1
 
 
 def run_network(args) -> int:
@@ -167,7 +237,9 @@ def run(args) -> int:
 
     _check_inputs(args)
     try:
-        return run_network(args) if args.network is not None else run_gemm(args)
+        if args.network is None:
+            return run_gemm(args)
+        return run_network(args) if args.network == "digits" else run_onnx_network(args)
     except CocotbFailure as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
         print(f"nbsmt sim: the simulation failed: {first}", file=sys.stderr)
