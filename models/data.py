@@ -6,6 +6,7 @@
   1,250), pixels / 255, as [B, 1, 28, 28];
 - `X.npy[,Y.npy]`: your images [B, C, H, W] (float) and optional integer labels [B]; the
   first `calib` images calibrate and the rest are tested;
+- `DIR`: an image folder, one subfolder per class, read with Pillow (`folder`);
 - `synthetic`: uniform random pixels in [0, 1] of the model's input shape (shapes and
   statistics only: no labels, top-1 agreement instead of accuracy).
 """
@@ -51,6 +52,67 @@ def synthetic(count: int, shape, calib: int | None, seed: int = SYNTHETIC_SEED) 
     x = rng.random((count + calib, *shape), dtype=np.float32)
     return Data(f"synthetic ({count} images, seed {seed})", x[calib:], None, x[:calib],
                 unit_range=True)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm")
+
+
+def folder(path: str, shape, *, resize=None, mean=None, std=None, images: int | None = None,
+           calib: int | None = None) -> Data:
+    """An image folder with one subfolder per class (sorted names are the class indices),
+    read with Pillow as the model's channels (1: grey, 3: RGB), resized to `resize`
+    (H, W; default the model's), scaled to [0, 1], then (x - mean) / std per channel when
+    given. Images are interleaved class by class (a fixed order), the first `calib` (8)
+    calibrate and the rest are tested."""
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    files = {c.name: sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+             for c in classes}
+    if not any(files.values()):
+        raise InputError(f"--data {path!r}: no images (a folder with one subfolder of images "
+                         f"per class)")
+    channels, height, width = shape
+    if channels not in (1, 3):
+        raise InputError(f"--data {path!r}: images have 1 or 3 channels, the model wants "
+                         f"{channels}")
+    size = (width, height) if resize is None else (resize[1], resize[0])
+    if resize is not None and tuple(resize) != (height, width):
+        raise InputError(f"--resize {resize[0]},{resize[1]} does not fit the model's input "
+                         f"{height}x{width}")
+    order = [(label, f) for i in range(max(map(len, files.values())))
+             for label, c in enumerate(classes) if i < len(files[c.name])
+             for f in [files[c.name][i]]]
+    pixels, labels = [], []
+    for label, f in order:
+        try:
+            with Image.open(f) as im:
+                im = im.convert("L" if channels == 1 else "RGB").resize(size, Image.BILINEAR)
+                pixels.append(np.asarray(im, np.float32) / 255.0)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"--data {path!r}: {f.name} is not an image ({exc})") from None
+        labels.append(label)
+    x = np.stack(pixels)
+    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+    for name, values in (("--mean", mean), ("--std", std)):
+        if values is not None and len(values) not in (1, channels):
+            raise InputError(f"{name} takes 1 or {channels} values, not {len(values)}")
+    if mean is not None:
+        x = x - np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+    if std is not None:
+        x = x / np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+    y = np.asarray(labels, np.int64)
+    calib = min(len(x) // 2, 8) if calib is None else calib
+    if not 0 < calib < len(x):
+        raise InputError(f"--data {path!r}: {len(x)} images leave none to test after {calib} "
+                         f"calibration images (--calib)")
+    test = slice(calib, None if images is None else calib + images)
+    return Data(path, np.ascontiguousarray(x[test], np.float32), y[test], x[:calib],
+                unit_range=mean is None and std is None, calib_y=y[:calib])
 
 
 def _load_npy(path: str, what: str) -> np.ndarray:

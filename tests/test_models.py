@@ -466,3 +466,33 @@ def test_one_layer_of_an_onnx_model_on_the_rtl_is_bit_exact(tmp_path):
     bad = _nbsmt("sim", "--network", tmp_path / "dw.onnx", "--layer", "nothing", "--threads", 2,
                  "--out", tmp_path / "r2.json")
     assert bad.returncode == 2 and "--layer 'nothing': no such GEMM layer" in bad.stderr
+
+
+def test_an_image_folder_is_read_resized_and_normalized(tmp_path, digits_file):
+    """--data DIR: one subfolder per class of PNG files (digits test images, 16x16, so
+    --resize brings them back to 8x8); with --mean/--std the inputs are signed and the
+    first layer is coded with a zero point; an empty folder is one line, exit 2."""
+    from PIL import Image
+
+    from nbsmt.sim import cnn
+
+    test = cnn.load_digits().test.head(40)
+    for i, (image, label) in enumerate(zip(test.x, test.y)):
+        (tmp_path / "images" / f"class{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.rint(image[..., 0] * 255).astype(np.uint8)).resize(
+            (16, 16), Image.NEAREST).save(tmp_path / "images" / f"class{label}" / f"{i}.png")
+    proc = _nbsmt("eval", "--model", digits_file, "--data", tmp_path / "images", "--resize",
+                  "8,8", "--calib", 10, "--out", tmp_path / "plain")
+    assert proc.returncode == 0, proc.stderr
+    plain = json.loads((tmp_path / "plain" / "model.json").read_text())
+    assert plain["images"] == 30 and plain["network"]["top1"]["1"]["accuracy"] > 0.8
+    assert plain["layers"][0]["coding"] == "unsigned, round(255 x)"
+    proc = _nbsmt("eval", "--model", digits_file, "--data", tmp_path / "images", "--resize",
+                  "8,8", "--mean", "0.5", "--std", "0.25", "--calib", 10, "--out", tmp_path / "norm")
+    assert proc.returncode == 0, proc.stderr
+    norm = json.loads((tmp_path / "norm" / "model.json").read_text())
+    assert norm["layers"][0]["coding"].startswith("zero point")
+    (tmp_path / "empty" / "class0").mkdir(parents=True)
+    proc = _nbsmt("eval", "--model", digits_file, "--data", tmp_path / "empty", "--out",
+                  tmp_path / "none")
+    assert proc.returncode == 2 and "no images" in proc.stderr and not (tmp_path / "none").exists()

@@ -42,11 +42,17 @@ def register(sub) -> None:
                                       "built-in ones)"), "model")
     source = model.add_mutually_exclusive_group()
     path_flag(source.add_argument("--data", metavar="D",
-                                  help="digits or mnist (built-in data sets) or X.npy[,Y.npy]: "
-                                       "images [B,C,H,W], optional labels [B]"), "images")
+                                  help="digits or mnist (built-in data sets), an image folder "
+                                       "(one subfolder per class), or X.npy[,Y.npy]: images "
+                                       "[B,C,H,W], optional labels [B]"), "images")
     source.add_argument("--synthetic", type=int, metavar="N",
                         help="N random images of the model's input shape (no labels)")
     model.add_argument("--images", type=int, metavar="N", help="test on the first N images")
+    model.add_argument("--resize", metavar="H,W", help="--data DIR: resize images to H,W "
+                       "(the model's input size)")
+    model.add_argument("--mean", metavar="M[,M,M]",
+                       help="--data DIR: subtract per channel, after scaling to [0, 1]")
+    model.add_argument("--std", metavar="S[,S,S]", help="--data DIR: then divide per channel")
     model.add_argument("--calib", type=int, metavar="N",
                        help="calibration images (default: the data set's calibration split, "
                             "or 8)")
@@ -77,6 +83,8 @@ def _model_only_flags(args) -> list[str]:
                                      ("--random-weights", args.random_weights),
                                      ("--prune", args.prune),
                                      ("--mode-search", args.mode_search or None),
+                                     ("--resize", args.resize), ("--mean", args.mean),
+                                     ("--std", args.std),
                                      ("--reorder", args.reorder or None)) if value is not None]
 
 
@@ -125,6 +133,21 @@ def run(args) -> int:
     return 0
 
 
+def _numbers(flag: str, text: str | None, kind):
+    """Comma-separated numbers of a flag (None when not given), checked."""
+    if text is None:
+        return None
+    try:
+        values = [kind(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    import math
+    if not values or any(not math.isfinite(v) or (flag != "--mean" and v <= 0) for v in values):
+        raise InputError(f"{flag} takes comma-separated {'positive ' if flag != '--mean' else ''}"
+                         f"numbers, not {text!r}")
+    return values
+
+
 def _input_shape(text: str | None):
     if text is None:
         return None
@@ -164,7 +187,7 @@ def run_model(args) -> int:
     shape = _input_shape(args.input_shape)
     if args.data is None and args.synthetic is None:
         raise InputError("--model needs images: --data digits|X.npy[,Y.npy] or --synthetic N")
-    data_files = ([] if args.data in (None, "digits", "mnist")
+    data_files = ([] if args.data in (None, "digits", "mnist") or Path(args.data).is_dir()
                   else [p for p in args.data.split(",") if p])
     outputs = report_outputs(Path(args.out), args.json, inputs={
         "--model": args.model, "--data": data_files,
@@ -196,8 +219,19 @@ def run_model(args) -> int:
         data = datasets.digits(images, calib)
     elif args.data == "mnist":
         data = datasets.mnist(images, calib)
+    elif Path(args.data).is_dir():
+        data = datasets.folder(args.data, graph.input_shape[1:],
+                               resize=_numbers("--resize", args.resize, int),
+                               mean=_numbers("--mean", args.mean, float),
+                               std=_numbers("--std", args.std, float), images=images,
+                               calib=calib)
     else:
         data = datasets.arrays(args.data, images, calib, classes=graph.classes)
+    if not Path(args.data or "").is_dir():
+        used = [f for f, v in (("--resize", args.resize), ("--mean", args.mean),
+                               ("--std", args.std)) if v is not None]
+        if used:
+            raise InputError(f"{used[0]} applies to --data DIR (an image folder)")
     check_fits(graph, data)   # before the work, like every input
     if args.prune is not None and not 0 <= args.prune < 1:
         raise InputError(f"--prune must be a fraction in [0, 1), not {args.prune:g}")
