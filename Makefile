@@ -94,6 +94,7 @@ energy-options: setup
 bench: setup
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/emulator_bench.py --json $(BUILD)/bench/emulator.json
 	$(PY) bench/array_bench.py --out $(BUILD)/bench/array.json
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/models_bench.py --json $(BUILD)/bench/models.json
 
 clean:
 	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis
