@@ -13,6 +13,7 @@ top-1 accuracy with labels, otherwise top-1 agreement with the exact 8-bit netwo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -52,16 +53,34 @@ def check_fits(graph: Graph, data: Data) -> None:
                              f"{list(want)} (C, H, W)")
 
 
-class _Tally:
-    """Per-layer sums over batches: exact-run operand statistics and each mode's counts."""
+class Tally:
+    """Per-layer sums over images: exact-run operand statistics, each mode's counts (all
+    integers, so tallies of image chunks run anywhere add up exactly), energies, and the
+    top-1 predictions of each network in image order."""
 
     def __init__(self):
         self.zeros: dict[str, int] = {}
         self.elements: dict[str, int] = {}
         self.counts: dict[tuple[str, int], dict] = {}
-        self.collisions: dict[tuple[str, int], float] = {}
+        self.collisions: dict[tuple[str, int], int] = {}
         self.energy_pj: dict[tuple[str, int, str], float] = {}
         self.unseen: set[str] = set()
+        self.top1: dict = {"float": [], **{m: [] for m in MODES}}
+
+    def merge(self, other: "Tally") -> None:
+        """Add `other`'s sums (its images come after this tally's)."""
+        for mine, theirs in ((self.zeros, other.zeros), (self.elements, other.elements),
+                             (self.collisions, other.collisions),
+                             (self.energy_pj, other.energy_pj)):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        for key, c in other.counts.items():
+            mine = self.counts.setdefault(key, dict.fromkeys(COUNTS, 0))
+            for k in COUNTS:
+                mine[k] += c[k]
+        self.unseen |= other.unseen
+        for key, parts in other.top1.items():
+            self.top1[key] += parts
 
     def operand(self, name: str, a: np.ndarray) -> None:
         self.zeros[name] = self.zeros.get(name, 0) + int(np.count_nonzero(a == 0))
@@ -71,8 +90,9 @@ class _Tally:
         c = self.counts.setdefault((name, mode), dict.fromkeys(COUNTS, 0))
         for key in COUNTS:
             c[key] += stats[key]
-        self.collisions[(name, mode)] = (self.collisions.get((name, mode), 0.0)
-                                         + stats["collision_rate"] * stats["pe_cycles"])
+        # collision_rate is collision PE-cycles / PE-cycles: the count is an integer
+        self.collisions[(name, mode)] = (self.collisions.get((name, mode), 0)
+                                         + int(round(stats["collision_rate"] * stats["pe_cycles"])))
 
     def price(self, name: str, mode: int, a, w, tables: dict, policy: Policy) -> None:
         """Energy of one GEMM in `mode` on the mode-thread array, per glitch model, from the
@@ -139,17 +159,53 @@ def _cycles(row: dict, *, rows: int, cols: int, mode: int) -> int:
     return one * row["gemms"]
 
 
+def run_images(model: Q.QModel, x: np.ndarray, *, policy: Policy,
+               energy_tables: dict | None = None, batch: int = 16) -> Tally:
+    """The float, exact 8-bit and NB-SMT networks on images `x`, batch by batch: one
+    chunk of a study, runnable in any process (a Dask worker)."""
+    tally = Tally()
+    session = float_session(model.graph)
+    for start in range(0, len(x), batch):
+        xb = x[start:start + batch]
+        tally.top1["float"].append(_top1(float_logits(session, model.graph, xb)))
+
+        def exact(q, g, a, w):
+            tally.operand(q.name, a)
+            if energy_tables:
+                tally.price(q.name, 1, a, w, energy_tables, policy)
+            return exact_matmul(a, w)
+        tally.top1[1].append(_top1(Q.run(model, xb, exact)))
+        for mode in MODES[1:]:
+            def nbsmt(q, g, a, w, mode=mode):
+                result = emulate_gemm(a, w, threads=mode, mode=mode, policy=policy)
+                tally.stats(q.name, mode, result.stats)
+                if energy_tables:
+                    tally.price(q.name, mode, a, w, energy_tables, policy)
+                return result.output
+            tally.top1[mode].append(_top1(Q.run(model, xb, nbsmt)))
+    return tally
+
+
+def serial_map(model: Q.QModel, chunks: list[np.ndarray], run, log):
+    """Each chunk in this process, in order: the default way `study` runs its images."""
+    for i, chunk in enumerate(chunks):
+        yield run(model, chunk)
+        log(f"{sum(len(c) for c in chunks[:i + 1])}/{sum(len(c) for c in chunks)} images")
+
+
 def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int = 16,
           policy: Policy | None = None, energy_tables: dict | None = None,
           search_budget_pp: float | None = None, reorder: bool = False,
-          log=lambda msg: None) -> dict:
+          map_chunks=serial_map, log=lambda msg: None) -> dict:
     """The per-layer and network record of `graph` (`nbsmt.models.graph.load`) on `data`.
 
     energy_tables: {(threads, glitch model): per-action energies} of an `nbsmt energy`
     report of this R x C array; each mode's GEMMs are then priced on the mode-thread
     array (mode 1 on the OS-SA), per layer and per inference.
     search_budget_pp: also the per-layer mode search within that budget; reorder: also
-    the K reordering study (`nbsmt.models.search`)."""
+    the K reordering study (`nbsmt.models.search`). map_chunks(model, chunks, run, log)
+    yields `run(model, chunk)` for each chunk of `batch` images, in order: `serial_map`,
+    or the command's Dask cluster."""
     policy = policy or Policy()
     t0 = time.perf_counter()
     check_fits(graph, data)
@@ -158,30 +214,14 @@ def study(graph: Graph, data: Data, *, rows: int = 8, cols: int = 8, batch: int 
     log(f"loaded and quantized {len(model.qlayers)} GEMM layers "
         f"({time.perf_counter() - t0:.1f} s)")
     table = layer_table(model, graph.input_shape[1:])
-    tally = _Tally()
-    session = float_session(graph)
-    top1 = {"float": [], **{m: [] for m in MODES}}
-    for start in range(0, len(data.x), batch):
-        x = data.x[start:start + batch]
-        top1["float"].append(_top1(float_logits(session, graph, x)))
-
-        def exact(q, g, a, w):
-            tally.operand(q.name, a)
-            if energy_tables:
-                tally.price(q.name, 1, a, w, energy_tables, policy)
-            return exact_matmul(a, w)
-        top1[1].append(_top1(Q.run(model, x, exact)))
-        for mode in MODES[1:]:
-            def nbsmt(q, g, a, w, mode=mode):
-                result = emulate_gemm(a, w, threads=mode, mode=mode, policy=policy)
-                tally.stats(q.name, mode, result.stats)
-                if energy_tables:
-                    tally.price(q.name, mode, a, w, energy_tables, policy)
-                return result.output
-            top1[mode].append(_top1(Q.run(model, x, nbsmt)))
-        log(f"{min(start + batch, len(data.x))}/{len(data.x)} images "
-            f"({time.perf_counter() - t0:.1f} s)")
-    predictions = {k: np.concatenate(v) for k, v in top1.items()}
+    tally = Tally()
+    chunks = [data.x[i:i + batch] for i in range(0, len(data.x), batch)]
+    run = functools.partial(run_images, policy=policy, energy_tables=energy_tables,
+                            batch=batch)
+    for part in map_chunks(model, chunks, run,
+                           lambda msg: log(f"{msg} ({time.perf_counter() - t0:.1f} s)")):
+        tally.merge(part)
+    predictions = {k: np.concatenate(v) for k, v in tally.top1.items()}
     for row in table:
         name = row["name"]
         row["activation_sparsity"] = tally.zeros[name] / tally.elements[name]
@@ -229,7 +269,7 @@ def _top1_record(predictions: dict, labels) -> dict:
     return out
 
 
-def _energy_record(tally: _Tally, table: list[dict], images: int) -> dict:
+def _energy_record(tally: Tally, table: list[dict], images: int) -> dict:
     """nJ per inference per glitch model and mode, per layer too, and the ratio to mode 1."""
     out: dict = {}
     for (name, mode, model), pj in tally.energy_pj.items():

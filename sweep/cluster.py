@@ -32,6 +32,15 @@ class ClusterError(InputError):
     """No usable Dask cluster: unreachable, not Dask, no workers, or lost mid-sweep."""
 
 
+def scheduler_timeout(seconds: float) -> float:
+    """--scheduler-timeout, checked: a number of seconds in (0, 3600]."""
+    import math
+    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+        raise InputError(f"--scheduler-timeout must be a number of seconds in (0, 3600], "
+                         f"not {seconds:g}")
+    return seconds
+
+
 def _quiet() -> None:
     """No log records of the client's own Dask machinery on stderr (its reconnection
     attempts log tracebacks): the sweep says in one line what went wrong."""
@@ -134,3 +143,39 @@ def local_cluster(workers: int, scratch: str, timeout: float):
             with contextlib.suppress(Exception, Interrupted):
                 cluster.close()
         spawn.set_executable(sys.executable)
+
+
+@contextlib.contextmanager
+def cluster_client(scheduler: str | None, workers: int | None, timeout: float):
+    """(distributed.Client or None, what runs the tasks): the scheduler at `scheduler`, a
+    local cluster of `workers` processes (None: one per core), or none (`workers` 0: run
+    in this process). Closed, and the local cluster's scratch folder removed, on every
+    way out. Use inside `handled(kill_children=False)`."""
+    import shutil
+    import tempfile
+
+    from nbsmt.core.fileio import fresh_path
+
+    if scheduler:
+        client = connect(scheduler, timeout)
+        try:
+            yield client, f"Dask scheduler {scheduler}"
+        finally:
+            with contextlib.suppress(Exception):   # a lost scheduler cannot be closed
+                client.close()
+        return
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers == 0:
+        yield None, "serial (no cluster)"
+        return
+    # The workers' temporary folders live in one of ours, removed at the end even when a
+    # worker was killed inside a synthesis (or the start-up was interrupted).
+    scratch = fresh_path(tempfile.gettempdir(), "nbsmt-sweep-")
+    try:
+        scratch.mkdir(mode=0o700)
+        with local_cluster(workers, str(scratch), timeout) as client:
+            yield client, f"LocalCluster of {workers} worker processes"
+    finally:
+        if stopping():   # interrupted while the cluster started: stop what did start
+            kill_descendants(spare="resource_tracker")
+        shutil.rmtree(scratch, ignore_errors=True)

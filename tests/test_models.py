@@ -496,3 +496,18 @@ def test_an_image_folder_is_read_resized_and_normalized(tmp_path, digits_file):
     proc = _nbsmt("eval", "--model", digits_file, "--data", tmp_path / "empty", "--out",
                   tmp_path / "none")
     assert proc.returncode == 2 and "no images" in proc.stderr and not (tmp_path / "none").exists()
+
+
+def test_images_spread_over_a_local_dask_cluster_give_the_serial_report(tmp_path, digits_file):
+    """--workers 2 (one task per batch of images) and --workers 0 (in this process): the
+    same per-layer rates, counts, cycles and top-1 figures."""
+    reports = []
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        proc = _nbsmt("eval", "--model", digits_file, "--data", "digits", "--images", 40,
+                      "--calib", 40, "--batch", 8, "--workers", workers, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads((out / "model.json").read_text())
+        reports.append({k: v for k, v in report.items()
+                        if k not in ("seconds", "command", "executor")})
+    assert reports[0] == reports[1]

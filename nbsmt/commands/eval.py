@@ -68,6 +68,14 @@ def register(sub) -> None:
                             "from the calibration images): for topology-only models")
     model.add_argument("--prune", type=float, metavar="P",
                        help="zero the fraction P of each layer's smallest weights")
+    where = model.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="spread the images over this Dask scheduler's workers")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of a local Dask cluster (default: one per core "
+                            "when there is more than one --batch of images; 0: this process)")
+    model.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="S",
+                       help="seconds to wait for a scheduler or a worker (default: 30)")
     model.add_argument("--mode-search", action="store_true",
                        help="also pick per-layer modes on a 4T array within --budget "
                             "(greedy, on the calibration images)")
@@ -84,7 +92,8 @@ def _model_only_flags(args) -> list[str]:
                                      ("--prune", args.prune),
                                      ("--mode-search", args.mode_search or None),
                                      ("--resize", args.resize), ("--mean", args.mean),
-                                     ("--std", args.std),
+                                     ("--std", args.std), ("--scheduler", args.scheduler),
+                                     ("--workers", args.workers),
                                      ("--reorder", args.reorder or None)) if value is not None]
 
 
@@ -133,6 +142,30 @@ def run(args) -> int:
     return 0
 
 
+def dask_map(client):
+    """A `map_chunks` for `nbsmt.models.study.study` on a Dask cluster: the quantized model
+    sent once to every worker, one task per chunk of images, results in chunk order."""
+    def map_chunks(model, chunks, run, log):
+        from distributed import as_completed
+
+        from nbsmt.sweep.cluster import ClusterError
+        shared = client.scatter(model, broadcast=True)
+        futures = [client.submit(run, shared, chunk, pure=False) for chunk in chunks]
+        where = {f.key: i for i, f in enumerate(futures)}
+        results, done = [None] * len(chunks), 0
+        try:
+            for future in as_completed(futures):
+                i = where[future.key]
+                results[i] = future.result()
+                done += len(chunks[i])
+                log(f"{done}/{sum(map(len, chunks))} images")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"lost the Dask cluster after {done} images: "
+                               f"{type(exc).__name__}") from None
+        yield from results
+    return map_chunks
+
+
 def _numbers(flag: str, text: str | None, kind):
     """Comma-separated numbers of a flag (None when not given), checked."""
     if text is None:
@@ -168,7 +201,9 @@ def run_model(args) -> int:
     from nbsmt.models import data as datasets
     from nbsmt.models.graph import load
     from nbsmt.models.report import report_outputs, write_report
-    from nbsmt.models.study import check_fits, study
+    from nbsmt.core.interrupts import handled
+    from nbsmt.models.study import check_fits, serial_map, study
+    from nbsmt.sweep.cluster import cluster_client, scheduler_timeout
     from nbsmt.models.weights import prune, randomize
 
     from nbsmt.energy.report import default_energy_report, load_action_tables
@@ -240,11 +275,22 @@ def run_model(args) -> int:
                                               2**32 - 1))
     if args.prune:
         prune(graph, args.prune)
-    report = study(graph, data, rows=rows, cols=cols, batch=batch,
-                   energy_tables=None if energy is None else energy[0],
-                   search_budget_pp=args.budget if args.mode_search else None,
-                   reorder=args.reorder,
-                   log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    workers = args.workers
+    if workers is None and len(data.x) <= batch:
+        workers = 0   # one batch: a cluster would only add its start-up
+    elif workers is not None:
+        workers = int_arg("--workers", workers, 0)
+    timeout = scheduler_timeout(args.scheduler_timeout)
+    log = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)   # noqa: E731
+    with handled(kill_children=False), \
+            cluster_client(args.scheduler, workers, timeout) as (client, executor):
+        log(f"{len(data.x)} images in batches of {batch} on {executor}")
+        report = study(graph, data, rows=rows, cols=cols, batch=batch,
+                       energy_tables=None if energy is None else energy[0],
+                       search_budget_pp=args.budget if args.mode_search else None,
+                       reorder=args.reorder, log=log,
+                       map_chunks=serial_map if client is None else dask_map(client))
+    report["executor"] = executor
     report["time"] = time_per_inference(report["network"], rows=rows, cols=cols,
                                         periods=periods, clock_ns=clock_ns)
     if energy is not None:

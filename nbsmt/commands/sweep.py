@@ -10,19 +10,14 @@ design points (at most 102) when some failed, 130/143 when interrupted (Ctrl-C/S
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 
 from nbsmt.cli import BuildDefault, int_arg, path_flag, report_flags
 from nbsmt.core.errors import InputError
-from nbsmt.core.fileio import fresh_path
-from nbsmt.core.interrupts import Interrupted, handled, kill_descendants, stopping
+from nbsmt.core.interrupts import Interrupted, handled
 
 
 def register(sub) -> None:
@@ -80,45 +75,6 @@ def _metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _scheduler_timeout(seconds: float) -> float:
-    import math
-    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
-        raise InputError(f"--scheduler-timeout must be a number of seconds in (0, 3600], "
-                         f"not {seconds:g}")
-    return seconds
-
-
-@contextlib.contextmanager
-def _client(args, timeout: float):
-    """(distributed.Client or None, what runs the tasks), closed (and the local cluster's
-    scratch folder removed) on every way out."""
-    from nbsmt.sweep.cluster import connect, local_cluster
-
-    if args.scheduler:
-        client = connect(args.scheduler, timeout)
-        try:
-            yield client, f"Dask scheduler {args.scheduler}"
-        finally:
-            with contextlib.suppress(Exception):   # a lost scheduler cannot be closed
-                client.close()
-        return
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
-    if workers == 0:
-        yield None, "serial (no cluster)"
-        return
-    # The workers' temporary folders live in one of ours, removed at the end even when a
-    # worker was killed inside a synthesis (or the start-up was interrupted).
-    scratch = fresh_path(tempfile.gettempdir(), "nbsmt-sweep-")
-    try:
-        scratch.mkdir(mode=0o700)
-        with local_cluster(workers, str(scratch), timeout) as client:
-            yield client, f"LocalCluster of {workers} worker processes"
-    finally:
-        if stopping():   # interrupted while the cluster started: stop what did start
-            kill_descendants(spare="resource_tracker")
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -126,6 +82,7 @@ def run(args) -> int:
     from nbsmt.sweep import workloads
     from nbsmt.sweep.grid import grid
     from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report
+    from nbsmt.sweep.cluster import cluster_client, scheduler_timeout
     from nbsmt.sweep.run import Sweep
 
     from nbsmt.hw.design import MAX_DIM
@@ -134,7 +91,7 @@ def run(args) -> int:
     if args.workers is not None:
         int_arg("--workers", args.workers, 0)
     metrics = _metrics(args.metrics)
-    timeout = _scheduler_timeout(args.scheduler_timeout)
+    timeout = scheduler_timeout(args.scheduler_timeout)
     outputs = report_outputs(args.out, args.json,   # checked before any work
                              inputs={"--workload": workloads.files(args.workload)})
     workload = workloads.load(args.workload)
@@ -162,7 +119,8 @@ def run(args) -> int:
     try:
         # the local cluster shuts its own workers down (killing them would also kill
         # multiprocessing's resource tracker, which then floods stderr)
-        with handled(kill_children=False), _client(args, timeout) as (client, executor):
+        with handled(kill_children=False), \
+                cluster_client(args.scheduler, args.workers, timeout) as (client, executor):
             print(f"sweep: {len(points)} design points x {len(metrics)} metrics on {executor}",
                   file=sys.stderr, flush=True)
             if client is not None and importlib.util.find_spec("bokeh") is not None:
