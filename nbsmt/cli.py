@@ -107,6 +107,20 @@ def report_flags(parser: argparse.ArgumentParser, folder: str, files: str, *,
                                       help="also write the JSON record to F"), "output-file")
 
 
+def cluster_flags(parser, *, default_workers: str) -> None:
+    """--scheduler ADDR or --workers N (exclusive), and --scheduler-timeout S: where a
+    command's Dask tasks run (`nbsmt.sweep.cluster.cluster_client`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help=f"worker processes of a local Dask cluster (default: "
+                            f"{default_workers}; 0: no cluster, run tasks in this process)")
+    parser.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="S",
+                        help="seconds to wait for a scheduler to answer, for a first worker, "
+                             "or for a worker while none is left (default: %(default)s)")
+
+
 def _cache_folder(text: str):
     """--cache DIR as a Path: a folder that exists or can be created, and is writable."""
     from pathlib import Path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from nbsmt.cli import path_flag, report_flags, under_build
+from nbsmt.cli import cluster_flags, path_flag, report_flags, under_build
 from nbsmt.core.errors import InputError
 
 
@@ -68,14 +68,8 @@ def register(sub) -> None:
                             "from the calibration images): for topology-only models")
     model.add_argument("--prune", type=float, metavar="P",
                        help="zero the fraction P of each layer's smallest weights")
-    where = model.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDR",
-                       help="spread the images over this Dask scheduler's workers")
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="worker processes of a local Dask cluster (default: one per core "
-                            "when there is more than one --batch of images; 0: this process)")
-    model.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="S",
-                       help="seconds to wait for a scheduler or a worker (default: 30)")
+    cluster_flags(model, default_workers="one per core when there is more than one --batch "
+                                          "of images")
     model.add_argument("--mode-search", action="store_true",
                        help="also pick per-layer modes on a 4T array within --budget "
                             "(greedy, on the calibration images)")

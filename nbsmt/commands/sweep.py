@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from nbsmt.cli import BuildDefault, int_arg, path_flag, report_flags
+from nbsmt.cli import BuildDefault, cluster_flags, int_arg, path_flag, report_flags
 from nbsmt.core.errors import InputError
 from nbsmt.core.interrupts import Interrupted, handled
 
@@ -47,16 +47,8 @@ def register(sub) -> None:
     path_flag(p.add_argument("--workload", default="demo", metavar="W",
                              help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
                                   "A.npy,W.npy (default: demo)"), "workload")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDR",
-                       help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="worker processes of the local cluster (default: one per core; "
-                            "0: no cluster, run tasks in this process)")
+    cluster_flags(p, default_workers="one per core")
     report_flags(p, "sweep", "sweep.md, sweep.csv, sweep.json, pareto.png")
-    p.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="S",
-                   help="seconds to wait for a scheduler to answer, for a first worker, or "
-                        "for a worker while none is left (default: %(default)s)")
     cache = p.add_mutually_exclusive_group()
     path_flag(cache.add_argument("--cache", default=BuildDefault("sweep-cache"), metavar="DIR",
                                  help="result cache (default: %(default)s)"), "cache-folder")
