@@ -22,10 +22,11 @@ GEMM_OPS = ("Conv", "Gemm", "MatMul")
 DATA_OPS = GEMM_OPS + (
     "BatchNormalization", "Relu", "Clip", "Add", "Sum", "Mul", "Concat", "MaxPool",
     "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Softmax",
-    "Dropout", "Identity", "LRN")
+    "Dropout", "Identity", "LRN", "QuantizeLinear", "DequantizeLinear")
 #: Operators folded when every input is a constant (weights built from shapes).
 FOLDABLE_OPS = ("Constant", "ConstantOfShape", "Unsqueeze", "Squeeze", "Mul", "Add", "Sub",
-                "Div", "Reshape", "Cast", "Identity", "Transpose", "Concat", "Sqrt")
+                "Div", "Reshape", "Cast", "Identity", "Transpose", "Concat", "Sqrt",
+                "DequantizeLinear")
 
 
 class ModelError(InputError):
@@ -56,6 +57,9 @@ class Graph:
     output_shape: tuple[int | None, ...] = ()
     opset: int = 17
     single_image: bool = False   # exported for batch 1 (its reshapes may say so)
+    #: a QDQ model's weights as stored: constant name -> (integers, scale, zero point
+    #: or nothing, axis) of the DequantizeLinear that made it
+    weight_codes: dict = dataclasses.field(default_factory=dict)
 
     @property
     def classes(self) -> int | None:
@@ -115,7 +119,37 @@ def _fold(op: str, args: list[np.ndarray], attrs: dict) -> np.ndarray:
         return np.concatenate(args, axis=attrs["axis"])
     if op == "Sqrt":
         return np.sqrt(args[0])
+    if op == "DequantizeLinear":
+        return dequantize(args[0], *(args[1:] + [None])[:2], attrs)
     raise AssertionError(op)
+
+
+def _along(value: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """A per-tensor scalar, or a per-`axis` vector shaped to broadcast against `x`."""
+    value = np.asarray(value)
+    if value.ndim == 0 or x.ndim == 0:
+        return value
+    shape = [1] * x.ndim
+    shape[axis % x.ndim] = -1
+    return value.reshape(shape)
+
+
+def dequantize(q: np.ndarray, scale, zero_point, attrs: dict) -> np.ndarray:
+    """ONNX DequantizeLinear: (q - zero_point) * scale, per tensor or along `axis`."""
+    axis = int(attrs.get("axis", 1))
+    z = 0 if zero_point is None else _along(zero_point, q, axis).astype(np.int64)
+    return ((q.astype(np.int64) - z) * _along(scale, q, axis)).astype(np.float32)
+
+
+def quantize_linear(x: np.ndarray, scale, zero_point, attrs: dict) -> np.ndarray:
+    """ONNX QuantizeLinear: saturate(round-half-even(x / scale) + zero_point), uint8 by
+    default or the zero point's type."""
+    axis = int(attrs.get("axis", 1))
+    dtype = np.uint8 if zero_point is None else np.asarray(zero_point).dtype
+    z = 0 if zero_point is None else _along(zero_point, x, axis).astype(np.int64)
+    info = np.iinfo(dtype)
+    q = np.rint(x / _along(scale, x, axis)) + z
+    return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def _reshape_target(shape, target) -> tuple[int, ...]:
@@ -186,6 +220,7 @@ def load(path, input_shape: tuple[int, ...] | None = None) -> Graph:
     name, shape = _image_input(model, path, input_shape)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     constants = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    codes: dict = {}
     nodes = []
     for index, proto in enumerate(model.graph.node):
         node = Node(proto.op_type, proto.name or f"{proto.op_type}_{index}",
@@ -194,6 +229,10 @@ def load(path, input_shape: tuple[int, ...] | None = None) -> Graph:
         if node.op in FOLDABLE_OPS and all(a in constants for a in args):
             constants[node.outputs[0]] = _fold(node.op, [constants[a] for a in args],
                                                node.attrs)
+            if node.op == "DequantizeLinear":   # a QDQ model's integer weights, kept
+                values = [constants[a] for a in args] + [None]
+                codes[node.outputs[0]] = (values[0], values[1], values[2],
+                                          int(node.attrs.get("axis", 1)))
             continue
         if node.op not in DATA_OPS:
             raise ModelError(f"{path}: unsupported operator {node.op} (node {node.name!r})")
@@ -208,7 +247,7 @@ def load(path, input_shape: tuple[int, ...] | None = None) -> Graph:
     out_dims = tuple(d.dim_value if d.HasField("dim_value") else None
                      for d in outputs[0].type.tensor_type.shape.dim)
     return Graph(str(path), name, shape, outputs[0].name, nodes, constants, out_dims, opset,
-                 _single_image(model))
+                 _single_image(model), codes)
 
 
 def to_onnx(graph: Graph) -> bytes:

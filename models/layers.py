@@ -21,7 +21,8 @@ import dataclasses
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nbsmt.models.graph import GEMM_OPS, Graph, ModelError, Node, _reshape_target
+from nbsmt.models.graph import (GEMM_OPS, Graph, ModelError, Node, _reshape_target, dequantize,
+                                quantize_linear)
 
 
 @dataclasses.dataclass
@@ -40,6 +41,15 @@ class GemmLayer:
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)   # top, left, bottom, right
     dilations: tuple[int, int] = (1, 1)
     folded: str | None = None                        # the BatchNormalization node folded in
+    weight: str = ""                                 # the weight's constant in the graph
+    trans_b: bool = False                            # a Gemm's weight is stored [N, K]
+
+    def gemm_weights(self, w: np.ndarray) -> list[np.ndarray]:
+        """The weight as stored in the model (float or integer) as this layer's GEMM
+        operands: [K, N/groups] per group, reduction order as the module says."""
+        if self.op == "Conv":
+            return conv_gemm_weights(w, self.groups)
+        return [w.T if self.trans_b else w]
 
     @property
     def groups(self) -> int:
@@ -95,6 +105,14 @@ def im2col(nhwc: np.ndarray, layer: GemmLayer) -> np.ndarray:
     return np.stack(taps, axis=3).reshape(b * ho * wo, kh * kw * c)
 
 
+def conv_gemm_weights(w: np.ndarray, groups: int) -> list[np.ndarray]:
+    """[N, C/groups, kh, kw] -> per group [kh*kw*C/groups, N/groups], order (ky, kx, c)."""
+    n_out, c_per_group, kh, kw = w.shape
+    per_out = n_out // groups
+    return [w[g * per_out:(g + 1) * per_out].transpose(2, 3, 1, 0)
+            .reshape(kh * kw * c_per_group, per_out) for g in range(groups)]
+
+
 def _pair(value, default) -> tuple[int, int]:
     return tuple(int(v) for v in value) if value is not None else default
 
@@ -112,11 +130,8 @@ def _conv_layer(node: Node, graph: Graph) -> GemmLayer:
     pads = node.attrs.get("pads", (0, 0, 0, 0))
     bias = (graph.constants[node.inputs[2]].astype(np.float32) if len(node.inputs) > 2
             and node.inputs[2] else np.zeros(n_out, np.float32))
-    per_out = n_out // groups
-    # [N, C, kh, kw] -> [kh, kw, C, N]: reduction order (ky, kx, c)
-    weights = [w[g * per_out:(g + 1) * per_out].transpose(2, 3, 1, 0)
-               .reshape(kh * kw * c_per_group, per_out) for g in range(groups)]
-    return GemmLayer(node.name, "Conv", node.inputs[0], node.outputs[0], weights, bias,
+    return GemmLayer(node.name, "Conv", node.inputs[0], node.outputs[0],
+                     conv_gemm_weights(w, groups), bias, weight=node.inputs[1],
                      kernel=(kh, kw), strides=_pair(node.attrs.get("strides"), (1, 1)),
                      pads=(int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])),
                      dilations=_pair(node.attrs.get("dilations"), (1, 1)))
@@ -139,7 +154,9 @@ def _fc_layer(node: Node, graph: Graph) -> GemmLayer:
     if w.ndim != 2:
         raise ModelError(f"{graph.source}: {node.op} node {node.name!r} has a "
                          f"{w.ndim}-D weight")
-    return GemmLayer(node.name, node.op, node.inputs[0], node.outputs[0], [w], bias)
+    return GemmLayer(node.name, node.op, node.inputs[0], node.outputs[0], [w], bias,
+                     weight=node.inputs[1],
+                     trans_b=node.op == "Gemm" and bool(node.attrs.get("transB", 0)))
 
 
 def _fold_batchnorm(layer: GemmLayer, graph: Graph) -> None:
@@ -296,6 +313,10 @@ def apply(node: Node, args: list) -> np.ndarray:
         return _lrn(args[0], a)
     if op == "BatchNormalization":
         return _batchnorm(args[0], *args[1:5], a)
+    if op == "QuantizeLinear":
+        return quantize_linear(args[0], args[1], (args[2:] + [None])[0], a)
+    if op == "DequantizeLinear":
+        return dequantize(args[0], args[1], (args[2:] + [None])[0], a)
     raise AssertionError(f"{op} is a GEMM op or unsupported")
 
 

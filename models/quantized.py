@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 
 from nbsmt.models import layers as L
-from nbsmt.models.graph import Graph
+from nbsmt.models.graph import Graph, ModelError
 from nbsmt.sim import quantize
 
 ACT_MAX = quantize.ACT_MAX
@@ -109,13 +109,58 @@ def quantize_model(graph: Graph, layers: dict[str, L.GemmLayer], calib_x: np.nda
     _, env = L.run(graph, layers, calib_x, L.float_gemm, keep=True)
     qlayers = {}
     for name, layer in layers.items():
-        source = _source(graph, layer.input)
-        coding = calibrate(env[source], unit_input=unit_input and source == graph.input)
-        w_q, scales = zip(*(quantize.quantize_weights(w) for w in layer.weights))
+        coding = _model_coding(graph, layer)
+        if coding is None:
+            source = _source(graph, layer.input)
+            coding = calibrate(env[source], unit_input=unit_input and source == graph.input)
+        stored = _model_weights(graph, layer)
+        w_q, scales = zip(*(stored or [quantize.quantize_weights(w) for w in layer.weights]))
         correction = [coding.zero_point * w.astype(np.int64).sum(axis=0) for w in w_q]
         qlayers[name] = QLayer(layer, list(w_q), np.concatenate(scales),
                                layer.bias.astype(np.float64), coding, correction)
     return QModel(graph, layers, qlayers)
+
+
+def _constant_scalar(graph: Graph, name: str | None, what: str, layer) -> float | int:
+    value = np.asarray(graph.constants[name]) if name else np.zeros(())
+    if value.size != 1:
+        raise ModelError(f"{graph.source}: the {what} of layer {layer.name!r}'s input is per "
+                         f"channel; nbsmt codes an activation with one scale per tensor")
+    return value.reshape(()).item()
+
+
+def _model_coding(graph: Graph, layer) -> Coding | None:
+    """The coding a QDQ model gives a layer's input (QuantizeLinear then
+    DequantizeLinear in front of it), or None (calibrate). An int8 activation code q is
+    the array's unsigned code q + 128 (its zero point moves by 128)."""
+    dq = graph.producer(layer.input)
+    ql = graph.producer(dq.inputs[0]) if dq is not None and dq.op == "DequantizeLinear" else None
+    if ql is None or ql.op != "QuantizeLinear":
+        return None
+    scale = float(_constant_scalar(graph, ql.inputs[1], "scale", layer))
+    zp_name = ql.inputs[2] if len(ql.inputs) > 2 and ql.inputs[2] else None
+    zero = _constant_scalar(graph, zp_name, "zero point", layer)
+    signed = zp_name is not None and graph.constants[zp_name].dtype == np.int8
+    return Coding(scale, int(zero) + (128 if signed else 0))
+
+
+def _model_weights(graph: Graph, layer) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(int8 weights [K, N/g], scale [N/g]) per group of a QDQ model's layer, as stored
+    (symmetric: zero point 0), or None (quantize its float weights)."""
+    stored = graph.weight_codes.get(layer.weight)
+    if stored is None or layer.folded:
+        return None
+    ints, scale, zero, axis = stored
+    if ints.dtype != np.int8 or (zero is not None and np.any(zero != 0)):
+        raise ModelError(f"{graph.source}: layer {layer.name!r} has {ints.dtype} weights with "
+                         f"a zero point; nbsmt runs symmetric int8 weights")
+    from nbsmt.models.graph import _along
+    scales = layer.gemm_weights(np.broadcast_to(_along(scale, ints, axis), ints.shape)
+                                .astype(np.float64))
+    if any(np.ptp(s, axis=0).max(initial=0) > 0 for s in scales):
+        raise ModelError(f"{graph.source}: layer {layer.name!r}'s weight scales vary along "
+                         f"its reduction; nbsmt scales weights per output channel")
+    return [(w.astype(np.int8), s[0]) for w, s in zip(layer.gemm_weights(ints), scales)]
 
 
 def operands(q: QLayer, x: np.ndarray) -> list[np.ndarray]:

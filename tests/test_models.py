@@ -511,3 +511,47 @@ def test_images_spread_over_a_local_dask_cluster_give_the_serial_report(tmp_path
         reports.append({k: v for k, v in report.items()
                         if k not in ("seconds", "command", "executor")})
     assert reports[0] == reports[1]
+
+
+def test_a_qdq_model_runs_with_its_own_integer_weights_and_scales(tmp_path):
+    """An int8 QDQ model (QuantizeLinear/DequantizeLinear before each GEMM, int8 weights
+    with per-channel scales): nbsmt uses its integers and scales as stored — an int8
+    activation code q becomes the array's q + 128 — and its exact 8-bit output equals
+    onnxruntime's run of the QDQ graph."""
+    rng = np.random.default_rng(8)
+    n = helper.make_node
+    w1 = rng.integers(-127, 128, (6, 1, 3, 3)).astype(np.int8)
+    s1 = (rng.random(6) * 0.01 + 0.002).astype(np.float32)
+    w2 = rng.integers(-127, 128, (6 * 8 * 8, 10)).astype(np.int8)
+    s2 = (rng.random(10) * 0.01 + 0.002).astype(np.float32)
+    inits = [numpy_helper.from_array(v, k) for k, v in {
+        "w1": w1, "s1": s1, "w2": w2, "s2": s2, "b1": _rand(rng, 6),
+        "in_s": np.float32(1 / 255), "in_z": np.uint8(0),
+        "h_s": np.float32(0.05), "h_z": np.int8(0)}.items()]
+    nodes = [n("QuantizeLinear", ["x", "in_s", "in_z"], ["xq"]),
+             n("DequantizeLinear", ["xq", "in_s", "in_z"], ["xd"]),
+             n("DequantizeLinear", ["w1", "s1"], ["w1d"], axis=0),
+             n("Conv", ["xd", "w1d", "b1"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             n("Relu", ["c"], ["r"]), n("Flatten", ["r"], ["f"]),
+             n("QuantizeLinear", ["f", "h_s", "h_z"], ["fq"]),
+             n("DequantizeLinear", ["fq", "h_s", "h_z"], ["fd"]),
+             n("DequantizeLinear", ["w2", "s2"], ["w2d"], axis=1),
+             n("MatMul", ["fd", "w2d"], ["y"], name="fc")]
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "qdq.onnx")
+    g = G.load(tmp_path / "qdq.onnx")
+    x = rng.random((4, 1, 8, 8), dtype=np.float32)
+    qm = Q.quantize_model(g, L.gemm_layers(g), x, unit_input=True)
+    conv, fc = qm.qlayers["conv"], qm.qlayers["fc"]
+    assert np.array_equal(conv.w_q[0], L.conv_gemm_weights(w1, 1)[0])
+    assert np.array_equal(conv.w_scale, s1.astype(np.float64))
+    assert (conv.coding.scale, conv.coding.zero_point) == (np.float32(1 / 255), 0)
+    assert np.array_equal(fc.w_q[0], w2) and np.array_equal(fc.w_scale, s2.astype(np.float64))
+    assert (fc.coding.scale, fc.coding.zero_point) == (np.float32(0.05), 128)
+    ours = Q.run(qm, x, lambda q, grp, a, w: exact_matmul(a, w))
+    ref = float_logits(float_session(g), g, x)
+    assert np.allclose(ours, ref, rtol=1e-4, atol=1e-4), float(np.abs(ours - ref).max())
