@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval sweep formal energy energy-options bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval models sweep formal energy energy-options bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -63,6 +63,20 @@ synth: setup
 
 eval: setup
 	$(NBSMT) eval --out $(BUILD)/eval
+
+# ONNX models (docs/models.md): the MNIST LeNet on its 1,250 test images; ResNet-18 (40 %
+# pruned) and the onnx package's ResNet-50, random weights, on 2 synthetic images; cycles,
+# time (build/synth/timing.json) and energy (build/energy/energy.json) per inference when
+# those reports exist. About 25 min with the energy report, most of it pricing ResNet's GEMMs.
+LIGHT_RESNET50 = $$($(PY) -c "import onnx, pathlib; print(pathlib.Path(onnx.__file__).parent / 'backend/test/data/light/light_resnet50.onnx')")
+models: setup
+	$(NBSMT) export mnist -o $(BUILD)/models/mnist.onnx
+	$(NBSMT) eval --model $(BUILD)/models/mnist.onnx --data mnist --out $(BUILD)/models/mnist
+	$(NBSMT) export resnet18 -o $(BUILD)/models/resnet18.onnx
+	$(NBSMT) eval --model $(BUILD)/models/resnet18.onnx --synthetic 2 --calib 4 --random-weights 1 \
+	  --prune 0.4 --workers 0 --out $(BUILD)/models/resnet18
+	$(NBSMT) eval --model $(LIGHT_RESNET50) --synthetic 2 --calib 4 --random-weights 1 \
+	  --workers 0 --out $(BUILD)/models/resnet50
 
 # A small design-space sweep on a local Dask cluster (one worker per core): 4x4 and 8x8
 # arrays, 1/2/4 threads, windows 2/5, rne/trunc, on the `make sim` GEMM; area, cycles and
