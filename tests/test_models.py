@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,7 +155,7 @@ def test_float_executor_equals_onnxruntime(tmp_path, name, model):
 FULL = os.environ.get("NBSMT_MODELS") == "full"
 LIGHT_MODELS = sorted(p.name for p in LIGHT.glob("*.onnx"))
 #: In `make test`; the others (seconds to minutes each) run in `make soak` (NBSMT_MODELS=full).
-FLOAT_QUICK = [m for m in LIGHT_MODELS if not re.search("vgg|zfnet|alexnet", m)]
+FLOAT_QUICK = ["light_squeezenet.onnx", "light_resnet50.onnx", "light_shufflenet.onnx"]
 STUDY_QUICK = ["light_squeezenet.onnx"]
 
 
@@ -370,6 +369,7 @@ def test_energy_and_time_per_inference_by_hand(tmp_path, digits_file):
                 report["network"]["cycles"][mode] * 2.5 / 1e3)
 
 
+@pytest.mark.skipif(not FULL, reason="make soak (NBSMT_MODELS=full); digits MACs in CI")
 def test_resnet18_graph_has_the_architecture_macs(tmp_path):
     """The exported ResNet-18: 21 GEMM layers whose MACs, computed here from the
     architecture (stem, four stages, projection shortcuts, FC), total 1.81 G."""
