@@ -12,9 +12,15 @@ import numpy as np
 
 def to_bits(values: np.ndarray, width: int) -> np.ndarray:
     """[..., n] integers -> [..., n*width] bits, element 0 and bit 0 first (two's complement)."""
-    v = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
-    bits = (v[..., None] >> np.arange(width, dtype=np.int64)) & 1
-    return bits.reshape(*v.shape[:-1], v.shape[-1] * width).astype(np.uint8)
+    if not 1 <= width <= 64:
+        raise ValueError(f"a field of {width} bits does not fit a 64-bit lane")
+    # two's complement in the narrowest unsigned type that holds `width` bits: the shifts
+    # and masks then touch 1-8 bytes per bit instead of 8 (memory-bound on long jobs)
+    lane = np.dtype(f"u{next(n for n in (1, 2, 4, 8) if 8 * n >= width)}")
+    v = (np.asarray(values, dtype=np.int64) & ((1 << width) - 1) if width < 64
+         else np.asarray(values, dtype=np.int64)).astype(lane)
+    bits = ((v[..., None] >> np.arange(width, dtype=lane)) & lane.type(1)).astype(np.uint8)
+    return bits.reshape(*v.shape[:-1], v.shape[-1] * width)
 
 
 def from_bits(bits: np.ndarray, width: int, signed: bool) -> np.ndarray:
@@ -28,13 +34,26 @@ def from_bits(bits: np.ndarray, width: int, signed: bool) -> np.ndarray:
 
 def pack(fields: list[tuple[str, int]], values: dict[str, np.ndarray], count: int) -> np.ndarray:
     """Pack per-beat field values ([count, n] each, n elements of width/n bits) into
-    little-endian bytes [count, ceil(bits/8)]."""
-    parts = []
+    little-endian bytes [count, ceil(bits/8)].
+
+    A field of 8/16/32/64-bit elements that starts on a byte is copied as bytes; any
+    other goes through `to_bits` and is ORed in at its bit offset.
+    """
+    out = np.zeros((count, -(-sum(width for _, width in fields) // 8)), dtype=np.uint8)
+    pos = 0
     for name, width in fields:
         v = np.asarray(values[name], dtype=np.int64).reshape(count, -1)
-        parts.append(to_bits(v, width // v.shape[1]))
-    bits = np.concatenate(parts, axis=1)
-    return np.packbits(bits, axis=1, bitorder="little")
+        element = width // v.shape[1]
+        first = pos // 8
+        if pos % 8 == 0 and element in (8, 16, 32, 64):
+            out[:, first:first + width // 8] = (
+                v.astype(f"<i{element // 8}").view(np.uint8).reshape(count, width // 8))
+        else:
+            bits = np.pad(to_bits(v, element), ((0, 0), (pos % 8, 0)))
+            packed = np.packbits(bits, axis=1, bitorder="little")
+            out[:, first:first + packed.shape[1]] |= packed
+        pos += width
+    return out
 
 
 def unpack(fields: list[tuple[str, int]], data: np.ndarray, lanes: dict[str, int],

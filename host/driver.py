@@ -18,7 +18,7 @@ import numpy as np
 
 from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.sim.cycles import cycle_report, tile_counts, tile_order
-from nbsmt.sim.gemm import golden_gemm, lane_operands
+from nbsmt.sim.gemm import GemmResult, golden_gemm, lane_operands
 from nbsmt.core.policy import Policy, check_pipeline, resolve_run
 from nbsmt.host.beats import pack, unpack
 
@@ -97,8 +97,12 @@ def assemble(job: ArrayJob, out_beats: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return c[:m_rows, :n_cols], f["last"].reshape(-1)
 
 
-def check(job: ArrayJob, rtl: dict) -> dict:
+def check(job: ArrayJob, rtl: dict, expected: GemmResult | None = None) -> dict:
     """Compare one RTL run with the models; return the stats record (`ok` says if all agree).
+
+    expected: the job's NB-SMT result (output and SPEC §8 statistics) when the caller
+    computed it already, e.g. with the emulator while the simulator ran; default: the
+    golden model's, computed here.
 
     rtl: {"out": bytes [beats, n], "cycles", "stall_cycles", "busy_cycles",
           "pe_cycles_by_active": [...], "lossy_reductions", "host_gaps", "extra_output"
@@ -106,8 +110,8 @@ def check(job: ArrayJob, rtl: dict) -> dict:
     measured them. When the host never paused (host_gaps == 0), busy_cycles must equal
     the measured cycles and those, less the back-pressure stalls, the cycle model.
     """
-    golden = golden_gemm(job.a, job.w, threads=job.fmt.threads, mode=job.mode,
-                         policy=job.fmt.policy)
+    golden = expected or golden_gemm(job.a, job.w, threads=job.fmt.threads, mode=job.mode,
+                                     policy=job.fmt.policy)
     c, last = assemble(job, np.asarray(rtl["out"], dtype=np.uint8))
     model = job.cycle_report()
     expected_last = np.tile(np.arange(job.fmt.rows) == job.fmt.rows - 1, len(job.tiles))

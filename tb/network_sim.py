@@ -42,7 +42,7 @@ def layer_modes(text: str | None, threads: int, mode: int) -> dict[str, int]:
 
 
 def rtl_gemm(a, w, *, rows: int, cols: int, threads: int, mode: int, policy: Policy,
-             simulator: str, pipeline: int = 0, harness: str = "player"):
+             simulator: str, pipeline: int = 0, harness: str | None = None):
     """One layer's GEMM on the RTL array: (the RTL's output, its record), judged as `nbsmt
     sim` judges a GEMM (golden model, counters, cycle model) and against the emulator."""
     from nbsmt.host.driver import plan
@@ -51,7 +51,8 @@ def rtl_gemm(a, w, *, rows: int, cols: int, threads: int, mode: int, policy: Pol
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
                pipeline=pipeline)
     start = time.monotonic()
-    (record,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness)
+    (record,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness,
+                            reference="golden")
     seconds = time.monotonic() - start
     output = record.pop("output")
     emulated = emulate_gemm(a, w, threads=threads, mode=mode, policy=policy)
@@ -76,9 +77,12 @@ def rtl_gemm(a, w, *, rows: int, cols: int, threads: int, mode: int, policy: Pol
 
 def run_network(wl: Workload, *, rows: int, cols: int, threads: int, modes: dict[str, int],
                 policy: Policy, simulator: str, images: int | None = None, pipeline: int = 0,
-                harness: str = "player", log=lambda msg: None) -> dict:
+                harness: str | None = None, log=lambda msg: None) -> dict:
     """Run the test split (its first `images`) through the network on the RTL; the record
     has per-layer cycles and checks and the RTL's and the emulator's top-1 accuracy."""
+    from nbsmt.tb.array_sim import default_harness
+
+    harness = harness or default_harness(simulator)
     split = wl.test if images is None else wl.test.head(images)
     layers = {}
 

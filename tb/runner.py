@@ -59,7 +59,11 @@ _STAMP = ".nbsmt-build.json"
 _MAX_BUILDS = 4   # a build that another run keeps replacing (a different key) gives up
 
 
-class CocotbFailure(AssertionError):
+class SimulationFailure(AssertionError):
+    """The simulation ran and failed: its bench or player reported it (e.g. no progress)."""
+
+
+class CocotbFailure(SimulationFailure):
     """A cocotb test reported failure (or the simulation produced no results)."""
 
 
@@ -110,7 +114,7 @@ def verified_build(build_dir: Path, key: str, binary_name: str) -> dict | None:
     return stamp if good else None
 
 
-def _smoke_test(simulator: str, binary: Path) -> None:
+def smoke_test(simulator: str, binary: Path) -> None:
     """Run the fresh binary once without cocotb; raise RuntimeError if it cannot run.
 
     vvp runs the design to its end (nothing drives the clock, so at once); a Verilator
@@ -177,9 +181,10 @@ def _private_tmpdir(runner, folder: Path) -> None:
     runner._set_env_build = set_env_build
 
 
-def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Path,
-           key: str, waves: bool) -> None:
-    """Build into a temporary folder beside `build_dir`, check it, then rename it in place.
+def _build(compile_into, *, build_dir: Path, key: str, binary_name: str, smoke) -> None:
+    """Build into a temporary folder beside `build_dir` (`compile_into(folder)` leaves
+    `binary_name` there), check the binary with `smoke(binary)`, then rename the folder
+    in place.
 
     Called with the configuration's exclusive lock held, so any temporary or old folder
     of this configuration still lying around is left over from a killed build.
@@ -191,22 +196,12 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
     try:
         tmp.mkdir(mode=new_mode(directory=True))
         os.chmod(tmp, new_mode(directory=True))   # exact, whatever the umask
-        source = tmp / f"{toplevel}.v"
-        source.write_text(verilog)
-        sources = [source]
-        if simulator == "verilator":
-            sources.append(tmp / f"{toplevel}.vlt")
-            sources[-1].write_text(public_ports_config(verilog, toplevel))
-        _private_tmpdir(runner, tmp / "tmp")
-        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=tmp,
-                     build_args=build_args(simulator, waves), timescale=TIMESCALE,
-                     waves=waves, always=True)
-        shutil.rmtree(tmp / "tmp")
-        binary = _binary(simulator, tmp, toplevel)
+        compile_into(tmp)
+        binary = tmp / binary_name
         if not binary.is_file():
-            raise RuntimeError(f"the {simulator} build left no {binary.name} in {tmp}")
-        _smoke_test(simulator, binary)
-        stamp = {"key": key, "binary": binary.name, "size": binary.stat().st_size,
+            raise RuntimeError(f"the build left no {binary_name} in {tmp}")
+        smoke(binary)
+        stamp = {"key": key, "binary": binary_name, "size": binary.stat().st_size,
                  "sha256": _file_digest(binary)}
         (tmp / _STAMP).write_text(json.dumps(stamp))   # last: the build is complete
         if build_dir.exists():
@@ -221,32 +216,49 @@ def _build(runner, *, verilog: str, toplevel: str, simulator: str, build_dir: Pa
 
 
 @contextlib.contextmanager
-def _ready_build(runner, *, verilog, toplevel, simulator, build_dir, key, waves,
+def cached_build(build_dir: Path, *, key: str, binary_name: str, compile_into, smoke,
                  distrust: dict | None = None):
-    """Yield (stamp, built_now) with a verified build of `key` in `build_dir`, shared-locked.
+    """Yield (stamp, built_now) with a verified build of `key` in `build_dir`, shared-locked
+    (`_build` makes it when there is none: `compile_into`, `smoke` as there).
 
     Runs share the configuration's lock; a build takes it exclusively, so concurrent
     runs of one configuration build it once and never run a half-built folder.
     `distrust`: the stamp of a build whose run failed to start; it is rebuilt.
     """
     lock = build_dir.parent / f".{build_dir.name}.lock"
-    binary = _binary(simulator, build_dir, toplevel).name
     built = False
     for _ in range(_MAX_BUILDS):
         with _locked(lock, fcntl.LOCK_SH):
-            stamp = verified_build(build_dir, key, binary)
+            stamp = verified_build(build_dir, key, binary_name)
             if stamp is not None and stamp != distrust:
                 yield stamp, built
                 return
         with _locked(lock, fcntl.LOCK_EX):
-            stamp = verified_build(build_dir, key, binary)
+            stamp = verified_build(build_dir, key, binary_name)
             if stamp is None or stamp == distrust:
-                _build(runner, verilog=verilog, toplevel=toplevel, simulator=simulator,
-                       build_dir=build_dir, key=key, waves=waves)
+                _build(compile_into, build_dir=build_dir, key=key, binary_name=binary_name,
+                       smoke=smoke)
                 built = True
             distrust = None
     raise RuntimeError(f"{build_dir} was rebuilt {_MAX_BUILDS} times by concurrent runs of "
                        f"different builds (waves and no waves?); run them one after another")
+
+
+def _cocotb_compiler(runner, *, verilog: str, toplevel: str, simulator: str, waves: bool):
+    """`compile_into` for `cached_build`: the cocotb runner's build of `verilog`."""
+    def compile_into(folder: Path) -> None:
+        source = folder / f"{toplevel}.v"
+        source.write_text(verilog)
+        sources = [source]
+        if simulator == "verilator":
+            sources.append(folder / f"{toplevel}.vlt")
+            sources[-1].write_text(public_ports_config(verilog, toplevel))
+        _private_tmpdir(runner, folder / "tmp")
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=folder,
+                     build_args=build_args(simulator, waves), timescale=TIMESCALE,
+                     waves=waves, always=True)
+        shutil.rmtree(folder / "tmp")
+    return compile_into
 
 
 def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
@@ -261,7 +273,7 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
     testcase: run only this cocotb test (name or list of names); default all.
     plusargs: `+name=value` arguments for the simulation ($value$plusargs).
 
-    Safe under concurrency and kills (see `_ready_build`, `_build`); a cached build whose
+    Safe under concurrency and kills (see `cached_build`, `_build`); a cached build whose
     run fails to start is rebuilt once. Returns the results xml path (the last run's
     `results.xml` in the build folder). Raises CocotbFailure if a test failed.
     """
@@ -278,8 +290,12 @@ def run_cocotb(*, verilog: str, toplevel: str, test_module: str, simulator: str,
     extra_env = {k: _env_text(v) for k, v in (env or {}).items()}
     distrust = None
     while True:
-        with _ready_build(runner, verilog=verilog, toplevel=toplevel, simulator=simulator,
-                          build_dir=build_dir, key=key, waves=waves,
+        with cached_build(build_dir, key=key, binary_name=_binary(simulator, build_dir,
+                                                                   toplevel).name,
+                          compile_into=_cocotb_compiler(runner, verilog=verilog,
+                                                        toplevel=toplevel, simulator=simulator,
+                                                        waves=waves),
+                          smoke=lambda binary: smoke_test(simulator, binary),
                           distrust=distrust) as (stamp, built_now):
             ran = _run(runner, build_dir, test_module=test_module, toplevel=toplevel,
                        extra_env=extra_env, waves=waves, testcase=testcase,

@@ -102,6 +102,32 @@ def test_array_on_the_per_cycle_bench(case):
     _check_case(case, pipeline=0, harness="bench")
 
 
+# The native harness (the player clocked by a generated C++ main, no cocotb): the same
+# jobs as the player runs them, rings of a few beats, smooth and back-pressured, 2T and 4T.
+NATIVE_CASES = [CASES[3], CASES[5]]
+
+
+@pytest.mark.parametrize("case", NATIVE_CASES, ids=[_case_id(c) for c in NATIVE_CASES])
+def test_array_on_the_native_player(case):
+    _check_case(case, pipeline=0, harness="native")
+
+
+@pytest.mark.parametrize("harness", ["native", "player"])
+def test_a_job_that_outlives_its_cycle_limit_fails_as_no_progress(monkeypatch, harness):
+    """Both player harnesses stop a job at its cycle limit and say so (the limit is
+    lowered here; a real array never comes near the generous default)."""
+    import nbsmt.tb.array_sim as array_sim
+    from nbsmt.tb.runner import SimulationFailure
+
+    require_simulator("verilator")
+    monkeypatch.setattr(array_sim, "_cycle_limit", lambda job, opt, harness: 20)
+    a, w = gemm_operands("relu", np.random.default_rng(5), 10, 20, 17, Policy())
+    job = plan(a, w, rows=8, cols=8, threads=2, mode=2)
+    with pytest.raises(SimulationFailure,
+                       match=rf"no progress: \d+/{job.output_beats} output beats after 21 cycles"):
+        run_jobs([job], simulator="verilator", harness=harness, player_halves=SMALL_RINGS)
+
+
 # Held idle registers (`gate_clocks`, the clock-gating option of the energy flow): the
 # same checks on Icarus, without and with pipeline registers (whose data stages hold too).
 GATED = [(PIPELINED_CASES[1], 0), (PIPELINED_CASES[2], 2)]
@@ -123,7 +149,8 @@ def _check_case(case, *, pipeline: int, harness: str = "player", gate_clocks: bo
                          pipeline=pipeline))
         options.append(opt)
     records, _ = run_jobs(jobs, simulator=simulator, options=options, harness=harness,
-                          player_halves=SMALL_RINGS, gate_clocks=gate_clocks)
+                          player_halves=SMALL_RINGS, gate_clocks=gate_clocks,
+                          reference="golden")
     for spec, opt, rec in zip(specs, options, records):
         failed = [name for name, good in rec["checks"].items() if not good]
         assert not failed, (f"job {spec[:5]}: {failed}; cycles {rec['cycles']} "

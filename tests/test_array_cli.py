@@ -59,6 +59,28 @@ def test_sim_cli_writes_the_rtl_result_and_stats_with_waves(operands, simulator)
         assert "$scope module pe_0_0 $end" in Path(wave[0][len("waves: "):]).read_text()
 
 
+@pytest.mark.parametrize("reference", [None, "golden"])
+def test_sim_cli_on_verilator_defaults_to_the_native_player(operands, reference):
+    """No --harness on Verilator: the native player; the result is held against the
+    emulator by default, the golden model on request, and is the golden model's C."""
+    require_simulator("verilator")
+    d, a, w = operands
+    out, stats = d / "C.npy", d / "S.json"
+    r = run("sim", "--a", d / "A.npy", "--w", d / "W.npy", "--threads", "4", "--rows", "3",
+            "--cols", "2", "--out", out, "--stats", stats,
+            *(["--reference", reference] if reference else []))
+    assert r.returncode == 0, r.stdout + r.stderr
+    golden = golden_gemm(a, w, threads=4, mode=4)
+    assert np.array_equal(np.load(out), golden.output)
+    s = json.loads(stats.read_text())
+    assert (s["harness"], s["reference"]) == ("native", reference or "emulator")
+    assert s["ok"] and s["cycles"] == gemm_cycles(5, 9, 3, rows=3, cols=2, mode=4)
+    assert s["golden"] == json.loads(json.dumps(golden.stats))
+    assert s["counters"]["pe_cycles_by_active"] == golden.stats["pe_cycles_by_active"]
+    against = "the golden model" if reference else "the emulator"
+    assert f"RTL result bit-exact with {against}" in r.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["--threads", "2", "--mode", "4"], "mode must not exceed threads (2), not 4"),
     (["--threads", "2", "--rows", "0"], "--rows must be between 1 and 64, not 0"),

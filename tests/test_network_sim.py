@@ -37,6 +37,12 @@ def test_layer_modes_rejects_bad_items(text, message):
     (["--threads", "2", "--images", "3", "--a", "A.npy", "--w", "W.npy", "--out", "C.npy"],
      "--images only go with --network"),
     (["--threads", "2", "--network", "digits", "--images", "0"], "--images must be at least 1, not 0"),
+    (["--threads", "2", "--network", "digits", "--reference", "golden"],
+     "--network runs its own layers: --reference do not apply"),
+    (["--threads", "2", "--a", "A.npy", "--w", "W.npy", "--out", "C.npy", "--harness", "native",
+      "--simulator", "icarus"], "--harness native runs on Verilator only (Icarus: player or bench)"),
+    (["--threads", "2", "--a", "A.npy", "--w", "W.npy", "--out", "C.npy", "--harness", "native",
+      "--waves"], "--waves needs a cocotb harness (player or bench), not native"),
 ])
 def test_network_flags_are_checked(args, message):
     r = run("sim", *args)

@@ -2,8 +2,10 @@
 
 The GEMM is tiled onto an R x C array of T-thread PEs in mode m by the numpy host driver
 (`nbsmt.host.driver`), streamed into the RTL by the Verilog stimulus player under cocotb
-(`nbsmt.tb.player`; `--harness bench` drives every cycle from Python instead), and
-judged against the golden model, its statistics and the cycle model. The RTL's C is
+(`nbsmt.tb.player`), clocked by a generated C++ main on Verilator (`nbsmt.tb.native`) or
+by cocotb (`--harness player`; `--harness bench` drives every cycle from Python), and
+judged against the emulator (proven equal to the golden model; `--reference golden` for
+the golden model itself), its statistics and the cycle model. The RTL's C is
 written even when it disagrees (so it can be inspected); the exit status is then 1.
 """
 
@@ -55,10 +57,17 @@ def register(sub) -> None:
     path_flag(p.add_argument("--stats", metavar="S.json",
                              help="cycles, cycle model, hardware counters, golden statistics, "
                                   "checks"), "output-file")
-    p.add_argument("--harness", choices=("player", "bench"), default="player",
-                   help="player: a Verilog stimulus player streams the GEMM, Python only "
-                        "refills its memories (fast, default); bench: cocotb drives every "
-                        "cycle from Python (the protocol bench)")
+    p.add_argument("--harness", choices=("native", "player", "bench"),
+                   help="native: a Verilog stimulus player clocked by a generated C++ main "
+                        "(Verilator only; the default there); player: the same player "
+                        "under cocotb, Python refills its memories (the default on Icarus "
+                        "and with --waves); bench: cocotb drives every cycle from Python "
+                        "(the protocol bench)")
+    p.add_argument("--reference", choices=("emulator", "golden"),
+                   help="--a/--w: the model the RTL's C and counters are held against, "
+                        "computed while the simulator runs: the BLAS-speed emulator "
+                        "(default; proven equal to the golden model by the test suite) or "
+                        "the golden model itself (slower)")
     p.add_argument("--waves", action="store_true", help="record a waveform and print its path")
     p.set_defaults(func=run)
 
@@ -104,10 +113,24 @@ def _check_inputs(args) -> None:
             raise InputError("--layer applies to --network NET.onnx; --network digits runs "
                              "every layer (--mode-per-layer)")
         given = [f for f, v in (("--a", args.a), ("--w", args.w), ("--stats", args.stats),
-                                ("--clock-ns", args.clock_ns), ("--timing", args.timing))
+                                ("--clock-ns", args.clock_ns), ("--timing", args.timing),
+                                ("--reference", args.reference))
                  if v is not None] + (["--waves"] if args.waves else [])
         if given:
             raise InputError(f"--network runs its own layers: {', '.join(given)} do not apply")
+    if args.harness == "native" and args.simulator == "icarus":
+        raise InputError("--harness native runs on Verilator only (Icarus: player or bench)")
+    if args.harness == "native" and args.waves:
+        raise InputError("--waves needs a cocotb harness (player or bench), not native")
+
+
+def _harness(args) -> str:
+    """--harness, or the fastest one that does what was asked (waveforms need cocotb)."""
+    from nbsmt.tb.array_sim import default_harness
+
+    if args.harness is not None:
+        return args.harness
+    return "player" if args.waves else default_harness(args.simulator)
 
 
 def _array_args(args):
@@ -162,7 +185,7 @@ def run_onnx_network(args) -> int:
             return emulate_gemm(a, w, threads=threads, mode=mode, policy=policy).output
         output, record = rtl_gemm(a, w, rows=rows, cols=cols, threads=threads, mode=mode,
                                   policy=policy, simulator=args.simulator,
-                                  pipeline=args.pipeline, harness=args.harness)
+                                  pipeline=args.pipeline, harness=_harness(args))
         key = q.name if q.layer.groups == 1 else f"{q.name}/group{group}"
         records[key] = record
         print(f"  {key}: {'x'.join(map(str, record['shape']))} mode {mode}: {record['cycles']} "
@@ -208,7 +231,7 @@ def run_network(args) -> int:
     wl = prepare(args.quick)
     report = run_layers(wl, rows=rows, cols=cols, threads=threads, modes=modes, policy=policy,
                         simulator=args.simulator, images=images, pipeline=args.pipeline,
-                        harness=args.harness,
+                        harness=_harness(args),
                         log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     report["quick"] = args.quick
     with outputs.staging() as stage:
@@ -233,14 +256,14 @@ def run_network(args) -> int:
 def run(args) -> int:
     """A failed simulation (the bench reported a failure, e.g. no progress) ends with its
     message on one line and status 1, like an RTL result that disagrees."""
-    from nbsmt.tb.runner import CocotbFailure
+    from nbsmt.tb.runner import SimulationFailure
 
     _check_inputs(args)
     try:
         if args.network is None:
             return run_gemm(args)
         return run_network(args) if args.network == "digits" else run_onnx_network(args)
-    except CocotbFailure as exc:
+    except SimulationFailure as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
         print(f"nbsmt sim: the simulation failed: {first}", file=sys.stderr)
         return 1
@@ -266,10 +289,11 @@ def run_gemm(args) -> int:
     job = plan(a, w, rows=rows, cols=cols, threads=threads, mode=mode, policy=policy,
                pipeline=args.pipeline)
     (record,), build_dir = run_jobs([job], simulator=args.simulator, waves=args.waves,
-                                    quiet=True, harness=args.harness)
+                                    quiet=True, harness=_harness(args),
+                                    reference=args.reference or "emulator")
     output = record.pop("output")
     record["simulator"] = args.simulator
-    record["harness"] = args.harness
+    record["harness"] = _harness(args)
     model = record["cycle_model"]
     record["time"] = _time(record, rows, cols, threads, args.pipeline,
                            array_clocks(periods, rows, cols, threads, args.pipeline, clock_ns))
@@ -296,5 +320,7 @@ def run_gemm(args) -> int:
     if bad:
         print(f"nbsmt sim: RTL disagrees with the models: {', '.join(bad)}")
         return 1
-    print("RTL result bit-exact with the golden model; counters and cycles match the models")
+    against = ("the emulator (= the golden model, tests/test_emulator.py)"
+               if record["reference"] == "emulator" else "the golden model")
+    print(f"RTL result bit-exact with {against}; counters and cycles match the models")
     return 0
