@@ -111,7 +111,7 @@ def main() -> None:
     report = {"one_process": rows}
     if args.workers:
         cluster, what = on_cluster(model, x, args.workers)
-        print(f"  on a {what}, {2 * args.workers} images each:")
+        print(f"  on a {what}, {len(x) - 1} images, one task each:")
         for name, r in cluster.items():
             r["speedup_vs_one_process"] = r["images_per_second"] / rows[name]["images_per_second"]
             print(f"  {name:12s} {r['images_per_second']:.3f} images/s  "

@@ -117,8 +117,13 @@ def local_cluster(workers: int, scratch: str, timeout: float):
     from distributed import Client, LocalCluster
 
     _quiet()
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which turns off
+    # glibc's adaptive mmap threshold: every large numpy temporary then costs fresh pages,
+    # and the model emulation ran at half speed (ResNet-50: 0.60 s per exact image against
+    # 0.29 s in one process). Unset (None) it for our workers.
     dask.config.set({"temporary-directory": scratch,
-                     "distributed.worker.multiprocessing-method": "spawn"})
+                     "distributed.worker.multiprocessing-method": "spawn",
+                     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     spawn = multiprocessing.get_context("spawn")
     spawn.set_executable(_ignoring_sigint_python(scratch))
     cluster = None

@@ -367,6 +367,8 @@ def test_energy_and_time_per_inference_by_hand(tmp_path, digits_file):
             t = report["time"][mode]
             assert t["us_per_inference"] == pytest.approx(
                 report["network"]["cycles"][mode] * 2.5 / 1e3)
+            assert t["ossa_us_per_inference"] / t["us_per_inference"] == pytest.approx(
+                t["time_speedup"], rel=1e-12)
 
 
 @pytest.mark.skipif(not FULL, reason="make soak (NBSMT_MODELS=full); digits MACs in CI")

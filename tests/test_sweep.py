@@ -288,3 +288,15 @@ def test_ctrl_c_stops_and_keeps_finished_points(tmp_path):
                            env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{done}: " in rerun.stdout and f"(cached)" in rerun.stdout.split(done)[1].splitlines()[0]
+
+
+def test_local_workers_keep_glibcs_adaptive_malloc():
+    """Dask's nanny default MALLOC_TRIM_THRESHOLD_=65536 halved the model emulation's
+    speed in the workers (sweep/cluster.py); our local workers start without it."""
+    import os
+
+    from nbsmt.sweep.cluster import cluster_client
+
+    with cluster_client(None, 1, 30.0) as (client, _):
+        seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_", "unset"))
+    assert list(seen.values()) == ["unset"], seen
