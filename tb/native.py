@@ -83,17 +83,19 @@ int main(int argc, char** argv) {
     const unsigned long chunks = (n_in + IN_HALF - 1) / IN_HALF;
     unsigned long loaded = 0, refilled = 0, dumped = 0;
     static const char digits[] = "0123456789abcdef";
-    std::string text;
+    char pairs[256][2];   // a byte's two hex digits
+    for (int v = 0; v < 256; v++) { pairs[v][0] = digits[v >> 4]; pairs[v][1] = digits[v & 15]; }
+    std::string text(IN_HALF * (2 * IN_BYTES + 1), '\n');
     auto load_next = [&] {   // at a falling edge, like player_test's load_next
-        text.clear();
-        for (unsigned long i = 0; i < IN_HALF; i++) {
+        char* p = &text[0];
+        for (unsigned long i = 0; i < IN_HALF; i++, p++) {   // p++: the line's '\n'
             const unsigned long beat = loaded * IN_HALF + i;
-            for (unsigned long b = IN_BYTES; b-- > 0;) {
-                const uint8_t v = beat < n_in ? beats[beat * IN_BYTES + b] : 0;
-                text += digits[v >> 4];
-                text += digits[v & 15];
+            const uint8_t* row = beat < n_in ? &beats[beat * IN_BYTES] : nullptr;
+            for (unsigned long b = IN_BYTES; b-- > 0; p += 2) {
+                const uint8_t v = row ? row[b] : 0;
+                p[0] = pairs[v][0];
+                p[1] = pairs[v][1];
             }
-            text += '\n';
         }
         FILE* f = std::fopen((dir + "/in.hex").c_str(), "w");
         if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size()) fail("in.hex");
