@@ -15,7 +15,8 @@ the moment, the run ends with exit 0 (it had finished), 130 or 143, and afterwar
 The random moment counts from when nbsmt's handlers are in place (`_wait_for_handlers`).
 
 The quick commands (gemm, verilog, sweep on a local cluster) run in `make test`; the
-slow ones (sim, synth, eval, energy, formal) with NBSMT_SIGNALS=full, in `make soak`.
+slow ones (sim on Icarus and on the native player, synth, eval, energy, formal) with
+NBSMT_SIGNALS=full, in `make soak`.
 Delays come from NBSMT_SEED when set (a failure prints it), else from a fresh seed.
 """
 
@@ -51,6 +52,10 @@ QUICK = {
 SLOW = {
     "sim": (["sim", "--a", "IN/A.npy", "--w", "IN/W.npy", "--threads", "2", "--rows", "2",
              "--simulator", "icarus", "--out", "OUT/C.npy", "--stats", "OUT/S.json"], ["C.npy", "S.json"], 3.0),
+    # Verilator's default, the native player: a C++ build, then the player's own process
+    "sim-native": (["sim", "--a", "IN/A.npy", "--w", "IN/W.npy", "--threads", "2", "--rows", "2",
+                    "--simulator", "verilator", "--out", "OUT/C.npy", "--stats", "OUT/S.json"],
+                   ["C.npy", "S.json"], 12.0),
     "synth": (["synth", "--rows", "2", "--threads", "1", "2", "--out", "OUT/synth"],
               ["synth"], 7.5),
     "eval": (["eval", "--quick", "--out", "OUT/eval"], ["eval"], 4.5),
