@@ -65,10 +65,10 @@ class PowerLibrary:
     pins: dict[tuple[str, str], PinPower]         # (cell, pin) -> energy tables
 
 
-def load_power_library(path) -> PowerLibrary:
-    """The Liberty file at `path` (synth/liberty.py) with its energy scales; LibertyError
-    when it lacks the supply voltage or a unit the model needs."""
-    library = load_library(path)
+def load_power_library(source) -> PowerLibrary:
+    """A `Library`, or the Liberty file at `source` (synth/liberty.py), with its energy
+    scales; LibertyError when it lacks the supply voltage or a unit the model needs."""
+    library = source if isinstance(source, Library) else load_library(source)
     units = library.units
     if not units.nom_voltage or units.nom_voltage <= 0:
         raise LibertyError(f"{library.path.name}: no nominal voltage")

@@ -31,13 +31,12 @@ def policy_variants() -> list[Policy]:
 def default_set(sizes=DEFAULT_ARRAY_SIZES, threads=DEFAULT_THREADS,
                 timing_sizes=DEFAULT_TIMING_SIZES) -> list[Design]:
     """The `make synth` report: PEs, arrays of each size, PE policy variants, and every
-    pipeline depth of the PE and of the SySMT arrays in `timing_sizes` (the pipelined 1T
-    arrays, `--pipeline` reports them, are left out to keep the report's time down)."""
+    pipeline depth of the PE and of the arrays in `timing_sizes`, the OS-SA too (the
+    like-for-like comparisons put it at each depth)."""
     designs = [Design.pe(t, pipeline=d) for d in PIPELINE_DEPTHS for t in threads]
     for n in sizes:
         depths = PIPELINE_DEPTHS if n in timing_sizes else (0,)
-        designs += [Design.array(n, n, t, pipeline=d) for d in depths for t in threads
-                    if d == 0 or t > 1]
+        designs += [Design.array(n, n, t, pipeline=d) for d in depths for t in threads]
     designs += [Design.pe(t, policy=p) for p in policy_variants() for t in threads if t > 1]
     return designs
 

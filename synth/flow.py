@@ -21,7 +21,7 @@ from nbsmt.hw.design import Design
 
 from nbsmt.synth import techmap, timing, yosys
 from nbsmt.synth.blocks import CATEGORIES, module_shares
-from nbsmt.synth.liberty import Library
+from nbsmt.synth.liberty import Library, library_file_names
 from nbsmt.synth.modules import Hierarchy, clean_name, deduplicate
 
 @functools.cache
@@ -138,9 +138,11 @@ def time_design(config: Design, verilog: str, library: Library, cache: Cache) ->
     (synth/techmap.py) and timed by OpenSTA (synth/timing.py); cached by content."""
     h = deduplicate(verilog)
     top = h.top.lstrip("\\")
-    load = library.flip_flop_data_capacitance()
-    tcl = timing.tcl_script(top, output_load_pf=load)
-    key = digest("timing", h.verilog, techmap.script(top), techmap.SCRIPT_VERSION,
+    load = library.capacitance_pf(library.flip_flop_data_capacitance())
+    liberty = library_file_names(library)
+    tcl = timing.tcl_script(top, output_load_pf=load, liberty=liberty)
+    key = digest("timing", h.verilog, techmap.script(top, liberty=liberty, dont_use=library.dont_use),
+                 techmap.SCRIPT_VERSION,
                  techmap.MAX_FANOUT, tcl, library.digest, yosys_version(), timing.sta_version())
     hit = cache.get_json("timing", key, check=_is_timing)
     if hit is not None:
@@ -148,13 +150,13 @@ def time_design(config: Design, verilog: str, library: Library, cache: Cache) ->
     with tempfile.TemporaryDirectory(prefix="nbsmt-timing-") as tmp:
         mapped = techmap.map_design(h.verilog, top, library, Path(tmp))
         start = time.monotonic()
-        report = timing.run_sta(mapped.verilog, top, library.path, Path(tmp), output_load_pf=load,
+        report = timing.run_sta(mapped.verilog, top, library, Path(tmp), output_load_pf=load,
                                 design_kind=config.kind)
         sta_seconds = time.monotonic() - start
     value = {**report, "area_um2": round(mapped.area_um2, 1), "cells": mapped.cells,
              "cell_count": sum(mapped.cells.values()), "fanout_buffers": mapped.buffers_added,
              "map_seconds": round(mapped.seconds, 2), "sta_seconds": round(sta_seconds, 2),
-             "library": library.path.name, "output_load_pf": load,
+             "library": library.label, "output_load_pf": load,
              "input_slew_ns": timing.INPUT_SLEW_NS, "max_fanout": techmap.MAX_FANOUT}
     cache.put_json("timing", key, value)
     return {**value, "cached": False}

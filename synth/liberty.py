@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import fnmatch
 import gzip
 import hashlib
 import itertools
@@ -262,6 +263,8 @@ class Pin:
     clock: bool
     arcs: list[Arc]
     power: list[tuple[Table, Table]]  # (rise_power, fall_power) of each internal_power group
+    clock_gate_role: str | None = None   # "clock", "enable", "test" or "out" on an ICG's pins
+    three_state: str | None = None       # the condition under which a tristate output floats
 
 
 @dataclasses.dataclass
@@ -271,6 +274,7 @@ class Cell:
     pins: dict[str, Pin]
     storage: list[Group]             # its ff, latch, ff_bank, latch_bank and statetable groups
     leakage: float = 0.0             # cell_leakage_power
+    clock_gating: str | None = None  # clock_gating_integrated_cell ("latch_posedge", ...)
 
     @property
     def sequential(self) -> bool:
@@ -318,8 +322,10 @@ class Cell:
             return False
 
 
-def _evaluate(expr: str, values: dict[str, bool]) -> bool:
-    """Liberty boolean function: ! and postfix ' negate, & * or juxtaposition AND, | + OR, ^ XOR."""
+def parse_function(expr: str) -> tuple:
+    """A Liberty boolean function as a tree: ("var", name), ("const", bool), ("not", x),
+    ("xor" | "and" | "or", a, b). Liberty's precedence: ! and postfix ' first, then ^,
+    then & * or juxtaposition (AND), then | + (OR)."""
     tokens = re.findall(r"[A-Za-z_][\w\[\]]*|[01]|[!'&*|+^()]", expr)
     pos = 0
 
@@ -328,54 +334,97 @@ def _evaluate(expr: str, values: dict[str, bool]) -> bool:
 
     def take():
         nonlocal pos
+        if pos >= len(tokens):
+            raise LibertyError(f"cannot parse function {expr!r}")
         pos += 1
         return tokens[pos - 1]
 
     def primary():
         tok = take()
         if tok == "!":
-            value = not primary()
+            node = ("not", primary())
         elif tok == "(":
-            value = disjunction()
+            node = disjunction()
             if take() != ")":
                 raise LibertyError(f"unbalanced function {expr!r}")
         elif tok in ("0", "1"):
-            value = tok == "1"
-        elif tok in values:
-            value = values[tok]
+            node = ("const", tok == "1")
+        elif tok[0].isalpha() or tok[0] == "_":
+            node = ("var", tok)
         else:
-            raise LibertyError(f"unknown name {tok!r} in function {expr!r}")
+            raise LibertyError(f"cannot parse function {expr!r}")
         while peek() == "'":
             take()
-            value = not value
-        return value
-
-    def conjunction():
-        value = primary()
-        while peek() not in (None, "|", "+", "^", ")"):
-            if peek() in ("&", "*"):
-                take()
-            value = primary() and value
-        return value
+            node = ("not", node)
+        return node
 
     def xor():
-        value = conjunction()
+        node = primary()
         while peek() == "^":
             take()
-            value = conjunction() != value
-        return value
+            node = ("xor", node, primary())
+        return node
+
+    def conjunction():
+        node = xor()
+        while peek() not in (None, "|", "+", ")"):
+            if peek() in ("&", "*"):
+                take()
+            node = ("and", node, xor())
+        return node
 
     def disjunction():
-        value = xor()
+        node = conjunction()
         while peek() in ("|", "+"):
             take()
-            value = xor() or value
-        return value
+            node = ("or", node, conjunction())
+        return node
 
     result = disjunction()
     if pos != len(tokens):
         raise LibertyError(f"cannot parse function {expr!r}")
     return result
+
+
+def function_names(expr: str) -> set[str]:
+    """The pin (or state variable) names a Liberty function reads."""
+    def walk(node):
+        if node[0] == "var":
+            return {node[1]}
+        return set().union(*(walk(n) for n in node[1:] if isinstance(n, tuple)))
+    return walk(parse_function(expr))
+
+
+def _evaluate(expr: str, values: dict[str, bool]) -> bool:
+    """The value of Liberty boolean function `expr` (`parse_function`) at `values`."""
+    def value(node):
+        kind = node[0]
+        if kind == "var":
+            if node[1] not in values:
+                raise LibertyError(f"unknown name {node[1]!r} in function {expr!r}")
+            return values[node[1]]
+        if kind == "const":
+            return node[1]
+        if kind == "not":
+            return not value(node[1])
+        a, b = value(node[1]), value(node[2])
+        return a != b if kind == "xor" else (a and b) if kind == "and" else (a or b)
+    return value(parse_function(expr))
+
+
+def function_verilog(expr: str, name=lambda pin: pin) -> str:
+    """Liberty boolean function `expr` as a Verilog expression, each name through `name`."""
+    def text(node):
+        kind = node[0]
+        if kind == "var":
+            return name(node[1])
+        if kind == "const":
+            return "1'b1" if node[1] else "1'b0"
+        if kind == "not":
+            return f"~{text(node[1])}"
+        op = {"xor": "^", "and": "&", "or": "|"}[kind]
+        return f"({text(node[1])} {op} {text(node[2])})"
+    return text(parse_function(expr))
 
 
 # ------------------------------------------------------------------------ the library
@@ -389,14 +438,46 @@ _STORAGE = ("ff", "latch", "ff_bank", "latch_bank", "statetable")
 class Library:
     """A Liberty library, everything the flows read from it."""
 
-    path: Path                       # resolved
+    path: Path                       # resolved; the first of `files`
     name: str
     units: Units
     cells: dict[str, Cell]
     areas: dict[str, float]          # cell -> area, for the cells that declare one (um^2 here)
     nand2: str | None                # reference cell for gate equivalents
     sequential: frozenset[str]       # cells of `areas` with state (ff, latch, statetable)
-    digest: str                      # sha256 of the file's bytes (keys the synthesis caches)
+    digest: str                      # sha256 of the files' bytes and dont_use (keys the caches)
+    files: tuple[Path, ...] = ()     # every file the library was read from, resolved
+    dont_use: tuple[str, ...] = ()   # glob patterns of cells the mappers must not use
+
+    @property
+    def label(self) -> str:
+        """The library in reports: its file's name, and how many more files it has."""
+        more = len(self.files) - 1
+        return self.path.name + (f" (+{more} more files)" if more > 0 else "")
+
+    def usable(self, cell: str) -> bool:
+        """Whether the mappers may use `cell` (not matched by a dont_use pattern)."""
+        return not any(fnmatch.fnmatchcase(cell, pattern) for pattern in self.dont_use)
+
+    def scale_time(self, ns: float) -> float:
+        """`ns` nanoseconds in the library's time unit (1 ns when the file has none)."""
+        return ns * 1e-9 / self.units.time if self.units.time else ns
+
+    def capacitance_pf(self, value: float) -> float:
+        """A capacitance in the library's unit, in pF (the unit when the file has none)."""
+        return value * self.units.capacitance / 1e-12 if self.units.capacitance else value
+
+    def clock_gate(self) -> tuple[Cell, dict[str, str]] | None:
+        """The smallest usable integrated clock gate that latches its enable while the
+        clock is high (`latch_posedge*`), with its pins by role (clock, enable, out,
+        and test, tied low); None when the library has none."""
+        gates = []
+        for cell in self.cells.values():
+            if (cell.clock_gating or "").startswith("latch_posedge") and self.usable(cell.name):
+                roles = {p.clock_gate_role: p.name for p in cell.pins.values() if p.clock_gate_role}
+                if {"clock", "enable", "out"} <= roles.keys():
+                    gates.append((cell.area, cell.name, cell, roles))
+        return min(gates)[2:] if gates else None
 
     @property
     def nand2_area(self) -> float | None:
@@ -413,7 +494,7 @@ class Library:
         """Input capacitance of the D pin of the smallest positive-edge flip-flop (the
         load the timing flow assumes on every output port)."""
         flops = [c for c in self.cells.values() if c.sequential and "D" in c.pins
-                 and c.clocked_on and not re.search(r"[!']", c.clocked_on)]
+                 and c.clocked_on and not re.search(r"[!']", c.clocked_on) and self.usable(c.name)]
         if not flops:
             raise LibertyError(f"{self.path.name}: no flip-flop with a D pin")
         return min(flops, key=lambda c: c.area).pins["D"].capacitance
@@ -421,9 +502,8 @@ class Library:
     def strongest_buffer(self) -> Cell:
         """The buffer (not a clock buffer) with the lowest delay into a load of 16 of its
         own inputs: the cell fanout repair drives trees with."""
-        buffers = [c for c in self.cells.values()
-                   if c.is_buffer and not c.name.upper().startswith("CLK")] or \
-                  [c for c in self.cells.values() if c.is_buffer]
+        candidates = [c for c in self.cells.values() if c.is_buffer and self.usable(c.name)]
+        buffers = [c for c in candidates if not c.name.upper().startswith("CLK")] or candidates
         if not buffers:
             raise LibertyError(f"{self.path.name}: no buffer cell for fanout repair")
 
@@ -431,9 +511,13 @@ class Library:
             pin = cell.pins[cell.outputs[0]]
             load = 16 * cell.pins[cell.inputs[0]].capacitance
             arc = pin.arcs[0]
-            return max(t.lookup(load, 0.1) for k, t in arc.tables.items() if k.startswith("cell_"))
+            slew = self.scale_time(0.1)
+            return max(t.lookup(load, slew) for k, t in arc.tables.items() if k.startswith("cell_"))
 
         return min(buffers, key=lambda c: (delay(c), c.area))
+
+
+_CLOCK_GATE_ROLES = ("clock", "enable", "test", "out")
 
 
 def _cell(group: Group, templates: dict[str, tuple[str, ...]]) -> Cell:
@@ -454,14 +538,19 @@ def _cell(group: Group, templates: dict[str, tuple[str, ...]]) -> Cell:
             pins[name] = Pin(name, str(attrs.get("direction", "")), cap,
                              float(attrs.get("rise_capacitance", cap)),
                              float(attrs.get("fall_capacitance", cap)),
-                             attrs.get("function"), attrs.get("clock") == "true", arcs, power)
+                             attrs.get("function"), attrs.get("clock") == "true", arcs, power,
+                             next((role for role in _CLOCK_GATE_ROLES
+                                   if attrs.get(f"clock_gate_{role}_pin") == "true"), None),
+                             attrs.get("three_state"))
     area = group.attrs.get("area")
     return Cell(group.args[0], float(area) if area is not None else 0.0, pins,
                 [g for g in group.groups if g.kind in _STORAGE],
-                float(group.attrs.get("cell_leakage_power", 0.0)))
+                float(group.attrs.get("cell_leakage_power", 0.0)),
+                group.attrs.get("clock_gating_integrated_cell"))
 
 
-def _library(top: Group, path: Path, digest: str) -> Library:
+def _cells(top: Group) -> tuple[dict[str, Cell], dict[str, float]]:
+    """The cells of a parsed library group, and the areas of those that declare one."""
     templates = {g.args[0]: tuple(g.attrs[k] for k in ("variable_1", "variable_2", "variable_3")
                                   if k in g.attrs)
                  for g in top.groups if g.kind in ("lu_table_template", "power_lut_template") and g.args}
@@ -479,6 +568,22 @@ def _library(top: Group, path: Path, digest: str) -> Library:
                 raise LibertyError(f"cell {cell.name}: area must be a finite number >= 0, "
                                    f"not {group.attrs['area']}")
             areas[cell.name] = cell.area
+    return cells, areas
+
+
+def _library(files: list[tuple[Path, Group]], digest: str, dont_use: tuple[str, ...]) -> Library:
+    """One library from the parsed files (the first names it); they must agree on units."""
+    cells, areas = {}, {}
+    units = Units.of(files[0][1])
+    for path, top in files:
+        if Units.of(top) != units:
+            raise LibertyError(f"{path.name} has other units than {files[0][0].name}: "
+                               "the files of one library must agree")
+        more, more_areas = _cells(top)
+        for name in more.keys() & cells.keys():
+            raise LibertyError(f"cell {name} is defined in two files")
+        cells.update(more)
+        areas.update(more_areas)
     if not areas:
         raise LibertyError("no cells with an area")
     nand2 = None
@@ -487,25 +592,95 @@ def _library(top: Group, path: Path, digest: str) -> Library:
             nand2 = name
     if nand2 is not None and areas[nand2] <= 0:   # a gate equivalent would divide by zero
         raise LibertyError(f"the gate-equivalent cell {nand2} has area {areas[nand2]:g}")
-    return Library(path.resolve(), top.args[0] if top.args else path.stem, Units.of(top), cells, areas,
-                   nand2, frozenset(n for n in areas if cells[n].sequential), digest)
+    path, top = files[0]
+    return Library(path.resolve(), top.args[0] if top.args else path.stem, units, cells, areas,
+                   nand2, frozenset(n for n in areas if cells[n].sequential), digest,
+                   tuple(p.resolve() for p, _ in files), tuple(dont_use))
 
 
-def load_library(path) -> Library:
-    """Read the Liberty file at `path` (plain or gzip) into a `Library`; a file that
-    cannot be read or used raises LibertyError, one line naming the file and why."""
+def load_library(path, *more, dont_use=()) -> Library:
+    """Read the Liberty file at `path` (plain or gzip), and any `more` files of the same
+    library (ASAP7 comes in five), into one `Library`; `dont_use` lists glob patterns of
+    cells the mappers must not use. A file that cannot be read or used raises
+    LibertyError, one line naming the file and why. Parses are kept per process by the
+    files' content."""
+    paths = [Path(p) for p in (path, *more)]
+    blobs = []
+    for p in paths:
+        try:
+            blobs.append(p.read_bytes())
+        except OSError as exc:
+            raise LibertyError(f"cannot read liberty file {str(p)!r}: {exc.strerror or exc}") from None
+    digests = [hashlib.sha256(data).hexdigest() for data in blobs]
+    digest = digests[0] if len(paths) == 1 and not dont_use else \
+        hashlib.sha256(" ".join(digests + ["dont_use"] + list(dont_use)).encode()).hexdigest()
+    files = [(p, _parsed(p, d, data)) for p, d, data in zip(paths, digests, blobs)]
+    try:
+        return _library(files, digest, tuple(dont_use))
+    except ValueError as exc:        # LibertyError, or a number that is not one
+        where = str(paths[0]) if len(paths) == 1 else ", ".join(p.name for p in paths)
+        raise LibertyError(f"cannot read liberty file {where!r}: {exc}") from None
+
+
+#: Parsed files by the sha256 of their bytes: a library read twice in a process (a
+#: report, then its energy flow) is parsed once.
+_PARSED: dict[str, Group] = {}
+
+
+def _parsed(path: Path, digest: str, data: bytes) -> Group:
+    """The parsed library group of one file's bytes (plain or gzip)."""
+    if digest not in _PARSED:
+        try:
+            if data[:2] == b"\x1f\x8b":
+                try:
+                    data = gzip.decompress(data)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise LibertyError(f"bad gzip data ({exc})") from None
+            top = parse(data.decode(errors="replace"))
+        except ValueError as exc:    # LibertyError, or a number that is not one
+            raise LibertyError(f"cannot read liberty file {str(path)!r}: {exc}") from None
+        if len(_PARSED) >= 8:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[digest] = top
+    return _PARSED[digest]
+
+
+def liberty_text(path: Path) -> bytes:
+    """The bytes of a Liberty file, decompressed when it is gzip (the tools read plain
+    text: the 2019 OpenSTA and Yosys' mappers do not all read gzip)."""
+    data = Path(path).read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def library_name(path) -> str:
+    """The name in the `library (...)` group of the Liberty file at `path` (its parse is
+    kept for `load_library`)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise LibertyError(f"cannot read liberty file {str(path)!r}: {exc.strerror or exc}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise LibertyError(f"cannot read liberty file {str(path)!r}: bad gzip data ({exc})") from None
-    try:
-        return _library(parse(data.decode(errors="replace")), path, digest)
-    except ValueError as exc:        # LibertyError, or a number that is not one
-        raise LibertyError(f"cannot read liberty file {str(path)!r}: {exc}") from None
+    top = _parsed(path, hashlib.sha256(data).hexdigest(), data)
+    return top.args[0] if top.args else path.stem
+
+
+def library_file_names(library: Library) -> tuple[str, ...]:
+    """The names `write_files` gives the library's files in a tool's working folder."""
+    count = max(1, len(library.files))
+    return ("cells.lib",) if count == 1 else tuple(f"cells{i}.lib" for i in range(count))
+
+
+#: A library's choice of wire-load model (SKY130 names "Small"): the tools would add
+#: estimated wire capacitance to every net, and the flows model no wires on any library.
+_DEFAULT_WIRE_LOAD = re.compile(rb"^[ \t]*default_wire_load(?:_mode|_selection)?[ \t]*:[^;\n]*;?[ \t]*\r?$",
+                                re.M)
+
+
+def write_files(library: Library, folder: Path) -> list[str]:
+    """Write the library's files, plain text and without a default wire-load model, into
+    `folder` for a tool run; their names there ("cells.lib" for a one-file library, as
+    the scripts have always said)."""
+    names = library_file_names(library)
+    for name, path in zip(names, library.files or (library.path,)):
+        (folder / name).write_bytes(_DEFAULT_WIRE_LOAD.sub(b"", liberty_text(path)))
+    return list(names)

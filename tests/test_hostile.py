@@ -52,7 +52,7 @@ BASES = {
     "gemm": "gemm --a {A} --w {W} --threads 2 --out {out}/C.npy --stats {out}/S.json",
     "verilog": "verilog --threads 2 --out-dir {out}/v",
     "synth": "synth --pe --threads 1 --flat-check 0 --jobs 1 --liberty {LA} "
-             "--timing-liberty {LT} --out {out}/s --json {out}/s.json --cache {out}/cache",
+             "--pdk {LT} --out {out}/s --json {out}/s.json --cache {out}/cache",
     "sim": "sim --a {A} --w {W} --threads 2 --rows 2 --cols 2 --simulator icarus "
            "--timing {T} --out {out}/C.npy --stats {out}/S.json",
     "sim-network": "sim --network digits --threads 2 --rows 2 --cols 2 --simulator icarus "

@@ -104,11 +104,11 @@ def test_sweep_json_onto_a_workload_operand(files):
     assert snapshot(files) == before
 
 
-def test_synth_json_onto_its_timing_liberty(files):
+def test_synth_json_onto_its_pdk(files):
     before = snapshot(files)
     refused(run("synth", "--pe", "--threads", 1, "--flat-check", 0, "--no-cache",
-                "--timing-liberty", files / "L.lib", "--out", files / "s",
-                "--json", files / "L.lib", tmp=files), "--json", "--timing-liberty")
+                "--pdk", files / "L.lib", "--out", files / "s",
+                "--json", files / "L.lib", tmp=files), "--json", "--pdk")
     assert snapshot(files) == before
 
 

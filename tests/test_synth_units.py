@@ -99,11 +99,12 @@ def test_default_set_covers_pe_arrays_and_policy_variants():
     assert {"pe-1t", "pe-2t", "pe-4t", "8x8-1t", "8x8-2t", "8x8-4t", "16x16-4t"} <= names
     assert {"pe-4t-w3", "pe-4t-w5", "pe-4t-trunc", "pe-4t-skipact", "pe-2t-trunc"} <= names
     assert {"pe-2t-p1", "pe-4t-p2", "pe-1t-p2", "8x8-2t-p2", "8x8-4t-p1"} <= names   # depths
-    assert not {"16x16-4t-p1", "4x4-2t-p2", "8x8-1t-p1"} & names      # only where timed
+    assert "8x8-1t-p2" in names                  # the OS-SA at each depth: like for like
+    assert not {"16x16-4t-p1", "4x4-2t-p2", "4x4-1t-p1"} & names      # only where timed
     assert all(c.baseline() in configs for c in configs)
     assert {c.label for c in timing_set(configs)} == {
         f"{size}-{t}t{f'-p{p}' if p else ''}" for size in ("pe", "8x8") for t in (1, 2, 4)
-        for p in (0, 1, 2) if size == "pe" or p == 0 or t > 1}
+        for p in (0, 1, 2)}
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -111,8 +112,10 @@ def test_default_set_covers_pe_arrays_and_policy_variants():
     (["--rows", "0"], "rows must be"),
     (["--cols", "4"], "--cols needs --rows"),
     (["--jobs", "0"], "--jobs must be at least 1"),
-    (["--pe", "--timing-liberty", "synth/cells/nbsmt45.lib"], "has no timing tables"),
-    (["--pe", "--timing-liberty", "/nonexistent/t.lib"], "cannot read liberty file"),
+    (["--pe", "--pdk", "synth/cells/nbsmt45.lib"], "has no timing tables"),
+    (["--pe", "--pdk", "/nonexistent/t.lib"], "cannot read liberty file"),
+    (["--pe", "--pdk", "sky13"], "unknown library 'sky13'"),
+    (["--pe", "--pdk", ","], "names no library"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     status = main(["synth", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c"), *argv])

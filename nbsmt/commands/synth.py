@@ -38,10 +38,11 @@ def register(sub) -> None:
                              help="your own Liberty file instead of the bundled Nangate-45-area "
                                   "cells"), "liberty")
     timing = p.add_mutually_exclusive_group()
-    path_flag(timing.add_argument("--timing-liberty", metavar="LIB",
-                                  help="Liberty file with NLDM timing for the timing flow "
-                                       "(default: OSU 0.18 um from the Debian package "
-                                       "qflow-tech-osu018)"), "liberty")
+    path_flag(timing.add_argument("--pdk", metavar="NAME|LIB[,LIB...]",
+                                  help="cell library of the timing flow: osu018 (default; "
+                                       "Debian qflow-tech-osu018), sky130hd, asap7, gf180mcu "
+                                       "(under $PDK_ROOT or ../shared/pdk), or Liberty files "
+                                       "with NLDM timing, gzip allowed"), "liberty")
     timing.add_argument("--no-timing", action="store_true", help="area only: skip mapping and STA")
     report_flags(p, "synth", "area.md, area.csv, area.json, PNG plots, and timing.md, "
                  "timing.csv, timing.json")
@@ -99,30 +100,33 @@ def _timing_library(args):
     """The timing library, or None with --no-timing; InputError when it cannot time."""
     if args.no_timing:
         return None
-    from nbsmt.synth.liberty import LibertyError, load_library
-    from nbsmt.synth.techmap import OSU_LIBERTY, OSU_PACKAGE
+    from nbsmt.synth import pdk
+    from nbsmt.synth.liberty import LibertyError
     from nbsmt.synth.timing import STA_PACKAGE, sta_path
 
-    path = args.timing_liberty or OSU_LIBERTY
-    if args.timing_liberty is None and not OSU_LIBERTY.exists():
-        raise InputError(f"timing library {OSU_LIBERTY} not found: run `make setup` (installs "
-                         f"{OSU_PACKAGE}), pass --timing-liberty, or --no-timing")
     if sta_path() is None:
         raise InputError(f"OpenSTA ('sta') not found: run `make setup` (installs {STA_PACKAGE}) "
                          "or pass --no-timing")
     try:
-        library = load_library(path)
-    except LibertyError as exc:
-        raise InputError(str(exc)) from None
-    if not library.has_timing:
-        raise InputError(f"{str(path)!r} has no timing tables (no cell_rise/cell_fall): the "
-                         "timing flow needs an NLDM Liberty library")
-    try:
+        library = pdk.load(args.pdk or pdk.default_name())
+        pdk.check_units(library, power=False)
         library.flip_flop_data_capacitance()
         library.strongest_buffer()
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     return library
+
+
+def _pdk_files(args) -> list:
+    """The Liberty files --pdk names (checked as inputs before any work)."""
+    if args.no_timing:
+        return []
+    from nbsmt.synth import pdk
+    from nbsmt.synth.liberty import LibertyError
+    try:
+        return pdk.resolve(args.pdk or pdk.default_name())
+    except LibertyError as exc:
+        raise InputError(str(exc)) from None
 
 
 def run(args) -> int:
@@ -139,13 +143,10 @@ def run(args) -> int:
 
     int_arg("--jobs", args.jobs, 1)
     int_arg("--flat-check", args.flat_check, 0)
-    from nbsmt.synth.techmap import OSU_LIBERTY
     out = Path(args.out)
     outputs = folder_outputs(out, REPORT_FILES + (() if args.no_timing else TIMING_FILES),
-                             args.json, inputs={
-                                 "--liberty": args.liberty or DEFAULT_LIBERTY,
-                                 "--timing-liberty": None if args.no_timing
-                                 else args.timing_liberty or OSU_LIBERTY})
+                             args.json, inputs={"--liberty": args.liberty or DEFAULT_LIBERTY,
+                                                "--pdk": _pdk_files(args)})
     try:
         library = load_library(args.liberty or DEFAULT_LIBERTY)
     except LibertyError as exc:
@@ -172,8 +173,8 @@ def run(args) -> int:
                                      timing_configs=set(timed), timing_library=timing_library,
                                      progress=progress, timing_progress=timing_progress)
     except SynthError as exc:
-        if args.liberty or args.timing_liberty:
-            lib = args.liberty or args.timing_liberty
+        if args.liberty or args.pdk:
+            lib = args.liberty or args.pdk
             raise InputError(f"synthesis with {lib} failed: {exc}") from None
         raise
     except TimingError as exc:   # OpenSTA could not time the netlist with this library
@@ -182,11 +183,12 @@ def run(args) -> int:
     command = "nbsmt " + shlex.join(args.argv)
     if timings:
         from nbsmt.synth.timing import sta_version
-        from nbsmt.synth.timing_report import iso_frequency, timing_records
+        from nbsmt.synth.timing_report import fair_comparisons, iso_frequency, timing_records
         from nbsmt.synth.timing_report import write_report as write_timing
 
         trecords = timing_records(timings, records)
         iso = iso_frequency(trecords)
+        fair = fair_comparisons(trecords)
     with outputs.staging() as stage:     # every file of the report, or none
         write_report(stage, records, library, command=command, yosys=yosys_version())
         if ratio_plot(records, stage.path("area_ratio.png")) is None:
@@ -196,7 +198,7 @@ def run(args) -> int:
             stage.skip("area_breakdown.png")
         if timings:
             write_timing(stage, trecords, iso, command=command,
-                         library=timing_library.path.name, sta=sta_version())
+                         library=timing_library.label, sta=sta_version(), fair=fair)
         elif timing_library is not None:
             for name in TIMING_FILES:
                 stage.skip(name)
@@ -215,6 +217,11 @@ def run(args) -> int:
                   f"{_ratio(r['area_ratio_ge'])} the OS-SA (GE), {_ratio(r['area_ratio_timing_lib'])} "
                   f"(timing library), speedup {r['cycle_speedup']:.2f}x in cycles, "
                   f"{r['time_speedup']:.2f}x in time", flush=True)
+        for r in fair:
+            if r["threads"] > 1:
+                print(f"{r['size']} {r['threads']}T, {r['view']} (pipeline {r['pipeline']} vs "
+                      f"{r['ossa_pipeline']}): {r['time_speedup']:.2f}x in time at "
+                      f"{r['area_ratio_timing_lib']:.3f}x the area (timing library)", flush=True)
         print(f"timing report: {outputs.paths['timing.md']}", flush=True)
     return 0
 
