@@ -37,8 +37,8 @@ from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution
 from nbsmt.sim.cycles import gemm_cycles
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.energy.pe import (IDLE, PERIOD_NS, EnergyCheckError, action_of,
-                                aligned, osu_library, stage_of)
+from nbsmt.energy.pe import (DEFAULT_PDK, IDLE, PERIOD_NS, EnergyCheckError, action_of,
+                                aligned, power_library, simulation_setup, stage_of)
 from nbsmt.energy.gatesim import simulate, simulation_verilog
 from nbsmt.energy.power import Energy, EnergyModel, energy_model
 from nbsmt.synth.techmap import MIN_GATED_FLOPS, SCRIPT_VERSION, Netlist, map_design
@@ -51,15 +51,16 @@ PER_OUTPUT_BEAT = ("drain",)
 PER_CYCLE = ("counters", "control", "fanout-tree")
 
 
-def mapped_array(design: Design, *, workdir: Path) -> tuple[Netlist, str, EnergyModel]:
-    """The array `design` mapped onto the OSU library (cached by Verilog, script, clock
+def mapped_array(design: Design, *, workdir: Path,
+                 pdk: str = DEFAULT_PDK) -> tuple[Netlist, str, EnergyModel]:
+    """The array `design` mapped onto the library `pdk` (cached by Verilog, script, clock
     gating and library), its simulation Verilog and its energy model."""
     if design.kind != "array":
         raise ValueError(f"mapped_array takes an array design, not {design.name}")
     verilog, top = design.verilog(), design.name
-    lib = osu_library()
+    lib = power_library(pdk)
     cache = Cache(build_root() / "energy-cache")
-    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.library.path.read_bytes(),
+    key = digest("mapped", verilog, top, SCRIPT_VERSION, lib.library.digest,
                  *(["gated", MIN_GATED_FLOPS] if design.gate_clocks else []))
     hit = cache.get_json("mapped", key)
     if hit is None:
@@ -123,11 +124,12 @@ def _pe_group(em: EnergyModel, cols: int) -> np.ndarray:
 
 
 def run_array(a, w, *, design: Design, model: str, per_cycle: bool = False,
-              workdir: Path = Path("build/energy")) -> ArrayRun:
-    """Direct gate-level run of a @ w in mode T on the array `design`, checked bit-exact
-    (module doc)."""
+              workdir: Path = Path("build/energy"), pdk: str = DEFAULT_PDK,
+              period_ns: float = PERIOD_NS) -> ArrayRun:
+    """Direct gate-level run of a @ w in mode T on the array `design` mapped onto the
+    library `pdk`, checked bit-exact (module doc); leakage at a clock of `period_ns`."""
     rows, cols, threads, policy = design.rows, design.cols, design.threads, design.policy
-    netlist, verilog, em = mapped_array(design, workdir=workdir / "map")
+    netlist, verilog, em = mapped_array(design, workdir=workdir / "map", pdk=pdk)
     job = plan(a, w, rows=rows, cols=cols, threads=threads, policy=policy)
     beats = as_ints(job.beats)
     cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads,
@@ -139,9 +141,11 @@ def run_array(a, w, *, design: Design, model: str, per_cycle: bool = False,
     inputs = {"i__payload": beats + [0] * idle, "i__valid": [1] * len(beats) + [0] * idle,
               "o__ready": [1] * simulated}
     counters = [p for p in netlist.ports if p.startswith(("pe_cycles_by_active", "lossy", "busy"))]
+    simdir = workdir / "sim" / f"{netlist.top}_{model}"
     run = simulate(netlist, verilog, inputs, ["i__ready", "o__valid", "o__payload", *counters],
-                   em.nets, model=model, workdir=workdir / "sim" / f"{netlist.top}_{model}",
-                   bins=simulated if per_cycle else 1, cycles=simulated)
+                   em.nets, model=model, workdir=simdir, bins=simulated if per_cycle else 1,
+                   cycles=simulated,
+                   **simulation_setup(power_library(pdk).library, netlist, model, simdir))
     name = f"{netlist.top} ({model})"
     if any(r != 1 for r in run.outputs["i__ready"][:len(beats)]):
         raise EnergyCheckError(f"{name}: the array held back an input beat (not a back-to-back GEMM)")
@@ -160,7 +164,7 @@ def run_array(a, w, *, design: Design, model: str, per_cycle: bool = False,
     for p, v in want.items():
         if p in final and final[p] != v:
             raise EnergyCheckError(f"{name}: counter {p} = {final[p]}, golden {v}")
-    energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
+    energy = em.energy(run.toggles.sum(axis=0), cycles, period_ns)
     dynamic = em.dynamic(run.toggles.sum(axis=0))
     pe_dynamic = actions = None
     if per_cycle:
@@ -193,6 +197,7 @@ class ArrayActionEnergies:
     clock_pj_per_cycle: float         # ungated clock pins
     leakage_w: float
     pipeline: int = 0                 # the PEs' pipeline registers (cycles of a GEMM)
+    period_ns: float = PERIOD_NS      # the clock leakage is priced at
 
     def pe_energy(self, action: str) -> tuple[float, bool]:
         """pJ of one PE-cycle of `action`, and whether it was measured. An action the
@@ -216,7 +221,8 @@ class ArrayActionEnergies:
                    per_input_beat=t["per_input_beat"], per_output_beat=t["per_output_beat"],
                    per_cycle=t["per_cycle_counters_control"],
                    clock_pj_per_cycle=t["clock_per_cycle"], leakage_w=t["leakage_w"],
-                   pipeline=record.get("pipeline", 0))
+                   pipeline=record.get("pipeline", 0),
+                   period_ns=t.get("period_ns", PERIOD_NS))
 
     def counts(self, a, w, policy: Policy | None = None) -> dict[str, int]:
         """`padded_action_counts` of a @ w on this array: the same for every glitch model,
@@ -242,7 +248,7 @@ class ArrayActionEnergies:
         beats_in = tiles * -(-k // self.threads)   # a K-step per beat (host/driver.plan)
         beats_out = tiles * self.rows
         array = beats_in * self.per_input_beat + beats_out * self.per_output_beat + cycles * self.per_cycle
-        fixed = cycles * (self.clock_pj_per_cycle + self.leakage_w * PERIOD_NS * 1e-9 / 1e-12)
+        fixed = cycles * (self.clock_pj_per_cycle + self.leakage_w * self.period_ns * 1e-9 / 1e-12)
         total = pe + array + fixed
         macs = m_rows * k * n_cols
         return {"cycles": cycles, "energy_pj": total, "pj_per_mac": total / macs,
@@ -299,4 +305,4 @@ def characterize_array(run: ArrayRun) -> ArrayActionEnergies:
         {k: sums[k] / counts[k] for k in sorted(sums)}, dict(sorted(counts.items())),
         part(PER_INPUT_BEAT) / run.input_beats, part(PER_OUTPUT_BEAT) / run.output_beats,
         (part(PER_CYCLE) + array_clock) / run.cycles, run.clock_pj_per_cycle, run.leakage_w,
-        run.pipeline)
+        run.pipeline, run.energy.period_ns)

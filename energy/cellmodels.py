@@ -25,8 +25,11 @@ tests/test_cellmodels.py holds the models to OSU's own on every OSU cell.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from nbsmt.energy.gatesim import OSU_VERILOG
 from nbsmt.synth.liberty import Cell, Library, LibertyError, function_verilog
+from nbsmt.synth.techmap import OSU_LIBERTY, Netlist
 from nbsmt.synth.timing import INPUT_SLEW_NS
 
 #: Fan-out of the load the path delays are read at (a fan-out-of-4 inverter's is the
@@ -146,3 +149,50 @@ def cell_models(library: Library, kinds, *, delays: bool) -> str:
         raise LibertyError(f"{library.path.name} has no cell {missing[0]}")
     return "`timescale 1ns/1ps\n" + "".join(
         cell_model(library, library.cells[k], delays=delays) for k in sorted(set(kinds)))
+
+
+def settle_bound_ns(library: Library, netlist: Netlist) -> float:
+    """An upper bound on how long the netlist's logic takes to settle with the models'
+    delays: its deepest chain of combinational cells (flop to flop, ports to flops) times
+    the slowest arc of the cells it uses, plus one clock-to-output delay. The cell-delay
+    simulation's period must exceed it, or flops would sample transient values."""
+    delays = {kind: max((max(r, f) for _, _, r, f in _arc_delays(library, library.cells[kind])),
+                        default=0.0) for kind in {k for k, _ in netlist.cells.values()}}
+    slowest = max(delays.values(), default=0.0)
+    drivers, loads = {}, {}
+    for name, (kind, pins) in netlist.cells.items():
+        cell = library.cells[kind]
+        if cell.sequential or cell.clock_gating:
+            continue                   # a chain starts at a state element's output
+        for pin, net in pins.items():
+            if not isinstance(net, int):
+                continue
+            if pin in cell.outputs:
+                drivers[net] = name
+            else:
+                loads.setdefault(name, []).append(net)
+    depth: dict[str, int] = {}
+    for start in loads:                # iterative DFS: longest chain of combinational cells
+        stack = [(start, False)]
+        while stack:
+            name, done = stack.pop()
+            if name in depth:
+                continue
+            fanin = [drivers[n] for n in loads.get(name, []) if n in drivers]
+            if done:
+                depth[name] = 1 + max((depth[f] for f in fanin), default=0)
+                continue
+            stack.append((name, True))
+            stack += [(f, False) for f in fanin if f not in depth]
+    return (max(depth.values(), default=0) + 1) * slowest
+
+
+def model_file(library: Library, netlist: Netlist, workdir: Path) -> Path:
+    """The Verilog cell models to simulate `netlist` with: OSU's own where the library is
+    OSU's, else models of the netlist's cells built from the Liberty file into workdir."""
+    if library.files == (OSU_LIBERTY.resolve(),) or library.path == OSU_LIBERTY.resolve():
+        return OSU_VERILOG
+    path = Path(workdir) / "cells.v"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cell_models(library, {k for k, _ in netlist.cells.values()}, delays=True))
+    return path

@@ -1,7 +1,8 @@
 """Gate-level simulation of a mapped netlist with Icarus, and per-net toggle counts from its VCD.
 
 The netlist from synth/techmap.py is simulated with the library's own Verilog cell
-models (`osu018_stdcells.v`, GPL, read from the Debian package, never copied). A
+models (`osu018_stdcells.v`, GPL, read from the Debian package, never copied) or, for a
+library that ships none, models built from its Liberty file (energy/cellmodels.py). A
 generated testbench reads one line of input-port values per cycle from a hex file,
 drives them at the rising clock edge (non-blocking, in the same time step as the
 flops switch, as a neighbour's registers would) and writes the output ports just
@@ -250,9 +251,11 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 
 def simulate(netlist: Netlist, verilog: str, inputs: dict[str, list[int]], outputs: list[str],
              nets: list[int], *, model: str, workdir: Path, bins: int = 1,
-             period_ns: float = SIM_PERIOD_NS, cycles: int | None = None) -> GateRun:
+             period_ns: float = SIM_PERIOD_NS, cycles: int | None = None,
+             cell_models: Path = OSU_VERILOG) -> GateRun:
     """Simulate `cycles` (default: the inputs' length) cycles of the netlist (text
-    `verilog`) in Icarus under `model`; outputs per cycle and toggles of `nets` per bin."""
+    `verilog`) in Icarus under `model` with the Verilog `cell_models` (OSU's own, or
+    energy/cellmodels.py's); outputs per cycle and toggles of `nets` per bin."""
     if model not in GLITCH_MODELS:
         raise ValueError(f"glitch model must be one of {', '.join(GLITCH_MODELS)}, not {model!r}")
     if shutil.which("iverilog") is None:
@@ -265,7 +268,7 @@ def simulate(netlist: Netlist, verilog: str, inputs: dict[str, list[int]], outpu
     (workdir / "stimulus.hex").write_text(_stimulus(netlist, names, inputs, cycles))
     flags = ["-gspecify"] if model == "cell-delays" else []
     _run(["iverilog", "-g2005", *flags, "-s", "tb", "-o", "sim.vvp", "tb.v", "netlist.v",
-          str(OSU_VERILOG)], workdir, "iverilog")
+          str(cell_models)], workdir, "iverilog")
     _run(["vvp", "-n", "sim.vvp"], workdir, "vvp")
     t0 = (RESET_CYCLES + 0.5) * period_ns
     per_bin = -(-cycles // bins)

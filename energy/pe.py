@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution, wrap
 from nbsmt.sim.gemm import golden_gemm, lane_operands
-from nbsmt.energy.gatesim import SIM_PERIOD_NS, simulate, simulation_verilog
+from nbsmt.energy.cellmodels import model_file, settle_bound_ns
+from nbsmt.energy.gatesim import OSU_VERILOG, SIM_PERIOD_NS, simulate, simulation_verilog
 from nbsmt.energy.power import Energy, EnergyModel, PowerLibrary, energy_model, load_power_library
-from nbsmt.synth.techmap import OSU_LIBERTY, Mapped, map_design
+from nbsmt.synth.pdk import load as load_pdk
+from nbsmt.synth.techmap import Mapped, map_design
 from nbsmt.synth.timing import NOMINAL_PERIOD_NS
 from nbsmt.host.beats import pack_lanes
 from nbsmt.host.pe_vectors import expected_accumulator
@@ -44,23 +47,45 @@ class EnergyCheckError(AssertionError):
     """A gate-level run disagreed with the golden model."""
 
 
+#: The library the energy flow maps onto unless told otherwise (synth/pdk.py names).
+DEFAULT_PDK = "osu018"
+
+
 @functools.cache
+def power_library(spec: str = DEFAULT_PDK) -> PowerLibrary:
+    """The library `--pdk spec` names (synth/pdk.py), with its energy scales."""
+    return load_power_library(load_pdk(spec))
+
+
 def osu_library() -> PowerLibrary:
-    return load_power_library(OSU_LIBERTY)
+    return power_library(DEFAULT_PDK)
 
 
 @functools.cache
-def _mapped_pe(design: Design, workdir: str) -> tuple[Mapped, EnergyModel]:
-    mapped = map_design(design.verilog(), design.name, osu_library().library,
+def _mapped_pe(design: Design, workdir: str, spec: str) -> tuple[Mapped, EnergyModel]:
+    lib = power_library(spec)
+    mapped = map_design(design.verilog(), design.name, lib.library,
                         Path(workdir) / design.name, gate_clocks=design.gate_clocks)
-    return mapped, energy_model(mapped.netlist, osu_library(), design="pe")
+    return mapped, energy_model(mapped.netlist, lib, design="pe")
 
 
-def mapped_pe(design: Design, *, workdir: Path = Path("build/energy/map")) -> tuple[Mapped, EnergyModel]:
-    """The PE `design` mapped onto the OSU library and its energy model (once per process)."""
+def mapped_pe(design: Design, *, workdir: Path = Path("build/energy/map"),
+              pdk: str = DEFAULT_PDK) -> tuple[Mapped, EnergyModel]:
+    """The PE `design` mapped onto the library `pdk` and its energy model (once per process)."""
     if design.kind != "pe":
         raise ValueError(f"mapped_pe takes a PE design, not {design.name}")
-    return _mapped_pe(design, str(workdir))
+    return _mapped_pe(design, str(workdir), pdk)
+
+
+def simulation_setup(library, netlist, model: str, workdir: Path) -> dict:
+    """simulate()'s cell models and clock period for `netlist` on `library`: OSU's own
+    models at SIM_PERIOD_NS, or Liberty-built ones (energy/cellmodels.py) at a period
+    twice the logic's settling bound under cell delays, when that is longer."""
+    models = model_file(library, netlist, workdir)
+    period = SIM_PERIOD_NS
+    if model == "cell-delays" and models != OSU_VERILOG:
+        period = max(period, float(math.ceil(2 * settle_bound_ns(library, netlist))))
+    return {"cell_models": models, "period_ns": period}
 
 
 def delayed(values, cycles: int) -> np.ndarray:
@@ -159,18 +184,19 @@ class PERun:
 
 
 def run_pe(a, w, elements, *, design: Design, mode: int | None = None, model: str,
-           idle_after: int = 0, workdir: Path = Path("build/energy")) -> PERun:
+           idle_after: int = 0, workdir: Path = Path("build/energy"), pdk: str = DEFAULT_PDK,
+           period_ns: float = PERIOD_NS) -> PERun:
     """Gate-level run of the PE `design` over `elements` of the GEMM a @ w, checked
     bit-exact (module doc). A pipelined PE's acc, result and result_valid come
     `design.pipeline` cycles later, its statistics one cycle later; `result` is checked
     in every cycle, except where it is a don't-care (not valid, in a pipelined PE that
-    holds idle stages)."""
+    holds idle stages). Leakage is priced at a clock of `period_ns`."""
     threads, policy = design.threads, design.policy
     mode = mode or threads
     p = design.pipeline
     if p and idle_after < p:
         raise ValueError(f"a PE with {p} pipeline registers needs idle_after >= {p}, not {idle_after}")
-    mapped, em = mapped_pe(design, workdir=workdir / "map")
+    mapped, em = mapped_pe(design, workdir=workdir / "map", pdk=pdk)
     s = pe_stream(a, w, elements, threads=threads, mode=mode, idle_after=idle_after)
     c = contribution(s.a, s.w, policy)
     acc = expected_accumulator(c.value, s.en, s.last, policy.acc_bits)
@@ -186,8 +212,10 @@ def run_pe(a, w, elements, *, design: Design, mode: int | None = None, model: st
               "en_in": s.en.tolist(), "last_in": s.last.tolist()}
     cycles = len(s.en)
     name = mapped.netlist.top
+    simdir = workdir / "sim" / f"{name}_{model}"
     run = simulate(mapped.netlist, simulation_verilog(mapped.netlist), inputs, list(expect), em.nets,
-                   model=model, workdir=workdir / "sim" / f"{name}_{model}", bins=cycles)
+                   model=model, workdir=simdir, bins=cycles,
+                   **simulation_setup(power_library(pdk).library, mapped.netlist, model, simdir))
     mask = (1 << policy.acc_bits) - 1
     for port, values in expect.items():
         want = [int(v) & (mask if port in ("acc", "result") else 0xFF) for v in values]
@@ -205,7 +233,7 @@ def run_pe(a, w, elements, *, design: Design, mode: int | None = None, model: st
     stages = np.array([stage_of(d, p) for d in em.drivers])
     per_bucket = aligned(run.toggles.astype(np.float64), stages) @ em.toggle_energy
     combinational = [b for b, (_, cat) in enumerate(em.buckets) if cat == "combinational"]
-    energy = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS)
+    energy = em.energy(run.toggles.sum(axis=0), cycles, period_ns)
     return PERun(threads, mode, model, cycles, s.macs, s.effectual, energy,
                  per_bucket.sum(axis=1), per_bucket[:, combinational].sum(axis=1), action_of(c.active, c.reduced_lossy, s.en),
                  float(em.per_cycle.sum()), float(em.leakage_w.sum()))

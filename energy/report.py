@@ -27,7 +27,7 @@ from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
 from nbsmt.energy.array import characterize_array, run_array
-from nbsmt.energy.pe import characterize, run_pe
+from nbsmt.energy.pe import DEFAULT_PDK, PERIOD_NS, characterize, power_library, run_pe
 from nbsmt.energy.gatesim import GLITCH_MODELS
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(10))     # activation zero fractions
@@ -148,8 +148,9 @@ def sample_elements(m_rows: int, n_cols: int, count: int) -> list[tuple[int, int
     return [(int(p) // n_cols, int(p * 7) % n_cols) for p in picks]
 
 
-def _pe_record(a, w, sample, *, design: Design, model, workdir) -> dict:
-    run = run_pe(a, w, sample, design=design, model=model, idle_after=2, workdir=workdir)
+def _pe_record(a, w, sample, *, design: Design, model, workdir, pdk, period_ns) -> dict:
+    run = run_pe(a, w, sample, design=design, model=model, idle_after=2, workdir=workdir,
+                 pdk=pdk, period_ns=period_ns)
     table = characterize(run)
     return {
         "threads": design.threads, "model": model, "cycles": run.cycles, "elements": len(sample),
@@ -159,6 +160,7 @@ def _pe_record(a, w, sample, *, design: Design, model, workdir) -> dict:
         "pj_per_mac_by_block": {b: e / run.macs for b, e in run.energy.by_block().items()},
         "action_pj": table.dynamic, "action_samples": table.samples,
         "clock_pj_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w,
+        "period_ns": period_ns, "pj_per_mac_leakage": run.energy.by_category()["leakage"] / run.macs,
         "bit_exact": True,
     }
 
@@ -172,13 +174,13 @@ def calibration_tile(a, w, rows: int, cols: int, threads: int):
     return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
 
 
-def _array_record(a, w, *, design: Design, model, workdir) -> tuple[dict, object]:
+def _array_record(a, w, *, design: Design, model, workdir, pdk, period_ns) -> tuple[dict, object]:
     rows, cols, threads, policy = design.rows, design.cols, design.threads, design.policy
-    cal = run_array(*calibration_tile(a, w, rows, cols, threads), design=design, model=model,
-                    per_cycle=True, workdir=workdir)
+    on = dict(design=design, model=model, workdir=workdir, pdk=pdk, period_ns=period_ns)
+    cal = run_array(*calibration_tile(a, w, rows, cols, threads), per_cycle=True, **on)
     table = characterize_array(cal)
     ta, tw = a[:rows], w[:, :cols]
-    direct = run_array(ta, tw, design=design, model=model, workdir=workdir)
+    direct = run_array(ta, tw, **on)
     tile_estimate = table.estimate(ta, tw, policy)
     gemm = table.estimate(a, w, policy)
     macs = a.shape[0] * a.shape[1] * w.shape[1]
@@ -195,7 +197,8 @@ def _array_record(a, w, *, design: Design, model, workdir) -> tuple[dict, object
         "action_pj": {"pe": table.pe, "pe_samples": table.pe_samples,
                       "per_input_beat": table.per_input_beat, "per_output_beat": table.per_output_beat,
                       "per_cycle_counters_control": table.per_cycle,
-                      "clock_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w},
+                      "clock_per_cycle": table.clock_pj_per_cycle, "leakage_w": table.leakage_w,
+                      "period_ns": table.period_ns},
         **gemm, "macs": macs, "effectual_macs": effectual,
         "pj_per_effectual_mac": gemm["energy_pj"] / effectual if effectual else None,
     }, table
@@ -207,21 +210,24 @@ def _ratios(records: list[dict], key: str) -> None:
         r["ratio_vs_ossa"] = r[key] / base[key] if base else None
 
 
-def _job(a, w, sample, design: Design, model, *, workdir, array):
+def _job(a, w, sample, design: Design, model, *, workdir, array, pdk, period_ns):
     """The PE record, and the array record and per-action table, of one (design, model)."""
     workdir = workdir / model
-    pe = _pe_record(a, w, sample, design=design.as_pe(), model=model, workdir=workdir)
+    on = dict(model=model, workdir=workdir, pdk=pdk, period_ns=period_ns)
+    pe = _pe_record(a, w, sample, design=design.as_pe(), **on)
     if not array:
         return pe, None, None
-    rec, table = _array_record(a, w, design=design, model=model, workdir=workdir)
+    rec, table = _array_record(a, w, design=design, **on)
     return pe, rec, table
 
 
 def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, sweep: bool,
-          workdir: Path, demo: bool, array: bool = True, jobs: int = 1) -> dict:
+          workdir: Path, demo: bool, array: bool = True, jobs: int = 1, pdk: str = DEFAULT_PDK,
+          periods_ns: dict[int, float] | None = None) -> dict:
     """All records of the report (module doc) for `designs`: arrays of one size, policy
-    and options, one per thread count (their PEs for the PE records); `jobs` (design,
-    model) runs in parallel."""
+    and options, one per thread count (their PEs for the PE records), mapped onto the
+    library `pdk`; `jobs` (design, model) runs in parallel. Leakage is priced at each
+    thread count's clock in `periods_ns` (ns; default: PERIOD_NS for all)."""
     first = designs[0]
     if any(d.replace(threads=first.threads) != first for d in designs) or first.kind != "array":
         raise ValueError("an energy report compares arrays that differ in threads only")
@@ -230,13 +236,15 @@ def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, s
     sample = sample_elements(m_rows, w.shape[1], elements)
     pe, gemm, sweeps, tables = [], [], [], {}
     keys = [(d, model) for model in models for d in designs]
-    common = dict(workdir=workdir, array=array)
+    common = dict(workdir=workdir, array=array, pdk=pdk)
+    period = lambda d: (periods_ns or {}).get(d.threads, PERIOD_NS)   # noqa: E731
     if jobs > 1:
         with WorkerPool(jobs) as pool:
-            futures = [pool.submit(_job, a, w, sample, t, m, **common) for t, m in keys]
+            futures = [pool.submit(_job, a, w, sample, t, m, period_ns=period(t), **common)
+                       for t, m in keys]
             results = [f.result() for f in futures]
     else:
-        results = [_job(a, w, sample, t, m, **common) for t, m in keys]
+        results = [_job(a, w, sample, t, m, period_ns=period(t), **common) for t, m in keys]
     for (d, model), (p, rec, table) in zip(keys, results):
         pe.append(p)
         if rec is not None:
@@ -257,7 +265,8 @@ def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, s
                                "pj_per_mac": rec["pj_per_mac"], "energy_pj": rec["energy_pj"],
                                "unseen_actions": rec["unseen_actions"]})
     return {"shape": {"M": m_rows, "K": k, "N": w.shape[1]}, "rows": rows, "cols": cols,
-            "policy": policy.as_dict(), "pipeline": first.pipeline,
+            "policy": policy.as_dict(), "pipeline": first.pipeline, "pdk": pdk,
+            "library": power_library(pdk).library.label, "vdd": power_library(pdk).vdd,
             "operand_isolation": first.isolate_operands, "clock_gating": first.gate_clocks, "pe": pe, "gemm": gemm,
             "sweep": sweeps}
 
@@ -288,8 +297,12 @@ def design_options_text(report: dict) -> str:
 
 def markdown(report: dict, command: str) -> str:
     s = report["shape"]
-    lines = [f"# Energy: {s['M']}x{s['K']}x{s['N']} GEMM, OSU 0.18 um, 1.8 V", "",
+    library = report.get("library", "osu018_stdcells.lib")
+    vdd = report.get("vdd", 1.8)
+    clocks = sorted({p.get("period_ns", PERIOD_NS) for p in report["pe"]})
+    lines = [f"# Energy: {s['M']}x{s['K']}x{s['N']} GEMM on {library}, {vdd:g} V", "",
              f"Command: `{command}`", "",
+             "Leakage priced at a clock of " + ", ".join(f"{c:g}" for c in clocks) + " ns.", "",
              "Designs: " + design_options_text(report), "",
              "## PE, gate-level (sampled output elements, bit-exact with the golden model)", ""]
     kinds = ("clock", "sequential", "combinational", "inputs")

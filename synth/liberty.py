@@ -520,6 +520,21 @@ class Library:
 _CLOCK_GATE_ROLES = ("clock", "enable", "test", "out")
 
 
+def _leakage(group: Group) -> float:
+    """A cell's leakage power: its `cell_leakage_power`, else (ASAP7, GF180MCU have only
+    state-dependent `leakage_power` groups) the mean over its states (`when`) of the
+    groups' values summed over the supply pins, every state taken as equally likely."""
+    if "cell_leakage_power" in group.attrs:
+        return float(group.attrs["cell_leakage_power"])
+    states: dict[str, float] = {}
+    for g in group.find("leakage_power"):
+        when = str(g.attrs.get("when", ""))
+        states[when] = states.get(when, 0.0) + float(g.attrs.get("value", 0.0))
+    conditional = {w: v for w, v in states.items() if w}
+    chosen = conditional or states
+    return sum(chosen.values()) / len(chosen) if chosen else 0.0
+
+
 def _cell(group: Group, templates: dict[str, tuple[str, ...]]) -> Cell:
     pins = {}
     for pg in group.find("pin"):
@@ -545,7 +560,7 @@ def _cell(group: Group, templates: dict[str, tuple[str, ...]]) -> Cell:
     area = group.attrs.get("area")
     return Cell(group.args[0], float(area) if area is not None else 0.0, pins,
                 [g for g in group.groups if g.kind in _STORAGE],
-                float(group.attrs.get("cell_leakage_power", 0.0)),
+                _leakage(group),
                 group.attrs.get("clock_gating_integrated_cell"))
 
 

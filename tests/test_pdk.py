@@ -27,6 +27,7 @@ from nbsmt.synth import pdk
 from nbsmt.synth.liberty import LibertyError, load_library
 from nbsmt.synth.techmap import OSU_LIBERTY, Netlist, map_design, to_verilog
 from nbsmt.synth.timing import INPUT_SLEW_NS, run_sta
+from nbsmt.energy.power import energy_model
 
 LIBRARIES = ("osu018", "sky130hd", "asap7", "gf180mcu")
 
@@ -232,3 +233,75 @@ def test_a_library_missing_a_unit_exits_2_naming_it(tmp_path, capsys, drop, miss
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and f"no {missing}" in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------ energy per library
+
+def _hand_chain_energy(library, kinds, cycles: int, port_load: float, slew: float) -> float:
+    """pJ of `cycles` cycles of the chain with its input toggling every cycle, from the
+    library's tables in its own units (each toggle: 1/2 C V^2 of the driven pins + the
+    driver's internal energy at that load; input pins' passive energy; leakage at
+    PERIOD_NS)."""
+    from nbsmt.energy.pe import PERIOD_NS
+    u = library.units
+    v = u.nom_voltage * u.voltage
+    to_pj = u.capacitance * u.voltage ** 2 / 1e-12       # internal_power unit in pJ
+    cells = [library.cells[k] for k in kinds]
+    total = 0.0
+    toggles = cycles - 1             # the input starts at 0 and flips every cycle after the first
+    for k, cell in enumerate(cells):
+        pin_in = cell.pins[cell.inputs[0]]
+        # the net into stage k: driven by the port (k = 0) or by stage k-1
+        c = pin_in.capacitance
+        per = 0.5 * c * u.capacitance * v * v / 1e-12
+        if k > 0:
+            prev = cells[k - 1]
+            arcs = prev.pins[prev.outputs[0]].power
+            per += sum((r.lookup(c, slew) + f.lookup(c, slew)) / 2 for r, f in arcs) / len(arcs) * to_pj
+        if pin_in.power:
+            per += sum((r.lookup(0.0, slew) + f.lookup(0.0, slew)) / 2
+                       for r, f in pin_in.power) / len(pin_in.power) * to_pj
+        total += per * toggles
+    last = cells[-1]
+    arcs = last.pins[last.outputs[0]].power
+    total += toggles * (0.5 * port_load * u.capacitance * v * v / 1e-12 + sum(
+        (r.lookup(port_load, slew) + f.lookup(port_load, slew)) / 2 for r, f in arcs) / len(arcs) * to_pj)
+    leakage_w = sum(c.leakage for c in cells) * u.leakage_power
+    return total + leakage_w * cycles * PERIOD_NS * 1e-9 / 1e-12
+
+
+@pytest.mark.parametrize("name", LIBRARIES)
+def test_an_inverter_chain_costs_its_table_energy_in_the_librarys_units(name, tmp_path):
+    from nbsmt.energy.cellmodels import model_file
+    from nbsmt.energy.gatesim import simulate
+    from nbsmt.energy.pe import PERIOD_NS, power_library
+    library = library_or_skip(name)
+    lib = power_library(name)
+    kinds = _chain_cells(library)
+    netlist = _chain(kinds, library)
+    port_load = library.flip_flop_data_capacitance()          # library units
+    em = energy_model(netlist, lib, output_load_pf=library.capacitance_pf(port_load))
+    cycles = 30
+    run = simulate(netlist, to_verilog(netlist), {"a": [c % 2 for c in range(cycles)]}, ["y"],
+                   em.nets, model="zero-delay", workdir=tmp_path, cycles=cycles,
+                   cell_models=model_file(library, netlist, tmp_path / "models"))
+    assert run.outputs["y"] == [(c % 2) ^ (len(kinds) % 2) for c in range(cycles)]
+    got = em.energy(run.toggles.sum(axis=0), cycles, PERIOD_NS).total
+    want = _hand_chain_energy(library, kinds, cycles, port_load, library.scale_time(INPUT_SLEW_NS))
+    assert got == pytest.approx(want, rel=1e-6)
+    # in pJ whatever the units: a few fJ (7 nm) to a few pJ (180 nm) per toggle of 10 stages
+    assert 1e-3 < got / (cycles - 1) < 10
+
+
+@pytest.mark.parametrize("name", ["sky130hd", "asap7"])
+@pytest.mark.parametrize("threads", [1, 4])
+def test_pe_energy_runs_bit_exact_on_the_library(name, threads, tmp_path):
+    from nbsmt.energy.pe import run_pe
+    from nbsmt.hw.design import Design
+    from nbsmt.host.stimulus import demo_operands
+    library_or_skip(name)
+    a, w = demo_operands()
+    run = run_pe(a, w, [(0, 0), (5, 7)], design=Design.pe(threads), model="zero-delay",
+                 idle_after=2, workdir=tmp_path, pdk=name)     # raises unless bit-exact
+    parts = run.energy.by_category()
+    assert run.macs == 2 * 256 and all(parts[k] > 0 for k in ("clock", "combinational", "leakage"))
