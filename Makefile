@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval models sweep formal energy energy-options bench clean
+.PHONY: setup demo test soak verilog lint sim synth eval models sweep formal energy energy-options technology bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -98,6 +98,12 @@ energy: setup
 	nice $(NBSMT) energy --demo --sparsity-sweep --out $(BUILD)/energy
 
 # The same with each design option the savings may need: its own report per option.
+# The trade-off across nodes (docs/technology.md): 8x8 OS-SA, 2T, 4T at depths 0 and 2 on
+# OSU 0.18 um, SKY130, GF180MCU and ASAP7 (the last three from $$PDK_ROOT or ../shared/pdk):
+# area, clock, like-for-like speedups, pJ/MAC under both glitch models. Not in `make test`.
+technology: setup
+	nice $(PY) -m nbsmt.energy.technology --out $(BUILD)/technology
+
 energy-options: setup
 	nice $(NBSMT) energy --demo --sparsity-sweep --operand-isolation --out $(BUILD)/energy-iso
 	nice $(NBSMT) energy --demo --sparsity-sweep --clock-gating --out $(BUILD)/energy-cg
