@@ -195,6 +195,17 @@ def add_gemm_arguments(parser: argparse.ArgumentParser, operands_required: bool 
     add_policy_arguments(parser)
 
 
+def pdk_files(spec: str | None) -> list:
+    """The Liberty files `--pdk spec` names (the default library without it), for a
+    command's inputs check before any work; InputError when a named one is missing."""
+    from nbsmt.synth import pdk
+    from nbsmt.synth.liberty import LibertyError
+    try:
+        return pdk.resolve(spec or pdk.default_name())
+    except LibertyError as exc:
+        raise InputError(str(exc)) from None
+
+
 def int_arg(flag: str, value: int, low: int, high: int | None = None) -> int:
     """An integer flag checked by `nbsmt.core.policy.check_int` (InputError, same wording)."""
     from nbsmt.core.policy import check_int

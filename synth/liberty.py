@@ -386,15 +386,6 @@ def parse_function(expr: str) -> tuple:
     return result
 
 
-def function_names(expr: str) -> set[str]:
-    """The pin (or state variable) names a Liberty function reads."""
-    def walk(node):
-        if node[0] == "var":
-            return {node[1]}
-        return set().union(*(walk(n) for n in node[1:] if isinstance(n, tuple)))
-    return walk(parse_function(expr))
-
-
 def _evaluate(expr: str, values: dict[str, bool]) -> bool:
     """The value of Liberty boolean function `expr` (`parse_function`) at `values`."""
     def value(node):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nbsmt.cli import (add_design_option_arguments, add_policy_arguments, array_dim_from_args,
-                       design_options_from_args, int_arg, path_flag, policy_from_args,
+                       design_options_from_args, int_arg, path_flag, pdk_files, policy_from_args,
                        report_flags)
 from nbsmt.core.errors import InputError
 
@@ -77,7 +77,7 @@ def run(args) -> int:
     out = Path(args.out)
     outputs = folder_outputs(out, REPORT_FILES + ((SWEEP_PNG,) if args.sparsity_sweep else ()),
                              args.json, inputs={"--a": args.a, "--w": args.w,
-                                                "--pdk": _pdk_files(args)})
+                                                "--pdk": pdk_files(args.pdk)})
     if args.a is not None:
         a, w = load_operands(args.a, args.w, policy)
     else:
@@ -117,15 +117,6 @@ def run(args) -> int:
               f"{g['tile']['direct_pj_per_mac']:.2f} pJ/MAC, estimate {g['tile']['validation_error']:+.1%}")
     print(f"report in {out / 'energy.md'} ({report['seconds']} s)")
     return 0
-
-
-def _pdk_files(args) -> list:
-    from nbsmt.synth import pdk
-    from nbsmt.synth.liberty import LibertyError
-    try:
-        return pdk.resolve(args.pdk or pdk.default_name())
-    except LibertyError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _library(args):

@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from nbsmt.cli import (BuildDefault, add_policy_arguments, array_shape_from_args, int_arg,
-                       path_flag, policy_from_args, report_flags)
+                       path_flag, pdk_files, policy_from_args, report_flags)
 from nbsmt.core.errors import InputError
 
 
@@ -117,18 +117,6 @@ def _timing_library(args):
     return library
 
 
-def _pdk_files(args) -> list:
-    """The Liberty files --pdk names (checked as inputs before any work)."""
-    if args.no_timing:
-        return []
-    from nbsmt.synth import pdk
-    from nbsmt.synth.liberty import LibertyError
-    try:
-        return pdk.resolve(args.pdk or pdk.default_name())
-    except LibertyError as exc:
-        raise InputError(str(exc)) from None
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -146,7 +134,7 @@ def run(args) -> int:
     out = Path(args.out)
     outputs = folder_outputs(out, REPORT_FILES + (() if args.no_timing else TIMING_FILES),
                              args.json, inputs={"--liberty": args.liberty or DEFAULT_LIBERTY,
-                                                "--pdk": _pdk_files(args)})
+                                                "--pdk": [] if args.no_timing else pdk_files(args.pdk)})
     try:
         library = load_library(args.liberty or DEFAULT_LIBERTY)
     except LibertyError as exc:
