@@ -61,7 +61,7 @@ BASES = {
     "sweep": "sweep --sizes 1 --threads 1 --workers 0 --workload {A},{W} --out {out}/sw "
              "--json {out}/sw.json --cache {out}/cache",
     "formal": "formal --set ci --only pe --jobs 1 --out {out}/f",
-    "energy": "energy --a {A} --w {W} --threads 1 --pe-only --elements 1 --model zero-delay "
+    "energy": "energy --a {A} --w {W} --threads 1 --pe-only --elements 1 --model zero-delay --pdk {LT} "
               "--rows 1 --jobs 1 --out {out}/e --json {out}/e.json",
     "eval-model": "eval --model {M} --data {X},{Y} --calib 2 --out {out}/m --json {out}/m.json",
     "export": "export digits --quick --out {out}/d.onnx",
