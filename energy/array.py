@@ -306,3 +306,38 @@ def characterize_array(run: ArrayRun) -> ArrayActionEnergies:
         part(PER_INPUT_BEAT) / run.input_beats, part(PER_OUTPUT_BEAT) / run.output_beats,
         (part(PER_CYCLE) + array_clock) / run.cycles, run.clock_pj_per_cycle, run.leakage_w,
         run.pipeline, run.energy.period_ns)
+
+
+def calibration_tile(a, w, rows: int, cols: int, threads: int):
+    """The second tile along the diagonal (the first if the GEMM has one row or column
+    block), its K cut to 32 K-steps: what the per-action energies are measured on."""
+    r0 = rows if a.shape[0] >= 2 * rows else 0
+    c0 = cols if w.shape[1] >= 2 * cols else 0
+    k = min(a.shape[1], 32 * threads)
+    return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
+
+
+def calibrated_table(a, w, *, design: Design, model: str, workdir: Path, pdk: str = DEFAULT_PDK,
+                     period_ns: float = PERIOD_NS) -> ArrayActionEnergies:
+    """Per-action energies of `design` on the library `pdk`, measured by a gate-level run
+    of a @ w's calibration tile (leakage priced at `period_ns`)."""
+    tile = calibration_tile(a, w, design.rows, design.cols, design.threads)
+    run = run_array(*tile, design=design, model=model, per_cycle=True, workdir=workdir, pdk=pdk,
+                    period_ns=period_ns)
+    return characterize_array(run)
+
+
+def gemm_energy(a, w, *, design: Design, model: str, workdir: Path, pdk: str = DEFAULT_PDK,
+                period_ns: float = PERIOD_NS) -> dict:
+    """Energy of the whole GEMM a @ w on `design` (the per-action estimate of a
+    calibration run), with its leakage, the leakage's share, its time and energy x delay
+    per MAC: what `make technology` and `nbsmt sweep --metrics energy` report."""
+    table = calibrated_table(a, w, design=design, model=model, workdir=workdir, pdk=pdk,
+                             period_ns=period_ns)
+    est = table.estimate(a, w, design.policy)
+    leakage = table.leakage_w * period_ns * 1e-9 / 1e-12 * est["cycles"]
+    time_ns = est["cycles"] * period_ns
+    return {"pj_per_mac": est["pj_per_mac"], "energy_pj": est["energy_pj"],
+            "leakage_pj": leakage, "leakage_share": leakage / est["energy_pj"],
+            "cycles": est["cycles"], "period_ns": period_ns, "time_ns": time_ns,
+            "edp_pj_ns_per_mac": est["pj_per_mac"] * time_ns}

@@ -26,7 +26,7 @@ from nbsmt.core.pool import WorkerPool
 from nbsmt.core.tables import markdown_table
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
-from nbsmt.energy.array import characterize_array, run_array
+from nbsmt.energy.array import calibrated_table, run_array
 from nbsmt.energy.pe import DEFAULT_PDK, PERIOD_NS, characterize, power_library, run_pe
 from nbsmt.energy.gatesim import GLITCH_MODELS
 
@@ -165,20 +165,10 @@ def _pe_record(a, w, sample, *, design: Design, model, workdir, pdk, period_ns) 
     }
 
 
-def calibration_tile(a, w, rows: int, cols: int, threads: int):
-    """The second tile along the diagonal (the first if the GEMM has one row or column
-    block), its K cut to 32 K-steps: what the per-action energies are measured on."""
-    r0 = rows if a.shape[0] >= 2 * rows else 0
-    c0 = cols if w.shape[1] >= 2 * cols else 0
-    k = min(a.shape[1], 32 * threads)
-    return a[r0:r0 + rows, :k], w[:k, c0:c0 + cols]
-
-
 def _array_record(a, w, *, design: Design, model, workdir, pdk, period_ns) -> tuple[dict, object]:
     rows, cols, threads, policy = design.rows, design.cols, design.threads, design.policy
     on = dict(design=design, model=model, workdir=workdir, pdk=pdk, period_ns=period_ns)
-    cal = run_array(*calibration_tile(a, w, rows, cols, threads), per_cycle=True, **on)
-    table = characterize_array(cal)
+    table = calibrated_table(a, w, **on)
     ta, tw = a[:rows], w[:, :cols]
     direct = run_array(ta, tw, **on)
     tile_estimate = table.estimate(ta, tw, policy)
@@ -208,6 +198,18 @@ def _ratios(records: list[dict], key: str) -> None:
     for r in records:
         base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
         r["ratio_vs_ossa"] = r[key] / base[key] if base else None
+
+
+def _delay_products(records: list[dict]) -> None:
+    """The GEMM's time (its cycles at the clock its leakage is priced at) and energy x delay
+    per MAC, and that product against the OS-SA's: the designs of a report share one
+    pipeline depth, so these are the same-depth views."""
+    for r in records:
+        r["time_ns"] = r["cycles"] * r["action_pj"]["period_ns"]
+        r["edp_pj_ns_per_mac"] = r["pj_per_mac"] * r["time_ns"]
+    for r in records:
+        base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
+        r["edp_ratio_vs_ossa"] = r["edp_pj_ns_per_mac"] / base["edp_pj_ns_per_mac"] if base else None
 
 
 def _job(a, w, sample, design: Design, model, *, workdir, array, pdk, period_ns):
@@ -252,6 +254,7 @@ def build(a, w, *, designs: list[Design], models=GLITCH_MODELS, elements: int, s
             tables[(d.threads, model)] = table
     _ratios(pe, "pj_per_mac")
     _ratios(gemm, "energy_pj")
+    _delay_products(gemm)
     if sweep:
         for zeros in SWEEP:
             sa, sw = demo_operands(shape=(m_rows, k, w.shape[1]), zero_activations=zeros) if demo else (
@@ -333,11 +336,16 @@ def markdown(report: dict, command: str) -> str:
             [[g["model"], g["threads"],
               *(_fmt(g["tile"]["pj_per_mac_by_block"].get(b, 0.0)) for b in blocks)]
              for g in report["gemm"]])
-        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", ""]
+        lines += ["", f"## The whole GEMM on the {r}x{c} array (per-action estimate)", "",
+                  "Every design at the same pipeline depth; time = cycles x the clock leakage is "
+                  "priced at; EDP = energy x delay per MAC (pJ x us).", ""]
         lines += markdown_table(
-            ["glitch model", "T", "cycles", "energy (uJ)", "pJ/MAC", "pJ/effectual MAC", "vs OS-SA"],
-            [[g["model"], g["threads"], g["cycles"], f"{g['energy_pj'] / 1e6:.3f}",
-              _fmt(g["pj_per_mac"]), _fmt(g["pj_per_effectual_mac"]), _fmt(g["ratio_vs_ossa"], 3)]
+            ["glitch model", "T", "cycles", "time (us)", "energy (uJ)", "pJ/MAC",
+             "pJ/effectual MAC", "energy vs OS-SA", "EDP/MAC", "EDP vs OS-SA"],
+            [[g["model"], g["threads"], g["cycles"], _fmt(g.get("time_ns", 0) / 1e3, 3),
+              f"{g['energy_pj'] / 1e6:.3f}", _fmt(g["pj_per_mac"]), _fmt(g["pj_per_effectual_mac"]),
+              _fmt(g["ratio_vs_ossa"], 3), _fmt(g.get("edp_pj_ns_per_mac", 0) / 1e3, 3),
+              _fmt(g.get("edp_ratio_vs_ossa"), 3)]
              for g in report["gemm"]])
     if report["sweep"]:
         zs = sorted({r["zero_activations"] for r in report["sweep"]})
@@ -361,16 +369,17 @@ def csv_text(report: dict) -> str:
     out = io.StringIO()
     wr = csv.writer(out)
     wr.writerow(["kind", "model", "threads", "zero_activations", "pj_per_mac", "pj_per_effectual_mac",
-                 "energy_pj", "ratio_vs_ossa"])
+                 "energy_pj", "ratio_vs_ossa", "time_ns", "edp_pj_ns_per_mac", "edp_ratio_vs_ossa"])
     for p in report["pe"]:
         wr.writerow(["pe", p["model"], p["threads"], "", p["pj_per_mac"], p["pj_per_effectual_mac"],
-                     "", p["ratio_vs_ossa"]])
+                     "", p["ratio_vs_ossa"], "", "", ""])
     for g in report["gemm"]:
         wr.writerow(["gemm", g["model"], g["threads"], "", g["pj_per_mac"], g["pj_per_effectual_mac"],
-                     g["energy_pj"], g["ratio_vs_ossa"]])
+                     g["energy_pj"], g["ratio_vs_ossa"], g.get("time_ns", ""),
+                     g.get("edp_pj_ns_per_mac", ""), g.get("edp_ratio_vs_ossa", "")])
     for r in report["sweep"]:
         wr.writerow(["sweep", r["model"], r["threads"], r["zero_activations"], r["pj_per_mac"], "",
-                     r["energy_pj"], ""])
+                     r["energy_pj"], "", "", "", ""])
     return out.getvalue()
 
 
@@ -386,7 +395,8 @@ def sweep_plot(report: dict, path: Path) -> None:
                 label=f"{t}T {model}", color=f"C{[1, 2, 4].index(t)}")
     ax.set_xlabel("zero activations (%)")
     ax.set_ylabel("pJ per MAC")
-    ax.set_title(f"{report['rows']}x{report['cols']} array, OSU 0.18 um, per-action estimate")
+    ax.set_title(f"{report['rows']}x{report['cols']} array, {report.get('library', 'osu018_stdcells.lib')}, "
+                 "per-action estimate")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_png(fig, path, bbox_inches="tight")

@@ -34,10 +34,9 @@ from nbsmt.core.fileio import folder_outputs
 from nbsmt.core.plotting import pyplot, save_png
 from nbsmt.core.pool import WorkerPool
 from nbsmt.core.tables import markdown_table
-from nbsmt.energy.array import characterize_array, run_array
+from nbsmt.energy.array import gemm_energy
 from nbsmt.energy.gatesim import GLITCH_MODELS
 from nbsmt.energy.pe import power_library
-from nbsmt.energy.report import calibration_tile
 from nbsmt.host.stimulus import demo_operands
 from nbsmt.hw.design import Design
 from nbsmt.synth import pdk
@@ -52,7 +51,7 @@ NODE_NM = {"osu018": 180, "sky130hd": 130, "gf180mcu": 180, "asap7": 7}
 THREADS = (1, 2, 4)
 DEPTHS = (0, 2)
 REPORT_FILES = ("technology.md", "technology.json", "technology.csv", "technology.png")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def designs(size: int, depths=DEPTHS) -> list[Design]:
@@ -60,17 +59,10 @@ def designs(size: int, depths=DEPTHS) -> list[Design]:
 
 
 def _energy(spec: str, design: Design, model: str, period_ns: float, workdir: str) -> dict:
-    """pJ of the demo GEMM on `design` (per-action estimate from a calibration run)."""
+    """The demo GEMM's energy on `design` (energy/array.py `gemm_energy`)."""
     a, w = demo_operands()
-    tile = calibration_tile(a, w, design.rows, design.cols, design.threads)
-    run = run_array(*tile, design=design, model=model, per_cycle=True, workdir=Path(workdir),
-                    pdk=spec, period_ns=period_ns)
-    table = characterize_array(run)
-    est = table.estimate(a, w, design.policy)
-    leakage = table.leakage_w * period_ns * 1e-9 / 1e-12 * est["cycles"]
-    return {"pj_per_mac": est["pj_per_mac"], "energy_pj": est["energy_pj"],
-            "leakage_pj": leakage, "leakage_share": leakage / est["energy_pj"],
-            "cycles": est["cycles"], "calibration_cycles": run.cycles}
+    return gemm_energy(a, w, design=design, model=model, workdir=Path(workdir), pdk=spec,
+                       period_ns=period_ns)
 
 
 def measure(specs, size: int, *, jobs: int, progress=print) -> list[dict]:
@@ -79,8 +71,7 @@ def measure(specs, size: int, *, jobs: int, progress=print) -> list[dict]:
     energy_cache = Cache(build_root() / "technology-cache")
     records = []
     for spec in specs:
-        library = pdk.load(spec)
-        pdk.check_units(library, power=True)
+        library = pdk.usable(spec, power=True)
         power_library(spec)
         start = time.monotonic()
         timed = {}

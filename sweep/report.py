@@ -5,13 +5,18 @@ area, speedup and accuracy loss together) marked. All files are written all or n
 
 Ratios: area_ratio = area / the OS-SA's area; speedup = the OS-SA's cycles / cycles on
 the same workload (both arrays R x R; the OS-SA in mode 1, the design in mode T);
-time_speedup = the same in time at the OS-SA's clock, when the designs were timed. An
-undefined value (a metric that failed or was not asked for) is null, never NaN.
+time_speedup = the same in time at the OS-SA's clock, when the designs were timed;
+energy_ratio and edp_ratio = pJ/MAC and energy x delay per MAC / the OS-SA's, when the
+energy metric ran. Like for like, against the 1T array of the same size, library and
+pipeline depth when the grid has it: time_speedup_same_depth (each at its own clock),
+energy_ratio_same_depth, edp_ratio_same_depth. An undefined value (a metric that failed
+or was not asked for) is null, never NaN.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 
@@ -30,9 +35,16 @@ def _ratio(num, den):
     return num / den
 
 
+def _time_ns(row: dict):
+    if row.get("cycles") is None or row.get("critical_path_ns") is None:
+        return None
+    return row["cycles"] * row["critical_path_ns"]
+
+
 def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
-    """`rows` plus, against each point's OS-SA row: area_ratio, speedup (cycles) and, when
-    both were timed, time_speedup at the OS-SA's clock (`nbsmt.sim.clocks.time_speedup`)."""
+    """`rows` plus, against each point's OS-SA row: area_ratio, speedup (cycles), when
+    both were timed time_speedup at the OS-SA's clock (`nbsmt.sim.clocks.time_speedup`),
+    when priced energy_ratio and edp_ratio; and the same-depth ratios (module doc)."""
     from nbsmt.sim.clocks import time_speedup
     by_point = dict(zip(points, rows))
     out = []
@@ -44,6 +56,16 @@ def with_ratios(points: list[DesignPoint], rows: list[dict]) -> list[dict]:
         timed = [r.get(k) for r in (base, row) for k in ("cycles", "critical_path_ns")]
         if all(v is not None for v in timed):
             row["time_speedup"] = time_speedup(*timed)
+        if "pj_per_mac" in row:
+            row["energy_ratio"] = _ratio(row.get("pj_per_mac"), base.get("pj_per_mac"))
+            row["edp_ratio"] = _ratio(row.get("edp_pj_ns_per_mac"), base.get("edp_pj_ns_per_mac"))
+        same = by_point.get(dataclasses.replace(point.baseline(), pipeline=point.pipeline))
+        if same is not None and "critical_path_ns" in row:
+            row["time_speedup_same_depth"] = _ratio(_time_ns(same), _time_ns(row))
+        if same is not None and "pj_per_mac" in row:
+            row["energy_ratio_same_depth"] = _ratio(row.get("pj_per_mac"), same.get("pj_per_mac"))
+            row["edp_ratio_same_depth"] = _ratio(row.get("edp_pj_ns_per_mac"),
+                                                 same.get("edp_pj_ns_per_mac"))
         out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                     for k, v in row.items()})
     return out
@@ -102,7 +124,9 @@ def markdown(record: dict) -> str:
     rows, front = record["rows"], {r["name"] for r in record["pareto_front"]}
     speed = speed_column(rows)
     shown = ["name", "area_ge", "area_ratio", "cycles", "speedup",
-             *[c for c in ("critical_path_ns", "time_speedup") if any(c in r for r in rows)],
+             *[c for c in ("critical_path_ns", "time_speedup", "time_speedup_same_depth",
+                           "pj_per_mac", "energy_ratio", "energy_ratio_same_depth",
+                           "edp_ratio_same_depth", "leakage_share") if any(c in r for r in rows)],
              *[c for c in ("top1", *ACCURACY_COLUMNS, "lossy_mac_rate") if any(c in r for r in rows)]]
     lines = ["# Design-space sweep", "",
              f"Produced by `{record['command']}`. Workload: {record['workload']}. "
@@ -114,7 +138,10 @@ def markdown(record: dict) -> str:
              "flow); speedup = OS-SA cycles / cycles on the workload (the array cycle "
              "model, mode = threads); time_speedup = the same in time at the OS-SA's clock, "
              "each design at the slower of its own clock and the OS-SA's (critical paths on "
-             "the OSU 0.18 um cells, OpenSTA; docs/timing.md). Pareto-optimal points are in bold: no other point is "
+             "each point's cell library, OpenSTA; docs/timing.md); *_same_depth: against the "
+             "1T array at the same pipeline depth, each at its own clock; energy_ratio: pJ/MAC "
+             "of the workload against the OS-SA's (zero-delay gate-level estimate). "
+             "Pareto-optimal points are in bold: no other point is "
              f"at once at least as good on {', '.join(c for c, _ in objectives(rows))} "
              "and better on one.", "",
              "## Pareto-optimal points", ""]

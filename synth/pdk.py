@@ -95,6 +95,16 @@ def default_name() -> str:
     return "osu018"
 
 
+def short_name(spec: str) -> str:
+    """What reports call the library `--pdk spec` names: its name, or its first file's
+    stem (sky130_fd_sc_hd__tt_025C_1v80 for that file's path)."""
+    spec = spec.strip()
+    if spec in KNOWN:
+        return spec
+    first = Path(spec.split(",")[0])
+    return first.name.removesuffix(".gz").removesuffix(".lib")
+
+
 def find_files(known: KnownLibrary) -> list[Path] | None:
     """The files of a known library under $PDK_ROOT or ../shared/pdk; None if absent."""
     if known.name == "osu018":
@@ -175,3 +185,14 @@ def check_units(library: Library, *, power: bool) -> None:
     if power and not any(pin.power for cell in library.cells.values() for pin in cell.pins.values()):
         raise LibertyError(f"{library.path.name} has no internal_power tables: the energy flow "
                            "needs a library characterized for power")
+
+
+def usable(spec: str, *, power: bool) -> Library:
+    """The library `--pdk spec` names, checked for what the flows read before they start:
+    its units and tables (`check_units`), a flip-flop input load and a buffer (mapping
+    and timing); LibertyError (one line) names what is missing."""
+    library = load(spec)
+    check_units(library, power=power)
+    library.flip_flop_data_capacitance()
+    library.strongest_buffer()
+    return library

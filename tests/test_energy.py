@@ -233,6 +233,14 @@ def test_energy_cli_writes_md_json_csv_and_the_sweep_plot(small_operands):
     assert [(p["threads"], p["model"]) for p in report["pe"]] == [(1, "zero-delay"), (2, "zero-delay")]
     assert report["pe"][0]["ratio_vs_ossa"] == 1.0 and report["gemm"][0]["ratio_vs_ossa"] == 1.0
     assert all(g["tile"]["bit_exact"] for g in report["gemm"])
+    # energy x delay per MAC: pJ/MAC times the GEMM's cycles at the leakage clock
+    one, two = report["gemm"]
+    for g in (one, two):
+        assert g["edp_pj_ns_per_mac"] == pytest.approx(
+            g["energy_pj"] / g["macs"] * g["cycles"] * g["action_pj"]["period_ns"])
+    assert two["edp_ratio_vs_ossa"] == pytest.approx(
+        two["ratio_vs_ossa"] * two["cycles"] / one["cycles"])
+    assert two["cycles"] < one["cycles"] and one["edp_ratio_vs_ossa"] == 1.0
     assert len(report["sweep"]) == 20
     for name in ("energy.md", "energy.csv", "energy_sweep.png"):
         assert (out / name).stat().st_size > 0

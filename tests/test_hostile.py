@@ -58,7 +58,7 @@ BASES = {
     "sim-network": "sim --network digits --threads 2 --rows 2 --cols 2 --simulator icarus "
                    "--images 1 --out {out}/R.json",
     "eval": "eval --quick --timing {T} --energy {E} --out {out}/ev --json {out}/ev.json",
-    "sweep": "sweep --sizes 1 --threads 1 --workers 0 --workload {A},{W} --out {out}/sw "
+    "sweep": "sweep --sizes 1 --threads 1 --workers 0 --workload {A},{W} --pdk {LT} --out {out}/sw "
              "--json {out}/sw.json --cache {out}/cache",
     "formal": "formal --set ci --only pe --jobs 1 --out {out}/f",
     "energy": "energy --a {A} --w {W} --threads 1 --pe-only --elements 1 --model zero-delay --pdk {LT} "

@@ -60,6 +60,58 @@ def test_ratios_and_pareto_front_by_hand():
     assert [r["name"] for r in pareto_front(rows)] == ["8x8-1t", "8x8-2t", "8x8-4t"]
 
 
+def test_same_depth_and_energy_ratios_by_hand():
+    base, one_p2, four_p2 = DesignPoint(8, 1), DesignPoint(8, 1, pipeline=2), DesignPoint(8, 4, pipeline=2)
+    rows = [{"name": p.name, "cycles": cy, "critical_path_ns": cp, "pj_per_mac": e,
+             "edp_pj_ns_per_mac": e * cy * cp}
+            for p, cy, cp, e in ((base, 1000, 5.0, 10.0), (one_p2, 1004, 4.0, 11.0),
+                                 (four_p2, 260, 5.0, 6.6))]
+    rows = with_ratios([base, one_p2, four_p2], rows)
+    four = rows[2]
+    # against the depth-0 OS-SA at its clock, and against the 1T at depth 2 at each one's own
+    assert four["time_speedup"] == pytest.approx(1000 * 5.0 / (260 * 5.0))
+    assert four["time_speedup_same_depth"] == pytest.approx(1004 * 4.0 / (260 * 5.0))
+    assert four["energy_ratio"] == pytest.approx(0.66)
+    assert four["energy_ratio_same_depth"] == pytest.approx(0.6)
+    assert four["edp_ratio_same_depth"] == pytest.approx(0.6 * 260 * 5.0 / (1004 * 4.0))
+    assert rows[1]["energy_ratio_same_depth"] == 1.0
+
+
+def test_grid_has_a_library_axis_with_a_baseline_on_each():
+    points = grid(sizes=[2], threads=[4], pdks=["osu018", "sky130hd"])
+    assert [p.name for p in points] == ["2x2-1t", "2x2-4t", "2x2-1t@sky130hd", "2x2-4t@sky130hd"]
+    assert points[3].baseline() == points[2]
+    assert DesignPoint(2, 4, pdk="/x/sky130_fd_sc_hd__tt_025C_1v80.lib.gz").name == \
+        "2x2-4t@sky130_fd_sc_hd__tt_025C_1v80"
+
+
+def test_timing_and_energy_on_two_libraries(tmp_path, monkeypatch):
+    """--pdk as a sweep axis and the energy metric: each library's OS-SA is its points'
+    baseline; the columns agree with each other (energy x delay = pJ/MAC x cycles x the
+    timed clock); SKY130's 130 nm cells spend less per MAC than OSU's 180 nm ones."""
+    from nbsmt.synth import pdk
+    if pdk.find_files(pdk.KNOWN["sky130hd"]) is None:
+        pytest.skip(f"no SKY130 library: looked in {pdk.where_to_look(pdk.KNOWN['sky130hd'])}")
+    monkeypatch.setenv("NBSMT_BUILD_DIR", str(tmp_path / "build"))
+    assert main(["sweep", "--sizes", "1", "--threads", "1", "4", "--metrics", "cycles,timing,energy",
+                 "--pdk", "osu018", "sky130hd", "--workers", "0", "--no-cache",
+                 "--out", tmp_path / "out"]) == 0
+    rows = {r["name"]: r for r in _rows(tmp_path / "out")}
+    assert list(rows) == ["1x1-1t", "1x1-4t", "1x1-1t@sky130hd", "1x1-4t@sky130hd"]
+    for lib in ("", "@sky130hd"):
+        one, four = rows[f"1x1-1t{lib}"], rows[f"1x1-4t{lib}"]
+        for r in (one, four):
+            assert r["error"] is None
+            assert r["gemm_time_ns"] == pytest.approx(r["cycles"] * r["critical_path_ns"])
+            assert r["edp_pj_ns_per_mac"] == pytest.approx(r["pj_per_mac"] * r["gemm_time_ns"])
+            assert 0 < r["leakage_share"] < 0.01
+        assert four["energy_ratio"] == pytest.approx(four["pj_per_mac"] / one["pj_per_mac"])
+        assert four["time_speedup_same_depth"] == pytest.approx(
+            one["cycles"] * one["critical_path_ns"] / (four["cycles"] * four["critical_path_ns"]))
+        assert four["time_speedup_same_depth"] > 1.5
+    assert rows["1x1-1t@sky130hd"]["pj_per_mac"] < rows["1x1-1t"]["pj_per_mac"]
+
+
 def test_local_cluster_gives_the_serial_table(tmp_path, monkeypatch):
     args = ["sweep", "--sizes", "2", "--threads", "1", "2", "--no-cache"]
     monkeypatch.setenv("NBSMT_BUILD_DIR", str(tmp_path / "build-serial"))
@@ -111,6 +163,8 @@ def test_rerun_reads_every_result_from_the_cache(tmp_path, capsys):
     (["--sizes", "0"], "--sizes must be between 1 and 64, not 0"),
     (["--windows", "4"], "invalid choice: 4"),
     (["--metrics", "power"], "unknown metric 'power'"),
+    (["--metrics", "energy", "--workload", "digits"], "--metrics energy prices a GEMM workload"),
+    (["--pdk", "tsmc5"], "unknown library 'tsmc5'"),
     (["--workload", "nothing"], "--workload must be demo, digits or A.npy,W.npy"),
     (["--workers", "-1"], "--workers must be at least 0, not -1"),
     (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2"],   # nobody listens

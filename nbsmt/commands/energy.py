@@ -126,8 +126,7 @@ def _library(args):
     from nbsmt.synth.liberty import LibertyError
     spec = args.pdk or pdk.default_name()
     try:
-        library = pdk.load(spec)
-        pdk.check_units(library, power=True)
+        library = pdk.usable(spec, power=True)
         power_library(spec)
     except LibertyError as exc:
         raise InputError(str(exc)) from None

@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from nbsmt.cli import BuildDefault, cluster_flags, int_arg, path_flag, report_flags
+from nbsmt.cli import BuildDefault, cluster_flags, int_arg, path_flag, pdk_files, report_flags
 from nbsmt.core.errors import InputError
 from nbsmt.core.interrupts import Interrupted, handled
 
@@ -23,11 +23,12 @@ from nbsmt.core.interrupts import Interrupted, handled
 def register(sub) -> None:
     from nbsmt.core.policy import ROUNDING_CHOICES, THREAD_CHOICES, WINDOW_CHOICES, ZERO_SKIP_CHOICES
     from nbsmt.sweep.grid import PIPELINE_CHOICES
-    from nbsmt.sweep.metrics import METRICS
+    from nbsmt.sweep.metrics import DEFAULT_METRICS, METRICS
 
     p = sub.add_parser("sweep", help="design-space sweep on Dask: area, cycles, accuracy per design",
                        description="Evaluate every design of a grid (array size x threads x "
-                                   "policy x pipeline depth) on a workload, as Dask tasks; "
+                                   "policy x pipeline depth x cell library) on a workload, as "
+                                   "Dask tasks; "
                                    "write a table with ratios vs the OS-SA, a Pareto plot "
                                    "and a summary.")
     p.add_argument("--sizes", type=int, nargs="+", default=[4, 8], metavar="N",
@@ -42,8 +43,14 @@ def register(sub) -> None:
                    help="lane activity rules (default: both)")
     p.add_argument("--pipeline", type=int, nargs="+", default=[0], choices=PIPELINE_CHOICES,
                    metavar="P", help="PE pipeline depths (default: 0)")
-    p.add_argument("--metrics", default=",".join(METRICS), metavar="LIST",
-                   help=f"comma-separated, from {', '.join(METRICS)} (default: all)")
+    path_flag(p.add_argument("--pdk", nargs="+", default=None, metavar="NAME|LIB[,LIB...]",
+                             help="cell libraries the timing and energy metrics use, a sweep "
+                                  "axis: osu018 (default), sky130hd, asap7, gf180mcu or Liberty "
+                                  "files joined by commas"), "liberty")
+    p.add_argument("--metrics", default=",".join(DEFAULT_METRICS), metavar="LIST",
+                   help=f"comma-separated, from {', '.join(METRICS)} (default: "
+                        f"{','.join(DEFAULT_METRICS)}; energy runs a gate-level simulation "
+                        "per point)")
     path_flag(p.add_argument("--workload", default="demo", metavar="W",
                              help="demo (the `make sim` GEMM), digits (the `nbsmt eval` CNN) or "
                                   "A.npy,W.npy (default: demo)"), "workload")
@@ -67,6 +74,20 @@ def _metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _library_spec(spec: str | None, metrics: list[str], priced: bool) -> str:
+    """`spec` (the default library for None), its files read and their units checked
+    before any work when a metric uses the library (`priced`; InputError, one line)."""
+    from nbsmt.synth import pdk
+    from nbsmt.synth.liberty import LibertyError
+    spec = spec or pdk.default_name()
+    if priced:
+        try:
+            pdk.usable(spec, power="energy" in metrics)
+        except LibertyError as exc:
+            raise InputError(f"--pdk: {exc}") from None
+    return spec
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -84,11 +105,20 @@ def run(args) -> int:
         int_arg("--workers", args.workers, 0)
     metrics = _metrics(args.metrics)
     timeout = scheduler_timeout(args.scheduler_timeout)
+    from nbsmt.sweep.metrics import LIBRARY_METRICS
+    pdks = list(dict.fromkeys(args.pdk or [None]))
+    priced = any(m in LIBRARY_METRICS for m in metrics)
     outputs = report_outputs(args.out, args.json,   # checked before any work
-                             inputs={"--workload": workloads.files(args.workload)})
+                             inputs={"--workload": workloads.files(args.workload),
+                                     "--pdk": [f for spec in pdks if priced for f in pdk_files(spec)]})
     workload = workloads.load(args.workload)
+    if "energy" in metrics and workload.kind != "gemm":
+        raise InputError(f"--metrics energy prices a GEMM workload (demo or A.npy,W.npy), "
+                         f"not {args.workload}")
+    pdks = [_library_spec(spec, metrics, priced) for spec in pdks]
     points = grid(sizes=args.sizes, threads=args.threads, windows=args.windows,
-                  rounding=args.rounding, zero_skip=args.zero_skip, pipeline=args.pipeline)
+                  rounding=args.rounding, zero_skip=args.zero_skip, pipeline=args.pipeline,
+                  pdks=pdks)
     cache = Cache(None if args.no_cache else Path(args.cache))
     sweep = Sweep(points, metrics, workload, cache)
 

@@ -108,10 +108,7 @@ def _timing_library(args):
         raise InputError(f"OpenSTA ('sta') not found: run `make setup` (installs {STA_PACKAGE}) "
                          "or pass --no-timing")
     try:
-        library = pdk.load(args.pdk or pdk.default_name())
-        pdk.check_units(library, power=False)
-        library.flip_flop_data_capacitance()
-        library.strongest_buffer()
+        library = pdk.usable(args.pdk or pdk.default_name(), power=False)
     except LibertyError as exc:
         raise InputError(str(exc)) from None
     return library
