@@ -321,23 +321,32 @@ def calibrated_table(a, w, *, design: Design, model: str, workdir: Path, pdk: st
                      period_ns: float = PERIOD_NS) -> ArrayActionEnergies:
     """Per-action energies of `design` on the library `pdk`, measured by a gate-level run
     of a @ w's calibration tile (leakage priced at `period_ns`)."""
+    return characterize_array(_calibration_run(a, w, design=design, model=model, workdir=workdir,
+                                               pdk=pdk, period_ns=period_ns))
+
+
+def _calibration_run(a, w, *, design, model, workdir, pdk, period_ns) -> ArrayRun:
     tile = calibration_tile(a, w, design.rows, design.cols, design.threads)
-    run = run_array(*tile, design=design, model=model, per_cycle=True, workdir=workdir, pdk=pdk,
-                    period_ns=period_ns)
-    return characterize_array(run)
+    return run_array(*tile, design=design, model=model, per_cycle=True, workdir=workdir, pdk=pdk,
+                     period_ns=period_ns)
 
 
 def gemm_energy(a, w, *, design: Design, model: str, workdir: Path, pdk: str = DEFAULT_PDK,
                 period_ns: float = PERIOD_NS) -> dict:
     """Energy of the whole GEMM a @ w on `design` (the per-action estimate of a
     calibration run), with its leakage, the leakage's share, its time and energy x delay
-    per MAC: what `make technology` and `nbsmt sweep --metrics energy` report."""
-    table = calibrated_table(a, w, design=design, model=model, workdir=workdir, pdk=pdk,
-                             period_ns=period_ns)
-    est = table.estimate(a, w, design.policy)
-    leakage = table.leakage_w * period_ns * 1e-9 / 1e-12 * est["cycles"]
+    per MAC, and the calibration run's own split per MAC by category and by block: what
+    `make technology` and `nbsmt sweep --metrics energy` report."""
+    run = _calibration_run(a, w, design=design, model=model, workdir=workdir, pdk=pdk,
+                           period_ns=period_ns)
+    est = characterize_array(run).estimate(a, w, design.policy)
+    leakage = run.leakage_w * period_ns * 1e-9 / 1e-12 * est["cycles"]
     time_ns = est["cycles"] * period_ns
     return {"pj_per_mac": est["pj_per_mac"], "energy_pj": est["energy_pj"],
             "leakage_pj": leakage, "leakage_share": leakage / est["energy_pj"],
             "cycles": est["cycles"], "period_ns": period_ns, "time_ns": time_ns,
-            "edp_pj_ns_per_mac": est["pj_per_mac"] * time_ns}
+            "edp_pj_ns_per_mac": est["pj_per_mac"] * time_ns,
+            "calibration_pj_per_mac_by_category": {
+                k: e / run.macs for k, e in run.energy.by_category().items()},
+            "calibration_pj_per_mac_by_block": {
+                k: e / run.macs for k, e in run.energy.by_block().items()}}

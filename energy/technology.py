@@ -31,10 +31,11 @@ from pathlib import Path
 
 from nbsmt.core.cache import Cache, build_root, digest
 from nbsmt.core.fileio import folder_outputs
+from nbsmt.core.interrupts import Interrupted, handled
 from nbsmt.core.plotting import pyplot, save_png
 from nbsmt.core.pool import WorkerPool
 from nbsmt.core.tables import markdown_table
-from nbsmt.energy.array import gemm_energy
+from nbsmt.energy.array import gemm_energy, mapped_array
 from nbsmt.energy.gatesim import GLITCH_MODELS
 from nbsmt.energy.pe import power_library
 from nbsmt.host.stimulus import demo_operands
@@ -51,7 +52,7 @@ NODE_NM = {"osu018": 180, "sky130hd": 130, "gf180mcu": 180, "asap7": 7}
 THREADS = (1, 2, 4)
 DEPTHS = (0, 2)
 REPORT_FILES = ("technology.md", "technology.json", "technology.csv", "technology.png")
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def designs(size: int, depths=DEPTHS) -> list[Design]:
@@ -63,6 +64,10 @@ def _energy(spec: str, design: Design, model: str, period_ns: float, workdir: st
     a, w = demo_operands()
     return gemm_energy(a, w, design=design, model=model, workdir=Path(workdir), pdk=spec,
                        period_ns=period_ns)
+
+
+def _map(spec: str, design: Design, workdir: str) -> None:
+    mapped_array(design, workdir=Path(workdir), pdk=spec)
 
 
 def measure(specs, size: int, *, jobs: int, progress=print) -> list[dict]:
@@ -92,6 +97,10 @@ def measure(specs, size: int, *, jobs: int, progress=print) -> list[dict]:
         if todo:
             with tempfile.TemporaryDirectory(prefix="nbsmt-technology-", dir=build_root()) as work, \
                     WorkerPool(jobs) as pool:
+                # each design mapped once (cached) before its glitch models simulate it
+                for future in [pool.submit(_map, spec, d, str(Path(work) / "map"))
+                               for d in dict.fromkeys(d for d, _, _ in todo)]:
+                    future.result()
                 futures = {pool.submit(_energy, spec, d, m, timed[d]["critical_path_ns"],
                                        str(Path(work) / m)): (d, m, key) for d, m, key in todo}
                 for future, (d, m, key) in futures.items():
@@ -127,7 +136,8 @@ def comparisons(records: list[dict]) -> list[dict]:
                 e, e1 = this["energy"][m]["pj_per_mac"], base["energy"][m]["pj_per_mac"]
                 row[f"energy_ratio_{m}"] = round(e / e1, 4)
                 # energy x delay per MAC: pJ/MAC x the GEMM's time, relative to the OS-SA's
-                row[f"edp_ratio_{m}"] = round(e / e1 / c["time_speedup"], 4)
+                row[f"edp_ratio_{m}"] = round(this["energy"][m]["edp_pj_ns_per_mac"]
+                                              / base["energy"][m]["edp_pj_ns_per_mac"], 4)
             rows.append(row)
     return rows
 
@@ -165,7 +175,34 @@ def markdown(records, compare, *, command: str, seconds: float) -> str:
           _f(r["energy"]["zero-delay"]["pj_per_mac"], 4), _f(r["energy"]["cell-delays"]["pj_per_mac"], 4),
           f"{r['energy']['zero-delay']['leakage_share']:.2%}", " > ".join(r["path_blocks"])]
          for r in records])
+    lines += split_tables(records)
     return "\n".join(lines) + "\n"
+
+
+def split_tables(records, model: str = "zero-delay") -> list[str]:
+    """Where the energy goes on each library: the calibration tile's pJ/MAC by category
+    and each block's share, per design (what docs/technology.md reads the node from)."""
+    rows = [r for r in records if "calibration_pj_per_mac_by_category" in r["energy"][model]]
+    if not rows:
+        return []
+    cats = list(rows[0]["energy"][model]["calibration_pj_per_mac_by_category"])
+    blocks = sorted({b for r in rows for b in r["energy"][model]["calibration_pj_per_mac_by_block"]})
+    lines = ["", f"## Where the energy goes ({model}, calibration tile, pJ/MAC by category)", ""]
+    lines += markdown_table(
+        ["library", "T", "pipeline", *cats, "total"],
+        [[r["pdk"], f"{r['threads']}T", r["pipeline"],
+          *(_f(r["energy"][model]["calibration_pj_per_mac_by_category"][c], 4) for c in cats),
+          _f(sum(r["energy"][model]["calibration_pj_per_mac_by_category"].values()), 4)]
+         for r in rows])
+    lines += ["", f"## Share of each block ({model}, calibration tile, % of its energy)", ""]
+    cells = []
+    for r in rows:
+        split = r["energy"][model]["calibration_pj_per_mac_by_block"]
+        total = sum(split.values())
+        cells.append([r["pdk"], f"{r['threads']}T", r["pipeline"],
+                      *(f"{100 * split.get(b, 0.0) / total:.1f}" for b in blocks)])
+    lines += markdown_table(["library", "T", "pipeline", *blocks], cells)
+    return lines
 
 
 def csv_text(records, compare) -> str:
@@ -229,11 +266,16 @@ def main(argv=None) -> int:
     outputs = folder_outputs(out, REPORT_FILES)
     start = time.monotonic()
     try:
-        records = measure(specs, args.size, jobs=args.jobs,
-                          progress=lambda s: print(s, file=sys.stderr, flush=True))
+        # Ctrl-C / SIGTERM stop the worker processes too (finished results stay cached)
+        with handled():
+            records = measure(specs, args.size, jobs=args.jobs,
+                              progress=lambda s: print(s, file=sys.stderr, flush=True))
     except (LibertyError, ValueError) as exc:
         print(f"technology: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print("technology: interrupted; finished measurements are cached", file=sys.stderr)
+        return exc.status
     compare = comparisons(records)
     seconds = time.monotonic() - start
     command = "python -m nbsmt.energy.technology " + " ".join(argv if argv is not None else sys.argv[1:])
