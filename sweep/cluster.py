@@ -157,6 +157,7 @@ def cluster_client(scheduler: str | None, workers: int | None, timeout: float):
     in this process). Closed, and the local cluster's scratch folder removed, on every
     way out. Use inside `handled(kill_children=False)`."""
     import shutil
+    import time
     import tempfile
 
     from nbsmt.core.fileio import fresh_path
@@ -183,4 +184,9 @@ def cluster_client(scheduler: str | None, workers: int | None, timeout: float):
     finally:
         if stopping():   # interrupted while the cluster started: stop what did start
             kill_descendants(spare="resource_tracker")
-        shutil.rmtree(scratch, ignore_errors=True)
+        # a worker still dying may write into it while it is removed: retry a little
+        for _ in range(25):
+            shutil.rmtree(scratch, ignore_errors=True)
+            if not scratch.exists():
+                break
+            time.sleep(0.2)

@@ -1,4 +1,5 @@
-"""Formal checks in CI: the default policy's PE proofs for T = 1, 2, 4, the register
+"""Formal checks in CI: the default policy's PE proofs for T = 1, 2 and 4 (4T for up to two
+active lanes; all of them in `make formal`), the register
 proofs, the array's stream properties (bounded and one-step), and mutants that must fail.
 
 The whole matrix (every policy, depth 40, every mutant) is `make formal`; docs/formal.md
