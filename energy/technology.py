@@ -67,58 +67,66 @@ def _energy(spec: str, design: Design, model: str, period_ns: float, workdir: st
 
 
 def _map(spec: str, design: Design, workdir: str) -> None:
+    """Map `design` for the energy runs (cached), so both glitch models reuse it."""
     mapped_array(design, workdir=Path(workdir), pdk=spec)
 
 
+def _time(spec: str, design: Design) -> dict:
+    """`time_design` of `design` on the library `spec` (cached in the synthesis cache)."""
+    return time_design(design, design.verilog(), pdk.load(spec), Cache(build_root() / "synth-cache"))
+
+
 def measure(specs, size: int, *, jobs: int, progress=print) -> list[dict]:
-    """One record per (library, design) (module doc)."""
-    cache = Cache(build_root() / "synth-cache")
+    """One record per (library, design) (module doc). One pool for every library: first
+    every design is timed and mapped, then every energy run not in the cache simulates;
+    no library waits for another's last job."""
     energy_cache = Cache(build_root() / "technology-cache")
-    records = []
+    libraries = {spec: pdk.usable(spec, power=True) for spec in specs}
     for spec in specs:
-        library = pdk.usable(spec, power=True)
         power_library(spec)
-        start = time.monotonic()
+    pairs = [(spec, d) for spec in specs for d in designs(size)]
+    build_root().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="nbsmt-technology-", dir=build_root()) as work, \
+            WorkerPool(jobs) as pool:
+        timing = {p: pool.submit(_time, *p) for p in pairs}
         timed = {}
-        for d in designs(size):
-            timed[d] = time_design(d, d.verilog(), library, cache)
-            progress(f"{spec} {d.label}: {timed[d]['critical_path_ns']:.3f} ns, "
-                     f"{timed[d]['area_um2']:,.0f} um^2")
-        keys = [(d, m) for d in timed for m in GLITCH_MODELS]
+        for (spec, d), future in timing.items():
+            timed[(spec, d)] = future.result()
+            progress(f"{spec} {d.label}: {timed[(spec, d)]['critical_path_ns']:.3f} ns, "
+                     f"{timed[(spec, d)]['area_um2']:,.0f} um^2")
         found, todo = {}, []
-        for d, m in keys:
-            key = digest("technology", CACHE_VERSION, library.digest, d.key, m,
-                         timed[d]["critical_path_ns"], DEMO_GEMM, yosys_version())
-            hit = energy_cache.get_json("energy", key)
-            if hit is not None:
-                found[(d, m)] = hit
-            else:
-                todo.append((d, m, key))
-        if todo:
-            with tempfile.TemporaryDirectory(prefix="nbsmt-technology-", dir=build_root()) as work, \
-                    WorkerPool(jobs) as pool:
-                # each design mapped once (cached) before its glitch models simulate it
-                for future in [pool.submit(_map, spec, d, str(Path(work) / "map"))
-                               for d in dict.fromkeys(d for d, _, _ in todo)]:
-                    future.result()
-                futures = {pool.submit(_energy, spec, d, m, timed[d]["critical_path_ns"],
-                                       str(Path(work) / m)): (d, m, key) for d, m, key in todo}
-                for future, (d, m, key) in futures.items():
-                    found[(d, m)] = future.result()
-                    energy_cache.put_json("energy", key, found[(d, m)])
-                    progress(f"{spec} {d.label} {m}: {found[(d, m)]['pj_per_mac']:.4f} pJ/MAC")
-        for d in timed:
-            t = timed[d]
-            records.append({
-                "pdk": spec, "library": library.label, "node_nm": NODE_NM.get(spec),
-                "vdd": power_library(spec).vdd, "design": "array", "size": f"{size}x{size}",
-                "rows": size, "cols": size, "threads": d.threads, "pipeline": d.pipeline,
-                "policy_tag": "default", "critical_path_ns": t["critical_path_ns"],
-                "fmax_mhz": t["fmax_mhz"], "timing_area_um2": t["area_um2"], "area_ge": None,
-                "path_blocks": t["blocks"],
-                "energy": {m: found[(d, m)] for m in GLITCH_MODELS},
-                "seconds": round(time.monotonic() - start, 1),
-            })
+        for spec, d in pairs:
+            for m in GLITCH_MODELS:
+                key = digest("technology", CACHE_VERSION, libraries[spec].digest, d.key, m,
+                             timed[(spec, d)]["critical_path_ns"], DEMO_GEMM, yosys_version())
+                hit = energy_cache.get_json("energy", key)
+                if hit is not None:
+                    found[(spec, d, m)] = hit
+                else:
+                    todo.append((spec, d, m, key))
+        # each design mapped once (cached) before its glitch models simulate it
+        for future in [pool.submit(_map, spec, d, str(Path(work) / "map"))
+                       for spec, d in dict.fromkeys((spec, d) for spec, d, _, _ in todo)]:
+            future.result()
+        futures = {pool.submit(_energy, spec, d, m, timed[(spec, d)]["critical_path_ns"],
+                               str(Path(work) / spec / m)): (spec, d, m, key)
+                   for spec, d, m, key in todo}
+        for future, (spec, d, m, key) in futures.items():
+            found[(spec, d, m)] = future.result()
+            energy_cache.put_json("energy", key, found[(spec, d, m)])
+            progress(f"{spec} {d.label} {m}: {found[(spec, d, m)]['pj_per_mac']:.4f} pJ/MAC")
+    records = []
+    for spec, d in pairs:
+        t = timed[(spec, d)]
+        records.append({
+            "pdk": spec, "library": libraries[spec].label, "node_nm": NODE_NM.get(spec),
+            "vdd": power_library(spec).vdd, "design": "array", "size": f"{size}x{size}",
+            "rows": size, "cols": size, "threads": d.threads, "pipeline": d.pipeline,
+            "policy_tag": "default", "critical_path_ns": t["critical_path_ns"],
+            "fmax_mhz": t["fmax_mhz"], "timing_area_um2": t["area_um2"], "area_ge": None,
+            "path_blocks": t["blocks"],
+            "energy": {m: found[(spec, d, m)] for m in GLITCH_MODELS},
+        })
     return records
 
 
