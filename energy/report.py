@@ -194,10 +194,11 @@ def _array_record(a, w, *, design: Design, model, workdir, pdk, period_ns) -> tu
     }, table
 
 
-def _ratios(records: list[dict], key: str) -> None:
+def _ratios(records: list[dict], key: str, into: str = "ratio_vs_ossa") -> None:
+    """records[i][into] = records[i][key] / the OS-SA's (1T, same glitch model)."""
     for r in records:
         base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
-        r["ratio_vs_ossa"] = r[key] / base[key] if base else None
+        r[into] = r[key] / base[key] if base else None
 
 
 def _delay_products(records: list[dict]) -> None:
@@ -207,9 +208,7 @@ def _delay_products(records: list[dict]) -> None:
     for r in records:
         r["time_ns"] = r["cycles"] * r["action_pj"]["period_ns"]
         r["edp_pj_ns_per_mac"] = r["pj_per_mac"] * r["time_ns"]
-    for r in records:
-        base = next((q for q in records if q["model"] == r["model"] and q["threads"] == 1), None)
-        r["edp_ratio_vs_ossa"] = r["edp_pj_ns_per_mac"] / base["edp_pj_ns_per_mac"] if base else None
+    _ratios(records, "edp_pj_ns_per_mac", into="edp_ratio_vs_ossa")
 
 
 def _job(a, w, sample, design: Design, model, *, workdir, array, pdk, period_ns):

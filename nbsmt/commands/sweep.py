@@ -94,6 +94,7 @@ def run(args) -> int:
     from nbsmt.core.cache import Cache
     from nbsmt.sweep import workloads
     from nbsmt.sweep.grid import grid
+    from nbsmt.sweep.metrics import LIBRARY_METRICS
     from nbsmt.sweep.report import pareto_front, report_outputs, with_ratios, write_report
     from nbsmt.sweep.cluster import cluster_client, scheduler_timeout
     from nbsmt.sweep.run import Sweep
@@ -105,7 +106,6 @@ def run(args) -> int:
         int_arg("--workers", args.workers, 0)
     metrics = _metrics(args.metrics)
     timeout = scheduler_timeout(args.scheduler_timeout)
-    from nbsmt.sweep.metrics import LIBRARY_METRICS
     pdks = list(dict.fromkeys(args.pdk or [None]))
     priced = any(m in LIBRARY_METRICS for m in metrics)
     outputs = report_outputs(args.out, args.json,   # checked before any work
