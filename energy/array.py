@@ -12,7 +12,7 @@ The estimate prices any GEMM from action counts:
   the same array, so stall-enable logic and neighbour loads are those of the array);
 - skew (+ input wires) per input beat, drain per output beat, counters and control per
   cycle (characterized from the same run); with clock gating, the gated clocks of the
-  skew, drain, counters and control per cycle too (their enable is the stall enable,
+  skew, drain, counters and control per cycle too (their enable is the core's `run`,
   on in every cycle the array moves);
 - clock of every flop and leakage of every cell per cycle.
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nbsmt.core.cache import Cache, build_root, digest
+from nbsmt.hw.counters import settle_cycles
 from nbsmt.hw.design import Design
 from nbsmt.core.policy import Policy
 from nbsmt.sim.arith import contribution
@@ -47,7 +48,7 @@ from nbsmt.host.driver import assemble, plan
 
 #: Array-level parts priced per beat or per cycle (blocks of synth/timing.block_of).
 PER_INPUT_BEAT = ("skew", "inputs")
-PER_OUTPUT_BEAT = ("drain",)
+PER_OUTPUT_BEAT = ("drain", "output-buffer")
 PER_CYCLE = ("counters", "control", "fanout-tree")
 
 
@@ -134,9 +135,10 @@ def run_array(a, w, *, design: Design, model: str, per_cycle: bool = False,
     beats = as_ints(job.beats)
     cycles = gemm_cycles(a.shape[0], a.shape[1], w.shape[1], rows=rows, cols=cols, mode=threads,
                          pipeline=design.pipeline)
-    # The last cycle's register updates too, and the counters of pipelined PEs settle
-    # one cycle per pipeline register later (hw/counters.py).
-    simulated = cycles + 1 + design.pipeline
+    # The last cycle's register updates too (and one per pipeline register), and the
+    # counters, complete `settle_cycles` after the last row (hw/counters.py).
+    simulated = cycles + max(1 + design.pipeline,
+                             settle_cycles(rows, cols, design.pipeline))
     idle = simulated - len(beats)
     inputs = {"i__payload": beats + [0] * idle, "i__valid": [1] * len(beats) + [0] * idle,
               "o__ready": [1] * simulated}
@@ -296,7 +298,7 @@ def characterize_array(run: ArrayRun) -> ArrayActionEnergies:
     by_block, array_clock = {}, 0.0
     for (block, category), e in run.dynamic.items():
         if category == "clock" and block in PER_INPUT_BEAT + PER_OUTPUT_BEAT + PER_CYCLE:
-            array_clock += e      # gated by the stall enable: clocked every advancing cycle
+            array_clock += e      # gated by the core's run enable: clocked every advancing cycle
         else:
             by_block[block] = by_block.get(block, 0.0) + e
     part = lambda names: sum(by_block.get(b, 0.0) for b in names)   # noqa: E731

@@ -155,11 +155,17 @@ class PEStep(wiring.Component):
 class ArrayMonitor(wiring.Component):
     """A SySMT array with free inputs, free `i.valid` and free `o.ready`, and its monitor.
 
-    Properties, each an `ok_*` output. `ok_step_*` relate a cycle to the one before, so
-    they are proven for one transition from any state (for every cycle, unbounded):
-    - `ok_step_hold`: after a stall (o.valid and not o.ready) the same beat is offered.
-    - `ok_step_frozen`: a stalled cycle changes no PE-cycle bin nor the lossy count, and
+    The array's core (grid, skews, drain, admission, statistics) moves under `run`, a
+    register of its output skid buffer (hw/outbuf.py); a "halt" is a cycle with `run`
+    low. Properties, each an `ok_*` output. `ok_step_*` relate a cycle to the one before,
+    so they are proven for one transition from any state (for every cycle, unbounded):
+    - `ok_step_hold`: after a stall (o.valid and not o.ready) the same beat is offered
+      (from every state where `ok_step_room`'s invariant holds, i.e. every reachable one).
+    - `ok_step_frozen`: a halted cycle changes no PE-cycle bin nor the lossy count, and
       takes no input.
+    - `ok_step_room`: the buffer's invariant (`run` exactly when at most one of its two
+      rows is held) is kept by every transition, and where it holds no row arrives at a
+      full buffer (with `ok_trace_room`, from reset: never an overflow, unbounded).
     `ok_trace_*` depend on the history and are checked from reset to a bounded depth:
     - `ok_trace_work`: the PE-cycle bins grow by rows x cols of each accepted K-step, once,
       on the advancing cycle after the one that staged it (the counters register their
@@ -171,13 +177,15 @@ class ArrayMonitor(wiring.Component):
       minus the rows accepted): no row is made up or duplicated.
     - `ok_trace_live`: a row owed leaves within C cycles that are not stalls (the
       documented latency L + C + i), so no row is lost.
+    - `ok_trace_room`: the buffer's invariant holds (the base case of `ok_step_room`).
     Covers: `cover_stall` (a stall), `cover_handoff` (a tile's last row accepted after
     the tile stalled, while the next tile's K-steps entered the array meanwhile),
     `cover_slowest_row` (a row owed for C - 1 cycles: the `ok_trace_live` bound is tight).
     Assumed (`assume_beat`): a valid beat's rows/cols fields are 1..R and 1..C.
     Two more step properties need every register or a second state, so they are written
-    in SMT-LIB (`nbsmt.formal.proofs.run_array`): a stall holds every register of the
-    array, and outside a stall `o.ready` changes nothing.
+    in SMT-LIB (`nbsmt.formal.proofs.run_array`): a halt holds every register of the
+    array outside the buffer, and `o.ready` reaches no register outside the buffer and
+    not `i.ready` (registered back-pressure).
     """
 
     def __init__(self, *, rows: int, cols: int, threads: int, policy: Policy,
@@ -191,10 +199,11 @@ class ArrayMonitor(wiring.Component):
             "i_valid": In(1), "i_payload": In(fmt.input_bits), "o_ready": In(1),
             "ok_step_hold": Out(1), "ok_step_frozen": Out(1), "ok_trace_work": Out(1),
             "ok_trace_framing": Out(1), "ok_trace_owed": Out(1), "ok_trace_live": Out(1),
+            "ok_step_room": Out(1), "ok_trace_room": Out(1),
             "cover_stall": Out(1), "cover_handoff": Out(1), "cover_slowest_row": Out(1),
-            "assume_beat": Out(1),
+            "cover_full": Out(1), "assume_beat": Out(1),
             "i_ready": Out(1), "i_last": Out(1), "o_valid": Out(1), "o_last": Out(1),
-            "stall": Out(1),
+            "stall": Out(1), "halt": Out(1),
         })
 
     def elaborate(self, platform):
@@ -212,8 +221,22 @@ class ArrayMonitor(wiring.Component):
         stall = Signal()
         o_fire = Signal()
         i_fire = Signal()
+        buf = arr.output_buffer
+        run = buf.run
         m.d.comb += [stall.eq(o.valid & ~o.ready), o_fire.eq(o.valid & o.ready), self.stall.eq(stall),
-                     i_fire.eq(arr.i.valid & arr.i.ready)]
+                     i_fire.eq(arr.i.valid & arr.i.ready), self.halt.eq(~run)]
+
+        # The skid buffer: `run` exactly when at most one row is held; an arriving row
+        # (offered by the drain while the core runs) that does not leave needs a free slot.
+        from nbsmt.hw.outbuf import DEPTH
+        room = Signal()
+        prev_room = Signal()
+        m.d.comb += room.eq((buf.count <= DEPTH) & (run == (buf.count <= DEPTH - 1)))
+        m.d.sync += prev_room.eq(room)
+        overflow = buf.row_valid & run & ~o_fire & (buf.count == DEPTH)
+        m.d.comb += [self.ok_trace_room.eq(room),
+                     self.ok_step_room.eq((~prev_room | room) & (~room | ~overflow)),
+                     self.cover_full.eq(buf.count == DEPTH)]
 
         tiles_in = Signal(bits)     # tiles whose last K-step was accepted
         rows_out = Signal(bits + 2)  # rows accepted by the consumer
@@ -241,24 +264,27 @@ class ArrayMonitor(wiring.Component):
         prev_total = Signal.like(arr.pe_cycles_by_active[0])
         # The counters register an advancing cycle's increment and add it on the next
         # advancing cycle (hw/counters.py): an accepted K-step's real PEs are staged, then
-        # added one advancing cycle later; a stall holds both.
+        # added one advancing cycle later; a halt holds both.
         staged_work = Signal.like(prev_total)
         prev_work = Signal.like(prev_total)
-        with m.If(~stall):
+        prev_halt = Signal()
+        with m.If(run):
             m.d.sync += staged_work.eq(Mux(i_fire, beat.rows * beat.cols, 0))
-        m.d.sync += [prev_stall.eq(stall), prev_payload.eq(payload), prev_total.eq(total),
-                     prev_work.eq(Mux(stall, 0, staged_work))]
+        m.d.sync += [prev_stall.eq(stall), prev_halt.eq(~run), prev_payload.eq(payload),
+                     prev_total.eq(total), prev_work.eq(Mux(run, staged_work, 0))]
         m.d.sync += [p.eq(c) for p, c in zip(prev_counted, counted)]
 
         unchanged = 1
         for p, c in zip(prev_counted, counted):
             unchanged = unchanged & (p == c)
         m.d.comb += [
-            self.ok_step_hold.eq(~prev_stall | (o.valid & (payload == prev_payload))),
+            # (from states where the buffer's invariant holds: every reachable one, by
+            # ok_trace_room and ok_step_room; a held count of 3 would not be reachable)
+            self.ok_step_hold.eq(~prev_stall | ~prev_room | (o.valid & (payload == prev_payload))),
             self.ok_trace_framing.eq(~o.valid | (o.payload.last == (row_idx == R - 1))),
             self.ok_trace_owed.eq(~o.valid | (owed > 0)),
             self.ok_trace_live.eq(wait < C),
-            self.ok_step_frozen.eq((~prev_stall | unchanged) & (~stall | ~arr.i.ready)),
+            self.ok_step_frozen.eq((~prev_halt | unchanged) & (run | ~arr.i.ready)),
             self.ok_trace_work.eq(total == (prev_total + prev_work)[:len(prev_total)]),
         ]
 

@@ -373,19 +373,22 @@ def run_array(job: Job, time_limit: float | None = None) -> Result:
                            policy=POLICIES[job.policy])
     design = _compile(monitor, "nbsmt_formal_array", {})
     step = job.kind == "array-step"
-    # A stall changes no register of the array (the monitor's own excepted), so a run
-    # with back-pressure is the run without it with repeated states (docs/formal.md).
-    # Outside a stall, o.ready changes neither the next state nor i.ready: a twin of the
-    # state that differs only in o.ready, also not stalled, moves to the same registers.
-    def ready_unused(u, k):
+    # A halt (the core's `run` low) changes no register of the array outside its output
+    # buffer, so a run with back-pressure is the run without it with repeated core
+    # states (docs/formal.md). Registered back-pressure: o.ready reaches no register
+    # outside the buffer and not i.ready -- a twin of the state that differs only in
+    # o.ready has the same i.ready and moves the core to the same registers.
+    buffer = ("array.outbuf.",)
+
+    def ready_reaches_only_the_buffer(u, k):
         twin, twin_next = u.twin(k - 1, ("o_ready",))
-        return (f"(=> (and (not {u.port('stall', k - 1)}) (not {u.port('stall', twin)})) "
-                f"(and {u.registers_equal('array.', k, twin_next)} "
-                f"(= {u.port('i_ready', k - 1)} {u.port('i_ready', twin)})))")
+        return (f"(and {u.registers_equal('array.', k, twin_next, exclude=buffer)} "
+                f"(= {u.port('i_ready', k - 1)} {u.port('i_ready', twin)}))")
 
     frozen = {"ok_step_all_registers_hold":
-              lambda u, k: f"(=> {u.port('stall', k - 1)} {u.registers_equal('array.', k - 1, k)})",
-              "ok_step_ready_only_stalls": ready_unused}
+              lambda u, k: (f"(=> {u.port('halt', k - 1)} "
+                            f"{u.registers_equal('array.', k - 1, k, exclude=buffer)})"),
+              "ok_step_ready_reaches_only_the_buffer": ready_reaches_only_the_buffer}
     return _bmc(job, design, initial=not step, first=1 if step else 0, time_limit=time_limit,
                 compile_seconds=time.monotonic() - start,
                 trace_ports=("i_valid", "i_ready", "i_last", "o_valid", "o_ready", "o_last"),

@@ -157,13 +157,15 @@ class Unrolling:
         self._parse(f"(declare-const {name} {sort}) (assert (= {name} {expr}))")
         return next(t for t in self._parser.get_declared_funs() if t.symbol() == name)
 
-    def registers_equal(self, prefix: str, step_a: int | str, step_b: int | str) -> str:
-        """SMT-LIB: every register whose path starts with `prefix` is equal in both states."""
+    def registers_equal(self, prefix: str, step_a: int | str, step_b: int | str,
+                        exclude: tuple[str, ...] = ()) -> str:
+        """SMT-LIB: every register whose path starts with `prefix`, and with none of
+        `exclude`, is equal in both states."""
         top = self.design.top
         a, b = _state(step_a), _state(step_b)
         terms = [f"(= (|{top}#{i}| {a}) (|{top}#{i}| {b}))"
                  for path, indices in self.design.registers.items()
-                 if path.startswith(prefix) for i in indices]
+                 if path.startswith(prefix) and not path.startswith(exclude) for i in indices]
         if not terms:
             raise FormalError(f"{top} has no register under {prefix!r}")
         return f"(and true {' '.join(terms)})"

@@ -129,7 +129,11 @@ def check(job: ArrayJob, rtl: dict, expected: GemmResult | None = None) -> dict:
     }
     if int(rtl.get("host_gaps", 0)) == 0:
         checks["busy_cycles_equal_measured"] = counters["busy_cycles"] == int(rtl["cycles"])
-        checks["cycles_equal_model"] = int(rtl["cycles"]) - int(rtl["stall_cycles"]) == model["cycles"]
+        cycles, stalls = int(rtl["cycles"]), int(rtl["stall_cycles"])
+        if stalls == 0:
+            checks["cycles_equal_model"] = cycles == model["cycles"]
+        else:   # the core runs on while the output buffer has room (hw/outbuf.py)
+            checks["cycles_within_model_plus_stalls"] = model["cycles"] <= cycles <= model["cycles"] + stalls
     return {
         "ok": all(checks.values()),
         "checks": checks,

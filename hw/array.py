@@ -27,9 +27,12 @@ sees it, so every tile's results, and the drain behind them, come P cycles later
 i leaves in cycle L + C + i + P. Nothing else moves (the operands' systolic hops, the
 admission rule, the counters), so a GEMM takes P cycles more, once.
 
-Back-pressure: while the output holds a beat the consumer does not take, every register
-of the grid, skews, drain and statistics holds (`EnableInserter`) and `i.ready` is low;
-nothing is dropped or duplicated, the timeline just pauses.
+Back-pressure is registered (hw/outbuf.py): the grid, skews, drain, admission and
+statistics move under `run`, a register of the two-row output skid buffer, so the
+output handshake reaches none of them combinationally. While `run` is low every one of
+those registers holds (`EnableInserter`) and `i.ready` is low; nothing is dropped or
+duplicated, the timeline just pauses. With an always-ready output `run` never drops
+and the timing above is exact.
 
 Runtime mode: the hardware takes no mode. In mode m < T the host puts zeros on lanes
 >= m (`nbsmt.sim.gemm.lane_operands`); zero activations are never active under either
@@ -49,6 +52,7 @@ from nbsmt.hw.array_io import ArrayFormat
 from nbsmt.hw.design import COUNTER_BITS, MAX_DIM
 from nbsmt.hw.counters import Counters
 from nbsmt.hw.drain import Drain
+from nbsmt.hw.outbuf import DEPTH as OUTPUT_ROWS, OutputBuffer
 from nbsmt.hw.pe import NBSMTPE, check_pe_params
 from nbsmt.hw.skew import Skew
 
@@ -105,6 +109,8 @@ class SySMTArray(wiring.Component):
         self._counter_bits = counter_bits
         self._pipeline = pipeline
         self._isolate, self._gate_clocks = isolate_operands, gate_clocks
+        self._outbuf = OutputBuffer(width=cols * policy.acc_bits)
+        self._outbuf._MustUse__silence = True   # used when the array is; the array warns
         in_layout = data.StructLayout(dict(self._format.input_fields()))
         out_layout = data.StructLayout(dict(self._format.output_fields()))
         super().__init__({
@@ -139,15 +145,21 @@ class SySMTArray(wiring.Component):
     def pipeline(self) -> int:
         return self._pipeline
 
+    @property
+    def output_buffer(self) -> OutputBuffer:
+        """The skid buffer whose `run` register is the core's enable (for monitors)."""
+        return self._outbuf
+
     def elaborate(self, platform):
         m = Module()
         R, C, T, p = self.rows, self.cols, self.threads, self.policy
         A, W = p.act_bits, p.weight_bits
         gate_columns = not p.zero_weight_idles
 
-        # Global stall: an output beat waiting for its consumer freezes everything.
-        advance = Signal()
-        m.d.comb += advance.eq(~(self.o.valid & ~self.o.ready))
+        # Registered back-pressure (hw/outbuf.py): the core moves under `run`, a register
+        # of the output skid buffer, never under a combinational function of `o.ready`.
+        m.submodules.outbuf = outbuf = self._outbuf
+        run = outbuf.run
 
         # Admission: a tile's last K-step needs R cycles since the previous one (drain).
         last_ok = Signal()
@@ -157,24 +169,24 @@ class SySMTArray(wiring.Component):
         else:
             m.d.comb += last_ok.eq(1)
         beat = self.i.payload
-        m.d.comb += self.i.ready.eq(advance & (~beat.last | last_ok))
+        m.d.comb += self.i.ready.eq(run & (~beat.last | last_ok))
         fire = Signal()
         m.d.comb += fire.eq(self.i.valid & self.i.ready)
         if R > 1:
-            with m.If(advance):
+            with m.If(run):
                 with m.If(fire & beat.last):
                     m.d.sync += gap.eq(R - 1)
                 with m.Elif(gap != 0):
                     m.d.sync += gap.eq(gap - 1)
 
-        stalled = EnableInserter(advance)
+        moving = EnableInserter(run)
         hold = "shared" if self._gate_clocks else None    # idle skews hold (clock gating)
         skew_a = Skew(width=T * A, delays=range(R), hold=hold)
         # When zero weights do not idle a lane (zero_skip="act"), padded columns would
         # count as active: each column's weights carry the column's "real" flag.
         skew_w = Skew(width=T * W + gate_columns, delays=range(C), hold=hold)
-        m.submodules.skew_a = stalled(skew_a)
-        m.submodules.skew_w = stalled(skew_w)
+        m.submodules.skew_a = moving(skew_a)
+        m.submodules.skew_w = moving(skew_w)
         m.d.comb += skew_a.i.eq(beat.a)
         if hold:
             m.d.comb += [skew_a.valid.eq(fire), skew_w.valid.eq(fire)]
@@ -207,20 +219,22 @@ class SySMTArray(wiring.Component):
                     m.d.comb += pe.w_in.eq(skew_w.o[j * wgroup:j * wgroup + T * W])
                 else:
                     m.d.comb += pe.w_in.eq(pes[i - 1][j].w_out)
-                m.submodules[f"pe_{i}_{j}"] = stalled(pe)
+                m.submodules[f"pe_{i}_{j}"] = moving(pe)
 
         drain = Drain(rows=R, cols=C, acc_bits=p.acc_bits, hold=self._gate_clocks)
-        m.submodules.drain = stalled(drain)
+        m.submodules.drain = moving(drain)
         for i in range(R):
             for j in range(C):
                 m.d.comb += [drain.result[i][j].eq(pes[i][j].result),
                              drain.result_valid[i][j].eq(pes[i][j].result_valid)]
-        m.d.comb += [self.o.valid.eq(drain.valid), self.o.payload.data.eq(drain.data),
-                     self.o.payload.last.eq(drain.last)]
+        m.d.comb += [outbuf.row.eq(drain.data), outbuf.row_last.eq(drain.last),
+                     outbuf.row_valid.eq(drain.valid), outbuf.ready.eq(self.o.ready),
+                     self.o.valid.eq(outbuf.valid), self.o.payload.data.eq(outbuf.data),
+                     self.o.payload.last.eq(outbuf.last)]
 
         # Work in flight, for busy_cycles: a tile open or output rows still owed.
         tile_open = Signal()
-        pending = Signal(range(C + 2 * R + self._pipeline + 1))
+        pending = Signal(range(C + 2 * R + self._pipeline + OUTPUT_ROWS + 1))
         out_fire = self.o.valid & self.o.ready
         with m.If(fire):
             m.d.sync += tile_open.eq(~beat.last)
@@ -230,7 +244,7 @@ class SySMTArray(wiring.Component):
             rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns,
             stats_delay=min(self._pipeline, 1))
         m.d.comb += [
-            counters.advance.eq(advance),
+            counters.advance.eq(run),
             counters.busy.eq(fire | tile_open | (pending != 0)),
             counters.real_pes.eq(Mux(fire, beat.rows * beat.cols, 0)),
             self.busy_cycles.eq(counters.busy_cycles),

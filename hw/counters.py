@@ -17,15 +17,18 @@ active, so bin 0 needs neither flags nor a popcount of its own. It is exact when
 array is idle; while a K-step crosses the grid it runs ahead by that step's
 not-yet-visited PEs.
 
-The per-cycle increments (popcount trees over the grid) are registered before they are
-added, so the tree and the wide counter adder are two clock stages instead of one long
-path (the OS-SA's critical path without it, docs/timing.md). A counter therefore
-includes a cycle's PE statistics one advancing cycle later; like every register of the
-array these hold while it is stalled (the formal stall property, docs/formal.md). Arrays of pipelined PEs (whose
-statistics leave from a register, `stats_delay` = 1) also register per-row partial
-sums before the grid-wide sum, one more cycle. The last K-step reaches the far PE
-R + C - 2 cycles after it is accepted: the counters are complete at most 2 cycles after
-the GEMM's last output row (a host reads them when the array is idle).
+No statistics path grows with the grid: the grid-wide popcounts are pipelined, partial
+sums of GROUP = 8 terms registered level after level (a row of an 8-wide array, then
+the rows: 2 levels at 8x8, 3 at 16x16, 4 at 32x32 and 64x64), the last sum is registered
+as the increment, and the increment is added to the wide counter. Before, unpipelined
+arrays summed the whole grid in one cycle, which was the 16x16 OS-SA's critical path
+(docs/timing.md), and pipelined ones one row per register, which grew with the rows. A
+counter therefore includes a cycle's PE statistics a few advancing cycles later; like
+every register of the array these hold while it is stalled (the formal stall property,
+docs/formal.md). Pipelined PEs emit their statistics from a register (`stats_delay` =
+1), one cycle more. The counters are complete `settle_cycles(R, C, P)` cycles after the
+GEMM's last output row (2 for an 8x8 array, at most SETTLE_CYCLES_MAX for any size; a
+host reads them when the array is idle).
 
 Counts wrap at `counter_bits` bits.
 """
@@ -35,6 +38,31 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from nbsmt.hw.design import MAX_DIM
+
+
+#: Terms a clock stage of the statistics' sums adds (three adder levels).
+GROUP = 8
+
+
+def sum_stages(terms: int) -> int:
+    """Registered partial-sum levels of a grid sum over `terms` PEs (`Counters`)."""
+    stages = 0
+    while terms > GROUP:
+        terms, stages = -(-terms // GROUP), stages + 1
+    return stages
+
+
+def settle_cycles(rows: int, cols: int, pipeline: int) -> int:
+    """Cycles after a GEMM's last output row until the counters are complete.
+
+    The last K-step reaches the far PE F = L + R + C - 2 cycles after acceptance (L);
+    its statistics leave d = min(pipeline, 1) cycles later, cross `sum_stages` partial-sum
+    registers and the increment register, and the counter holds them one cycle after
+    that: in cycle F + d + stages + 2. The last row leaves in cycle L + C + R - 1 + P.
+    """
+    return max(0, min(pipeline, 1) + sum_stages(rows * cols) + 1 - pipeline)
 
 
 def tree_sum(values):
@@ -49,6 +77,11 @@ def tree_sum(values):
             paired.append(values[-1])
         values = paired
     return values[0]
+
+
+#: `settle_cycles` of the largest array (benches wait this long for any array: the array
+#: is idle by then, so a longer wait changes no count).
+SETTLE_CYCLES_MAX = settle_cycles(MAX_DIM, MAX_DIM, 0)
 
 
 class Counters(wiring.Component):
@@ -103,22 +136,24 @@ class Counters(wiring.Component):
                         with m.If(self.advance):
                             m.d.sync += late.eq(real[i][j])
                         real[i][j] = late
-        # Pipelined arrays also split the grid-wide sums: per-row partial sums are
-        # registered and summed over the rows the next cycle. Like every register of the
-        # array, they hold while it is stalled (the stalled cycle is not counted).
-        split = self._stats_delay >= 1
-
+        # The grid-wide sums are pipelined: partial sums of GROUP terms (row-major, so a
+        # group is a row or part of one) are registered, level after level, until at most
+        # GROUP remain, so no clock stage sums more than GROUP terms whatever the grid's
+        # size. Like every register of the array, they hold while it is stalled (the
+        # stalled cycle is not counted).
         def grid_sum(name, per_pe, top):
-            rows = [[per_pe(i, j) for j in range(C)] for i in range(R)]
-            if not split:
-                return tree_sum([v for row in rows for v in row])
-            parts = []
-            for i, row in enumerate(rows):
-                part = Signal(range(top * C + 1), name=f"{name}_row{i}")
-                with m.If(self.advance):
-                    m.d.sync += part.eq(tree_sum(row))
-                parts.append(part)
-            return tree_sum(parts)
+            terms = [per_pe(i, j) for i in range(R) for j in range(C)]
+            span, level = 1, 0        # PEs per term
+            while len(terms) > GROUP:
+                span, level = span * GROUP, level + 1
+                parts = []
+                for g in range(0, len(terms), GROUP):
+                    part = Signal(range(top * span + 1), name=f"{name}_l{level}_{g // GROUP}")
+                    with m.If(self.advance):
+                        m.d.sync += part.eq(tree_sum(terms[g:g + GROUP]))
+                    parts.append(part)
+                terms = parts
+            return tree_sum(terms)
 
         bins = []
         for b in range(1, T + 1):

@@ -10,8 +10,8 @@ so row i of every column reaches the output registers together, in cycle L + C +
 
 That is the double buffering: while a tile's rows drain, the PEs already accumulate the
 next tile (they clear on their last K-step). The drain never holds more than the rows in
-flight, so back-pressure must stall the whole array (the array's `EnableInserter`),
-which also freezes this module.
+flight, so back-pressure must halt the whole core (the array's `EnableInserter` with the
+output buffer's registered `run`, hw/outbuf.py), which also freezes this module.
 """
 
 from __future__ import annotations

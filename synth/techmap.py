@@ -11,7 +11,7 @@ library with NLDM tables (by default the OSU 0.18 um cells of the Debian package
    (`pe_3_4.mult._12_`), then `flatten` and the netlist written as JSON.
 2. Fanout repair, here in Python: a net that feeds more than MAX_FANOUT cell inputs gets
    a tree of the library's strongest buffer. ABC sizes and buffers inside a module but
-   sees module ports as ideal, so the array's global stall enable (one gate driving
+   sees module ports as ideal, so the array's core enable (`run`, one register driving
    every register's enable in the grid) would otherwise reach STA as one gate driving
    tens of pF. A physical flow builds that tree too (repair_design / max_fanout); the
    buffers are real cells, timed and counted in the area like the rest.

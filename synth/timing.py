@@ -34,7 +34,7 @@ STA_BINARY = "sta"
 STA_PACKAGE = "opensta"
 
 BLOCKS = ("reduce", "mult", "accum", "pipeline", "pass-through", "skew", "drain",
-          "counters", "control", "fanout-tree")
+          "output-buffer", "counters", "control", "fanout-tree")
 
 
 class TimingError(RuntimeError):
@@ -84,7 +84,8 @@ _POINT = re.compile(r"^\s*(?:-?[\d.]+\s+)*?(-?[\d.]+)\s+(-?[\d.]+)\s+([\^v])\s+(
 
 _PE_BLOCKS = {"reduce": "reduce", "mult": "mult", "accum": "accum",
               "pipe1": "pipeline", "pipe2": "pipeline"}
-_ARRAY_BLOCKS = {"skew_a": "skew", "skew_w": "skew", "drain": "drain", "counters": "counters"}
+_ARRAY_BLOCKS = {"skew_a": "skew", "skew_w": "skew", "drain": "drain", "outbuf": "output-buffer",
+                 "counters": "counters"}
 
 
 def block_of(instance: str, design: str = "array") -> str:
@@ -92,7 +93,8 @@ def block_of(instance: str, design: str = "array") -> str:
 
     Inside a PE (`pe_i_j.` in an array, or the top of a PE design) its submodules name
     the block and its own cells are the pass-through registers; in an array the skews,
-    drain and counters name theirs and the top's own cells are admission/stall control.
+    drain, output buffer and counters name theirs and the top's own cells are the
+    admission control.
     Fanout-repair buffers are their own block.
     """
     parts = instance.split(".")

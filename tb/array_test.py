@@ -23,6 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from nbsmt.host.beats import as_ints
+from nbsmt.hw.counters import SETTLE_CYCLES_MAX
 from nbsmt.host.job_stream import JobStream
 from nbsmt.tb.runner import tb_config
 
@@ -71,10 +72,11 @@ async def _run_job(dut, job: dict, threads: int) -> None:
 async def settled_counters(dut, threads: int) -> dict:
     """The array's counters once the last row has left (the top's counter ports).
 
-    The counters add their registered increments up to 2 cycles after the last row
-    (hw/counters.py); the array is idle by now, so waiting changes no count.
+    The counters add their registered increments a few cycles after the last row
+    (`settle_cycles`, hw/counters.py); the array is idle by now, so waiting for the
+    largest array's count changes no count.
     """
-    await ClockCycles(dut.clk, 2)
+    await ClockCycles(dut.clk, SETTLE_CYCLES_MAX)
     await ReadOnly()
     return {"busy_cycles": dut.busy_cycles.value.to_unsigned(),
             "pe_cycles_by_active": np.array(

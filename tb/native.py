@@ -29,6 +29,7 @@ import numpy as np
 
 from nbsmt.core.cache import build_root
 from nbsmt.core.toolchain import simulator_environment
+from nbsmt.hw.counters import SETTLE_CYCLES_MAX
 from nbsmt.tb.player import PlayerShape, player_name, player_verilog, threshold
 from nbsmt.tb.runner import BUILD_ARGS, SimulationFailure, smoke_test, cached_build
 
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
         std::chrono::steady_clock::now() - started).count();
     if (!top.hung && top.sent == n_in && dumped * OUT_HALF < n_out)
         dump(n_out - dumped * OUT_HALF);
-    tick(); tick();   // the counters settle (player_test: settled_counters)
+    for (int k = 0; k < @SETTLE_CYCLES@; k++) tick();   // the counters settle (hw/counters.py)
     std::fclose(out);
     std::printf("{\"loop_seconds\": %.6f, \"loop_cycles\": %u, \"first\": %u, \"last\": %u, "
                 "\"stall_cycles\": %u, \"host_gaps\": %u, \"extra_output\": %u, "
@@ -193,7 +194,7 @@ def main_source(shape: PlayerShape) -> str:
     fields = {"IN_BYTES": -(-shape.input_bits // 8), "OUT_BYTES": shape.output_bytes,
               "IN_HALF": shape.input_half, "OUT_HALF": shape.output_half,
               "ACTIVE_FORMAT": ", ".join(["%llu"] * (shape.threads + 1)),
-              "ACTIVE_COUNTERS": counters}
+              "ACTIVE_COUNTERS": counters, "SETTLE_CYCLES": SETTLE_CYCLES_MAX}
     text = MAIN
     for name, value in fields.items():
         text = text.replace(f"@{name}@", str(value))

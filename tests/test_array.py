@@ -28,6 +28,7 @@ from nbsmt.host.stimulus import gemm_operands
 
 
 BP = JobOptions(valid_prob=0.8, ready_prob=0.55, seed=8)   # host pauses + back-pressure
+PUSH = JobOptions(ready_prob=0.55, seed=9)   # back-pressure alone: the cycle bound is checked
 SMOOTH = JobOptions()
 
 # (simulator, rows, cols, threads, policy, [(M, K, N, mode, mix, options), ...])
@@ -36,19 +37,19 @@ CASES = [
         (3, 5, 2, 1, "uniform", SMOOTH), (1, 1, 1, 1, "narrow", SMOOTH), (2, 4, 3, 1, "relu", BP)]),
     ("icarus", 3, 5, 2, Policy(), [
         (7, 9, 11, 2, "relu", SMOOTH), (7, 9, 11, 1, "pruned", SMOOTH),
-        (3, 2, 5, 2, "collide", SMOOTH), (4, 7, 6, 2, "uniform", BP)]),
+        (3, 2, 5, 2, "collide", SMOOTH), (4, 7, 6, 2, "uniform", BP), (6, 4, 6, 2, "relu", PUSH)]),
     ("icarus", 4, 1, 4, Policy(zero_skip="act", windows=5, rounding="trunc"), [
         (9, 3, 2, 4, "pruned", SMOOTH), (5, 10, 3, 2, "relu", SMOOTH),
         (4, 6, 1, 1, "collide", SMOOTH), (6, 11, 2, 4, "uniform", BP)]),
     ("verilator", 8, 8, 2, Policy(), [
-        (10, 20, 17, 2, "relu", SMOOTH), (8, 5, 8, 2, "collide", BP)]),
+        (10, 20, 17, 2, "relu", SMOOTH), (8, 5, 8, 2, "collide", BP), (17, 12, 20, 2, "relu", PUSH)]),
     ("verilator", 1, 4, 2, Policy(windows=3, acc_bits=17), [
         (3, 7, 9, 2, "collide", SMOOTH), (2, 40, 4, 1, "collide", SMOOTH),
         (3, 9, 6, 2, "narrow", BP)]),
     ("verilator", 4, 4, 4, Policy(), [
         (9, 2, 6, 4, "collide", SMOOTH), (5, 13, 7, 4, "relu", SMOOTH),
         (8, 13, 8, 2, "pruned", SMOOTH), (4, 9, 5, 1, "uniform", SMOOTH),
-        (7, 11, 9, 4, "uniform", BP)]),
+        (7, 11, 9, 4, "uniform", BP), (9, 3, 10, 4, "pruned", PUSH)]),
     ("verilator", 5, 3, 1, Policy(zero_skip="act"), [
         (11, 6, 7, 1, "relu", SMOOTH), (5, 2, 3, 1, "uniform", SMOOTH), (6, 8, 4, 1, "pruned", BP)]),
     ("icarus", 16, 16, 4, Policy(zero_skip="act"), [
@@ -162,3 +163,5 @@ def _check_case(case, *, pipeline: int, harness: str = "player", gate_clocks: bo
             assert rec["stall_cycles"] == 0 and "cycles_equal_model" in rec["checks"]
         else:
             assert rec["stall_cycles"] > 0, "the back-pressure job never pushed back"
+        if opt is PUSH:   # no host pause: the cycle bound under back-pressure was checked
+            assert "cycles_within_model_plus_stalls" in rec["checks"]

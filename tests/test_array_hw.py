@@ -16,6 +16,8 @@ from amaranth.sim import Simulator
 from nbsmt.hw.array import SySMTArray
 from nbsmt.hw.design import Design
 from nbsmt.hw.array_io import ArrayFormat
+from nbsmt.hw.counters import SETTLE_CYCLES_MAX
+from nbsmt.hw.outbuf import DEPTH, OutputBuffer
 from nbsmt.hw.skew import Skew
 from nbsmt.core.policy import Policy
 from nbsmt.host.beats import as_ints, from_bits, pack, to_bits, unpack
@@ -123,6 +125,54 @@ def test_a_held_skew_delays_valid_data_and_keeps_its_registers_while_idle(hold):
     assert group1[6:] == ([5, 5] if hold == "per-group" else [4, 4])
 
 
+@pytest.mark.parametrize("ready_prob", [1.0, 0.7, 0.3])
+def test_the_output_buffer_passes_rows_in_order_and_halts_the_core_only_when_full(ready_prob):
+    """The skid buffer against a Python queue: a row offered by a running core is never
+    lost, rows leave in order, `o.valid` is set exactly when a row is held or arriving, and
+    `run` is set exactly when at most one row is held. The drain's row stays offered while
+    the core is halted, as the array's drain register holds it."""
+    rng = np.random.default_rng(int(ready_prob * 10))
+    dut = OutputBuffer(width=16)
+    seen = {"sent": [], "got": [], "halted_while_ready": 0, "ran_through_stall": 0}
+
+    async def bench(ctx):
+        held, next_row, offered = [], 1, False
+        for _ in range(400):
+            if not offered:
+                offered = rng.random() < 0.8
+            ready = int(rng.random() < ready_prob)
+            ctx.set(dut.row_valid, int(offered))
+            ctx.set(dut.row, next_row)
+            ctx.set(dut.row_last, next_row % 3 == 0)
+            ctx.set(dut.ready, ready)
+            run, valid = ctx.get(dut.run), ctx.get(dut.valid)
+            assert run == (len(held) <= DEPTH - 1), (held, run)
+            arrive = offered and run
+            assert valid == (bool(held) or arrive)
+            queue = held + ([next_row] if arrive else [])
+            if valid:
+                assert ctx.get(dut.data) == queue[0] and ctx.get(dut.last) == (queue[0] % 3 == 0)
+            if valid and ready:
+                seen["got"].append(queue.pop(0))
+            elif valid and run:
+                seen["ran_through_stall"] += 1
+            if arrive:
+                seen["sent"].append(next_row)
+                next_row, offered = next_row + 1, False
+            assert len(queue) <= DEPTH, "a row arrived at a full buffer"
+            held = queue
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["got"] == seen["sent"][:len(seen["got"])] and len(seen["sent"]) > 100
+    assert len(seen["sent"]) - len(seen["got"]) <= DEPTH
+    if ready_prob < 1:   # a stall does not stop the core while the buffer has room
+        assert seen["ran_through_stall"] > 0
+
+
 def _amaranth_run(job, ready_prob=1.0, seed=0):
     """Drive one planned job through the array in Amaranth's simulator, with the cocotb
     bench's own host/consumer loop (`JobStream`)."""
@@ -144,7 +194,7 @@ def _amaranth_run(job, ready_prob=1.0, seed=0):
                            lambda: ctx.get(dut.o.payload.as_value()))
             await ctx.tick()
         res.update(stream.record(), extra_output=ctx.get(dut.o.valid))
-        await ctx.tick().repeat(3)   # counters settle up to 2 cycles after the last row
+        await ctx.tick().repeat(SETTLE_CYCLES_MAX + 1)   # the counters settle (hw/counters.py)
         res.update(busy_cycles=ctx.get(dut.busy_cycles),
                    pe_cycles_by_active=[ctx.get(x) for x in dut.pe_cycles_by_active],
                    lossy_reductions=ctx.get(dut.lossy_reductions))
@@ -190,4 +240,4 @@ def test_32x32_4t_array_elaborates():
     fragment = Fragment.get(component, None)
     component._MustUse__used = True   # elaborated here (Fragment.get does not mark the top)
     names = {n for _, n, *_ in fragment.subfragments}
-    assert {"pe_0_0", "pe_31_31", "skew_a", "skew_w", "drain", "counters"} <= names
+    assert {"pe_0_0", "pe_31_31", "skew_a", "skew_w", "drain", "outbuf", "counters"} <= names

@@ -62,7 +62,7 @@ def test_array_stream_properties_hold(results, job):
     r = results[job]
     assert r.status == "proven", r.counterexample
     if job.kind == "array":   # the bounded check also reaches a stall and a hand-off in one
-        assert set(r.covers) == {"cover_stall", "cover_handoff", "cover_slowest_row"}
+        assert set(r.covers) == {"cover_stall", "cover_handoff", "cover_slowest_row", "cover_full"}
         assert None not in r.covers.values(), r.covers
         assert r.checks >= 3 * (job.depth + 1)   # every property checked in every cycle
 
@@ -143,3 +143,23 @@ def test_formal_cli_rejects_bad_input_in_one_line(capsys, argv, message):
     assert main(["formal", *argv]) == 2
     err = capsys.readouterr().err
     assert err == f"nbsmt formal: error: {message}\n"
+
+
+def test_a_skid_buffer_that_never_halts_the_core_fails_the_room_proof(monkeypatch):
+    """The buffer proof can fail: with `run` stuck at 1 the core hands a row to a full
+    buffer, and the one-step proof finds it (the regex mutates the harness's Verilog)."""
+    import re
+
+    from nbsmt.formal import proofs
+    from nbsmt.formal.proofs import Job, run_job
+
+    def never_halts(harness, top, sources):
+        from nbsmt.formal.smt import compile_design
+        from nbsmt.hw.generate import to_verilog
+        text, n = re.subn(r"\brun <= \\\$\d+ ;", "run <= 1'h1;", to_verilog(harness, top), count=1)
+        assert n == 1, "the buffer's run register is no longer found in the generated Verilog"
+        return compile_design({**sources, f"{top}.v": text}, top)
+
+    monkeypatch.setattr(proofs, "_compile", never_halts)
+    r = run_job(Job("array-step", 2, rows=2, cols=2, depth=1))
+    assert r.status == "failed" and "ok_step_room violated" in r.counterexample, r.counterexample

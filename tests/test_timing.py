@@ -46,7 +46,8 @@ def test_mapped_pe_critical_path_names_cells_of_its_netlist(library):
 @pytest.mark.parametrize("instance, block", [
     ("pe_3_4.mult._12_", "mult"), ("pe_0_0.reduce._1_", "reduce"), ("pe_1_0.accum._7_", "accum"),
     ("pe_1_0.pipe2._7_", "pipeline"), ("pe_2_2._5_", "pass-through"), ("skew_a._3_", "skew"),
-    ("drain.deskew._9_", "drain"), ("counters._4_", "counters"), ("_12_", "control"),
+    ("drain.deskew._9_", "drain"), ("outbuf._2_", "output-buffer"), ("counters._4_", "counters"),
+    ("_12_", "control"),
     ("fanout_buf_12_3", "fanout-tree"),
 ])
 def test_blocks_are_named_from_the_hierarchy(instance, block):
