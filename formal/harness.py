@@ -168,9 +168,9 @@ class ArrayMonitor(wiring.Component):
       full buffer (with `ok_trace_room`, from reset: never an overflow, unbounded).
     `ok_trace_*` depend on the history and are checked from reset to a bounded depth:
     - `ok_trace_work`: the PE-cycle bins grow by rows x cols of each accepted K-step, once,
-      on the advancing cycle after the one that staged it (the counters register their
-      increments, hw/counters.py; the staging register is the array's own, so this one
-      needs the history from reset rather than one step from any state).
+      two advancing cycles after the one that accepted it (the array registers the count,
+      the counters their increments; the staging registers are the array's own, so this
+      one needs the history from reset rather than one step from any state).
     - `ok_trace_framing`: `o.last` marks exactly every R-th accepted row (rows of a tile
       stay together, none repeated or skipped inside a tile).
     - `ok_trace_owed`: a row is offered only while rows are owed (R per accepted tile,
@@ -262,14 +262,17 @@ class ArrayMonitor(wiring.Component):
         prev_counted = [Signal.like(c, name=f"prev_count{k}") for k, c in enumerate(counted)]
         total = sum(arr.pe_cycles_by_active)[:len(arr.pe_cycles_by_active[0])]
         prev_total = Signal.like(arr.pe_cycles_by_active[0])
-        # The counters register an advancing cycle's increment and add it on the next
-        # advancing cycle (hw/counters.py): an accepted K-step's real PEs are staged, then
-        # added one advancing cycle later; a halt holds both.
+        # The array registers an accepted K-step's real PE count, the counters register
+        # an advancing cycle's increment and add it on the next advancing cycle
+        # (hw/array.py, hw/counters.py): the real PEs are added two advancing cycles after
+        # the K-step's; a halt holds all of it.
         staged_work = Signal.like(prev_total)
+        accepted_work = Signal.like(prev_total)   # the array's registered real PE count
         prev_work = Signal.like(prev_total)
         prev_halt = Signal()
         with m.If(run):
-            m.d.sync += staged_work.eq(Mux(i_fire, beat.rows * beat.cols, 0))
+            m.d.sync += [accepted_work.eq(Mux(i_fire, beat.rows * beat.cols, 0)),
+                         staged_work.eq(accepted_work)]
         m.d.sync += [prev_stall.eq(stall), prev_halt.eq(~run), prev_payload.eq(payload),
                      prev_total.eq(total), prev_work.eq(Mux(run, staged_work, 0))]
         m.d.sync += [p.eq(c) for p, c in zip(prev_counted, counted)]

@@ -64,7 +64,7 @@ CI_PIPELINE_DEPTH = 5
 #: Arrays of the stream checks (rows, cols, threads) and the BMC depth each reaches.
 ARRAYS = ((2, 2, 2), (3, 2, 2))
 ARRAY_DEPTH = 40
-CI_ARRAY_DEPTH = 24
+CI_ARRAY_DEPTH = 20
 
 #: The 4T collision counts (active lanes n) the CI subset proves, each as its own job:
 #: n = 0, 1, 2 take about 0, 27 and 27 s of solver CPU; n = 3 and 4 (about 125 s

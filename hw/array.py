@@ -240,13 +240,20 @@ class SySMTArray(wiring.Component):
             m.d.sync += tile_open.eq(~beat.last)
         m.d.sync += pending.eq(pending + Mux(fire & beat.last, R, 0) - out_fire)
 
+        # An accepted K-step's real PE count, registered: the counters subtract the active
+        # PEs from it, and that carry chain after `fire` (behind run's buffer tree) was the
+        # 32x32 OS-SA's critical path at depth 2 (docs/timing.md).
+        real_pes = Signal(range(R * C + 1))
+        with m.If(run):
+            m.d.sync += real_pes.eq(Mux(fire, beat.rows * beat.cols, 0))
+
         m.submodules.counters = counters = Counters(
             rows=R, cols=C, threads=T, counter_bits=self._counter_bits, gate_columns=gate_columns,
             stats_delay=min(self._pipeline, 1))
         m.d.comb += [
             counters.advance.eq(run),
             counters.busy.eq(fire | tile_open | (pending != 0)),
-            counters.real_pes.eq(Mux(fire, beat.rows * beat.cols, 0)),
+            counters.real_pes.eq(real_pes),
             self.busy_cycles.eq(counters.busy_cycles),
             self.lossy_reductions.eq(counters.lossy_reductions),
         ]
