@@ -8,7 +8,7 @@ NBSMT  := $(VENV)/bin/nbsmt
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
-.PHONY: setup demo test soak verilog lint sim synth eval models sweep formal energy energy-options technology bench clean
+.PHONY: setup demo test soak verilog lint sim synth scale eval models sweep formal energy energy-options technology bench clean
 
 setup: $(STAMP)
 	@./scripts/ensure-system-tools
@@ -60,6 +60,12 @@ sim: setup
 
 synth: setup
 	$(NBSMT) synth --out $(BUILD)/synth
+
+# Does the array keep its clock as it grows? 8/16/32 x T x depth 0/2 timed (docs/timing.md),
+# then a 32x32 4T GEMM on Verilator through the stimulus player (build time, cycles/s).
+scale: setup
+	$(PY) -m nbsmt.synth.scale --sizes 8 16 32 --out $(BUILD)/scale
+	$(PY) bench/array_bench.py --scale --out $(BUILD)/scale/rtl.json
 
 eval: setup
 	$(NBSMT) eval --out $(BUILD)/eval

@@ -20,6 +20,7 @@ wall time from the shell, per harness. Then it times `pytest tests/test_array.py
 whole array regression, both simulators) as it stands.
 
     .venv/bin/python bench/array_bench.py [--skip-regression] [--out build/bench/array.json]
+    .venv/bin/python bench/array_bench.py --scale [--out ...]   # 32x32 4T only (make scale)
 """
 
 from __future__ import annotations
@@ -42,34 +43,51 @@ from nbsmt.host.stimulus import gemm_operands
 
 SHORT = (64, 256, 64)
 LONG = (256, 1024, 256)
-RESNET = (3136, 576, 64)   # ResNet-18 conv2_x as a GEMM: 56*56 positions, 3*3*64 taps, 64 filters
+RESNET = (3136, 576, 64)
+SCALE_GEMM = (256, 1024, 256)   # 64 tiles of 32x32, 256 K-steps each in mode 4   # ResNet-18 conv2_x as a GEMM: 56*56 positions, 3*3*64 taps, 64 filters
 
 
-def _job(size: int, shape: tuple[int, int, int]):
+def _job(size: int, shape: tuple[int, int, int], threads: int = 2):
     a, w = gemm_operands("demo", np.random.default_rng(1), *shape)
-    return plan(a, w, rows=size, cols=size, threads=2, mode=2, policy=Policy())
+    return plan(a, w, rows=size, cols=size, threads=threads, mode=threads, policy=Policy())
 
 
-def _row(harness, simulator, size, shape, rec, wall, build) -> dict:
+def _row(harness, simulator, size, shape, rec, wall, build, threads=2) -> dict:
     if not rec["ok"]:
         raise SystemExit(f"{harness} {simulator} {size}x{size}: RTL disagrees: {rec['checks']}")
     cycles, seconds = rec["bench"]["cycles"], rec["bench"]["seconds"]
     return {"harness": harness, "simulator": simulator, "array": f"{size}x{size}",
-            "threads": 2, "mode": 2, "gemm": "x".join(map(str, shape)), "cycles": rec["cycles"],
+            "threads": threads, "mode": threads, "gemm": "x".join(map(str, shape)),
+            "cycles": rec["cycles"],
             "sim_seconds": round(seconds, 2), "cycles_per_second": round(cycles / seconds),
             "end_to_end_seconds": round(wall, 2),
             "build_seconds": round(build, 1)}
 
 
-def harness_speed(harness: str, simulator: str, size: int, shape) -> dict:
+def harness_speed(harness: str, simulator: str, size: int, shape, threads: int = 2) -> dict:
     t0 = time.time()
-    run_jobs([_job(size, (1, 1, 1))], simulator=simulator, quiet=True, harness=harness)  # build
+    run_jobs([_job(size, (1, 1, 1), threads)], simulator=simulator, quiet=True,
+             harness=harness)  # build (Verilog generation included when not cached)
     build = time.time() - t0
-    job = _job(size, shape)
+    job = _job(size, shape, threads)
     t0 = time.time()
     (rec,), _ = run_jobs([job], simulator=simulator, quiet=True, harness=harness,
                          reference="golden")
-    return _row(harness, simulator, size, shape, rec, time.time() - t0, build)
+    return _row(harness, simulator, size, shape, rec, time.time() - t0, build, threads)
+
+
+def scale_speed() -> list[dict]:
+    """RTL at scale: a 32x32 4T array (mode 4) runs SCALE_GEMM on Verilator through the
+    stimulus player, natively and under cocotb, checked bit-exact against the golden
+    model (output, counters, cycles = model) before its speed counts."""
+    rows = []
+    for harness in ("native", "player"):
+        r = harness_speed(harness, "verilator", 32, SCALE_GEMM, threads=4)
+        rows.append(r)
+        print(f"32x32 4T {harness:6s} verilator {r['gemm']}: {r['cycles']} cycles, "
+              f"{r['cycles_per_second']} cycles/s; build {r['build_seconds']} s; "
+              f"end to end {r['end_to_end_seconds']} s", flush=True)
+    return rows
 
 
 def command_speed(harness: str, shape=(512, 512, 256), runs: int = 2) -> dict:
@@ -101,7 +119,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-regression", action="store_true")
     ap.add_argument("--out", default="build/bench/array.json")
+    ap.add_argument("--scale", action="store_true",
+                    help="only the 32x32 4T array (make scale): build time and cycles/s")
     args = ap.parse_args(argv)
+    if args.scale:
+        write_json(Path(args.out), {"scale": scale_speed()})
+        print(f"written to {args.out}")
+        return 0
     rows = []
     for size in (8, 16):
         plan_ = [("native", "verilator", LONG), ("player", "verilator", LONG),
