@@ -1,8 +1,8 @@
 """Hardware statistics of the SySMT array, equal to the golden model's for the same GEMM.
 
 - `busy_cycles`: every cycle with work in flight (a K-step accepted, a tile open or
-  output rows owed), stalled or not. With an always-ready output and a host that keeps
-  up, it equals `nbsmt.sim.cycles.gemm_cycles`.
+  output rows owed), stalled or not, counted one cycle later. With an always-ready
+  output and a host that keeps up, it equals `nbsmt.sim.cycles.gemm_cycles`.
 - `pe_cycles_by_active[b]`: PE-cycles of real output elements whose PE had b active
   lanes (`golden_gemm(...).stats["pe_cycles_by_active"]`).
 - `lossy_reductions`: sum of the PEs' lossy lane reductions (`macs_reduced_lossy`).
@@ -61,8 +61,9 @@ def settle_cycles(rows: int, cols: int, pipeline: int) -> int:
     its statistics leave d = min(pipeline, 1) cycles later, cross `sum_stages` partial-sum
     registers and the increment register, and the counter holds them one cycle after
     that: in cycle F + d + stages + 2. The last row leaves in cycle L + C + R - 1 + P.
+    `busy_cycles` counts that last cycle through a register: 2 cycles after it.
     """
-    return max(0, min(pipeline, 1) + sum_stages(rows * cols) + 1 - pipeline)
+    return max(2, min(pipeline, 1) + sum_stages(rows * cols) + 1 - pipeline)
 
 
 def tree_sum(values):
@@ -167,7 +168,12 @@ class Counters(wiring.Component):
         if T > 1:
             m.d.comb += lossy.eq(grid_sum("lossy", lambda i, j: Mux(real[i][j], self.lossy[i][j], 0), T))
 
-        with m.If(self.busy):
+        # `busy` is registered before it enables the increment: it comes from the input
+        # handshake behind run's buffer tree, and the 48-bit increment's carry chain after
+        # it was the 16x16 OS-SA's critical path at depth 2 (docs/timing.md).
+        busy = Signal()
+        m.d.sync += busy.eq(self.busy)
+        with m.If(busy):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
         # An advancing cycle's increments are registered, and added on the next advancing
         # cycle: a stall holds both (every register of the array holds while it is

@@ -17,14 +17,15 @@ register, and the rows it hands out go through this two-row skid buffer:
   input sees `o.ready` (through this cycle's pop), but `o.ready` reaches no other
   register outside this buffer, nor `i.ready`, in the same cycle.
 
-Why two rows: with `run` decided a cycle ahead, the core may hand out one more row after
-the decision, so the buffer must keep room for it. `run` is set exactly when at most one
-row is held, and a row arrives only while `run` is set, so an arrival never finds the
-buffer full (proven in formal/). With an always-ready consumer the buffer stays empty,
-`run` stays set, and the array's timing is exactly the old one; under back-pressure the
-core keeps running while the buffer has room, so a GEMM takes at most the old design's
-cycles (the cycle model plus the stalled cycles). Cost: 2 x (C x ACC + 1) flip-flops,
-a 2:1 output mux and the count (docs/array.md).
+`run` is set exactly when at most DEPTH - 1 rows are held, and a row arrives only while
+`run` is set, so an arrival never finds the buffer full (proven in formal/). With an
+always-ready consumer the buffer stays empty, `run` stays set, and the array's timing is
+exactly the old one; under back-pressure a GEMM takes at most the old design's cycles
+(the cycle model plus the stalled cycles). Why two rows: one would be correct too (the
+core would run only while the buffer is empty), but every stall that catches a row
+would then also halt the core for the cycle after it; with two, the core runs on
+through a one-cycle stall. Cost: 2 x (C x ACC + 1) flip-flops, a 2:1 output mux and
+the count (measured in docs/array.md).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,8 +76,21 @@ def rows_of(timings: dict[Design, dict], reference_size: int) -> list[dict]:
     return sorted(records, key=lambda r: (r["pipeline"], r["threads"], r["size"]))
 
 
+def buffer_area_um2(size: int, library, workdir: Path) -> float:
+    """Area of an N-column array's output skid buffer (hw/outbuf.py), mapped alone onto
+    `library` by the timing flow's mapper: the cost of the registered back-pressure."""
+    from nbsmt.core.policy import Policy
+    from nbsmt.hw.generate import to_verilog
+    from nbsmt.hw.outbuf import OutputBuffer
+    from nbsmt.synth.techmap import map_design
+
+    top = f"nbsmt_outbuf_{size}"
+    verilog = to_verilog(OutputBuffer(width=size * Policy().acc_bits), top)
+    return map_design(verilog, top, library, workdir / top).area_um2
+
+
 def markdown(records: list[dict], *, library: str, reference_size: int, wall_s: float,
-             command: str) -> str:
+             command: str, buffers: dict[int, float] | None = None) -> str:
     m, k, n = DEMO_GEMM
     lines = [f"# Critical path vs array size ({library})", "",
              f"`{command}`: N x N arrays, T threads, pipeline depth P; ratio to the "
@@ -101,6 +115,18 @@ def markdown(records: list[dict], *, library: str, reference_size: int, wall_s: 
     lines += ["", f"Larger than {reference_size}x{reference_size}: {len(within)} of {len(bigger)} "
               f"within {TOLERANCE - 1:.0%} of it; {len(pe)} of {len(bigger)} on a PE path "
               "(PE or PE > drain).", f"Wall time: {wall_s:.0f} s.", ""]
+    if buffers:
+        lines += ["Output skid buffer (hw/outbuf.py) mapped alone, and its share of each array "
+                  "(depth 0):", "", "| N | buffer (um^2) | of 1T | of 2T | of 4T |",
+                  "|---|---|---|---|---|"]
+        for size, area in sorted(buffers.items()):
+            shares = []
+            for t in THREADS:
+                whole = [r["area_um2"] for r in records
+                         if (r["size"], r["threads"], r["pipeline"]) == (size, t, 0)]
+                shares.append(f"{area / whole[0]:.2%}" if whole else "-")
+            lines.append(f"| {size} | {area:,.0f} | " + " | ".join(shares) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -143,13 +169,15 @@ def main(argv=None) -> int:
         for future in concurrent.futures.as_completed(futures):
             timings[futures[future]] = future.result()
     wall = time.monotonic() - start
+    with tempfile.TemporaryDirectory(prefix="nbsmt-scale-") as tmp:
+        buffers = {n: buffer_area_um2(n, library, Path(tmp)) for n in sorted(set(args.sizes))}
     records = rows_of(timings, reference)
     command = "python -m nbsmt.synth.scale " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(records, library=library.label, reference_size=reference, wall_s=wall,
-                    command=command.strip())
+                    command=command.strip(), buffers=buffers)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "scale.json", {"library": library.label, "wall_seconds": wall,
-                                         "records": records})
+                                         "records": records, "buffer_area_um2": buffers})
     write_text(args.out / "scale.md", text)
     print(text)
     return 0
