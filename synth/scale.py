@@ -90,7 +90,8 @@ def buffer_area_um2(size: int, library, workdir: Path) -> float:
 
 
 def markdown(records: list[dict], *, library: str, reference_size: int, wall_s: float,
-             command: str, buffers: dict[int, float] | None = None) -> str:
+             command: str, buffers: dict[int, float] | None = None,
+             failed: dict[str, str] | None = None) -> str:
     m, k, n = DEMO_GEMM
     lines = [f"# Critical path vs array size ({library})", "",
              f"`{command}`: N x N arrays, T threads, pipeline depth P; ratio to the "
@@ -115,6 +116,8 @@ def markdown(records: list[dict], *, library: str, reference_size: int, wall_s: 
     lines += ["", f"Larger than {reference_size}x{reference_size}: {len(within)} of {len(bigger)} "
               f"within {TOLERANCE - 1:.0%} of it; {len(pe)} of {len(bigger)} on a PE path "
               "(PE or PE > drain).", f"Wall time: {wall_s:.0f} s.", ""]
+    for label, reason in sorted((failed or {}).items()):
+        lines += [f"Not timed: {label}: {reason}", ""]
     if buffers:
         lines += ["Output skid buffer (hw/outbuf.py) mapped alone, and its share of each array "
                   "(depth 0):", "", "| N | buffer (um^2) | of 1T | of 2T | of 4T |",
@@ -134,6 +137,8 @@ def main(argv=None) -> int:
     from nbsmt.synth import pdk
     from nbsmt.synth.flow import time_design
     from nbsmt.synth.liberty import LibertyError
+    from nbsmt.synth.timing import TimingError
+    from nbsmt.synth.yosys import SynthError
 
     parser = argparse.ArgumentParser(prog="python -m nbsmt.synth.scale", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="N")
@@ -154,7 +159,11 @@ def main(argv=None) -> int:
     start = time.monotonic()
     timings: dict[Design, dict] = {}
     def timed(d: Design, verilog: str) -> dict:
-        t = time_design(d, verilog, library, cache)
+        try:
+            t = time_design(d, verilog, library, cache)
+        except (SynthError, TimingError) as exc:   # reported, the other designs still count
+            print(f"{d.label}: not timed: {exc}", flush=True)
+            return {"error": str(exc).splitlines()[0]}
         print(f"{d.label}: {t['critical_path_ns']:.3f} ns, {' > '.join(t['blocks'])} "
               f"(map {t['map_seconds']:.0f} s, STA {t['sta_seconds']:.0f} s; "
               f"{time.monotonic() - start:.0f} s into the run)", flush=True)
@@ -171,13 +180,15 @@ def main(argv=None) -> int:
     wall = time.monotonic() - start
     with tempfile.TemporaryDirectory(prefix="nbsmt-scale-") as tmp:
         buffers = {n: buffer_area_um2(n, library, Path(tmp)) for n in sorted(set(args.sizes))}
-    records = rows_of(timings, reference)
+    failed = {d.label: t["error"] for d, t in timings.items() if "error" in t}
+    records = rows_of({d: t for d, t in timings.items() if "error" not in t}, reference)
     command = "python -m nbsmt.synth.scale " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(records, library=library.label, reference_size=reference, wall_s=wall,
-                    command=command.strip(), buffers=buffers)
+                    command=command.strip(), buffers=buffers, failed=failed)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "scale.json", {"library": library.label, "wall_seconds": wall,
-                                         "records": records, "buffer_area_um2": buffers})
+                                         "records": records, "buffer_area_um2": buffers,
+                                         "not_timed": failed})
     write_text(args.out / "scale.md", text)
     print(text)
     return 0
