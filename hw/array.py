@@ -3,7 +3,7 @@
 One generator for every thread count: T = 1 is the conventional OS-SA baseline, built
 from the same skew, drain and counters, so area and cycle comparisons differ only in
 the PEs. Submodules are named for the area breakdown: `pe_{i}_{j}`, `skew_a`, `skew_w`,
-`drain`, `counters`.
+`drain`, `outbuf`, `counters`.
 
 Protocol (payload bit layouts in `hw/array_io.py`):
 
