@@ -43,8 +43,8 @@ from nbsmt.host.stimulus import gemm_operands
 
 SHORT = (64, 256, 64)
 LONG = (256, 1024, 256)
-RESNET = (3136, 576, 64)
-SCALE_GEMM = (256, 1024, 256)   # 64 tiles of 32x32, 256 K-steps each in mode 4   # ResNet-18 conv2_x as a GEMM: 56*56 positions, 3*3*64 taps, 64 filters
+RESNET = (3136, 576, 64)   # ResNet-18 conv2_x as a GEMM: 56*56 positions, 3*3*64 taps, 64 filters
+SCALE_GEMM = (256, 1024, 256)   # 64 tiles of 32x32, 256 K-steps each in mode 4
 
 
 def _job(size: int, shape: tuple[int, int, int], threads: int = 2):

@@ -144,12 +144,11 @@ class Counters(wiring.Component):
         # stalled cycle is not counted).
         def grid_sum(name, per_pe, top):
             terms = [per_pe(i, j) for i in range(R) for j in range(C)]
-            span, level = 1, 0        # PEs per term
-            while len(terms) > GROUP:
-                span, level = span * GROUP, level + 1
+            for level in range(1, sum_stages(R * C) + 1):   # the levels settle_cycles counts
                 parts = []
                 for g in range(0, len(terms), GROUP):
-                    part = Signal(range(top * span + 1), name=f"{name}_l{level}_{g // GROUP}")
+                    part = Signal(range(top * GROUP ** level + 1),
+                                  name=f"{name}_l{level}_{g // GROUP}")
                     with m.If(self.advance):
                         m.d.sync += part.eq(tree_sum(terms[g:g + GROUP]))
                     parts.append(part)
