@@ -25,7 +25,7 @@ from pathlib import Path
 from nbsmt.core.cache import Cache, build_root
 from nbsmt.core.fileio import write_json, write_text
 from nbsmt.hw.design import Design
-from nbsmt.synth.timing_report import DEMO_GEMM, cycle_speedup
+from nbsmt.synth.timing_report import DEMO_GEMM, fair_comparisons, timing_records
 
 DEFAULT_SIZES = (8, 16, 32)
 THREADS = (1, 2, 4)
@@ -57,10 +57,13 @@ def path_kind(blocks: list[str]) -> str:
 
 def rows_of(timings: dict[Design, dict], reference_size: int) -> list[dict]:
     """One record per timed design, with its comparisons (module doc)."""
+    same_depth = {(r["rows"], r["threads"], r["pipeline"]): r
+                  for r in fair_comparisons(timing_records(timings, []))
+                  if r["view"] == "same depth"}
     records = []
     for d, t in timings.items():
         ref = timings.get(Design.array(reference_size, reference_size, d.threads, pipeline=d.pipeline))
-        base = timings.get(d.same_depth_baseline())
+        fair = same_depth.get((d.rows, d.threads, d.pipeline))
         rec = {"size": d.rows, "threads": d.threads, "pipeline": d.pipeline, "design": d.name,
                "critical_path_ns": t["critical_path_ns"], "blocks": t["blocks"],
                "startpoint": t["startpoint"], "endpoint": t["endpoint"],
@@ -68,10 +71,8 @@ def rows_of(timings: dict[Design, dict], reference_size: int) -> list[dict]:
                "cell_count": t["cell_count"], "map_seconds": t["map_seconds"],
                "sta_seconds": t["sta_seconds"], "cached": t.get("cached", False),
                "vs_reference": t["critical_path_ns"] / ref["critical_path_ns"] if ref else None}
-        if base is not None:
-            speedup = cycle_speedup(d.rows, d.cols, d.threads, d.pipeline)
-            rec.update(area_ratio=t["area_um2"] / base["area_um2"], cycle_speedup=speedup,
-                       time_speedup=speedup * base["critical_path_ns"] / t["critical_path_ns"])
+        if fair is not None:   # the timing report's like-for-like view (timing_report.py)
+            rec.update(area_ratio=fair["area_ratio_timing_lib"], time_speedup=fair["time_speedup"])
         records.append(rec)
     return sorted(records, key=lambda r: (r["pipeline"], r["threads"], r["size"]))
 
@@ -105,7 +106,7 @@ def markdown(records: list[dict], *, library: str, reference_size: int, wall_s: 
     for r in records:
         ratio = "-" if r["vs_reference"] is None else f"{r['vs_reference']:.3f}"
         area = f"{r['area_ratio']:.3f}" if "area_ratio" in r else "-"
-        speed = f"{r['time_speedup']:.2f}" if "time_speedup" in r else "-"
+        speed = f"{r['time_speedup']:.3f}" if "time_speedup" in r else "-"
         took = "cached" if r["cached"] else f"{r['map_seconds'] + r['sta_seconds']:.0f}"
         lines.append(f"| {r['size']} | {r['threads']}T | {r['pipeline']} | "
                      f"{r['critical_path_ns']:.3f} | {ratio} | {r['path_kind']} | "
